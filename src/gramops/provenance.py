@@ -1,0 +1,64 @@
+"""Where a model came from, recorded deterministically: corpus DVC hash and code version.
+
+Both values go into ``train_manifest.json``, an identity file, so they must be functions
+of content only: no git commit ids (they change with every commit even when the code a
+stage runs does not), no timestamps, no host names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+from gramops.errors import GramopsError
+
+
+def dvc_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dvc_dir_hash(directory: Path) -> str:
+    """The hash DVC 3 records for a directory output (``<md5 of the .dir listing>.dir``).
+
+    It is the key under which the directory lives in the DVC cache and remote, so
+    ``dvc pull``/``dvc checkout`` with it restores these exact files.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise GramopsError(f"{directory}: not a directory, cannot compute its DVC hash")
+    entries = sorted(
+        (
+            {"md5": dvc_md5(p), "relpath": p.relative_to(directory).as_posix()}
+            for p in directory.rglob("*")
+            if p.is_file()
+        ),
+        key=lambda e: e["relpath"],
+    )
+    listing = json.dumps(entries, sort_keys=True).encode("utf-8")
+    return hashlib.md5(listing, usedforsecurity=False).hexdigest() + ".dir"
+
+
+def code_fingerprint(dvc_yaml: Path, stage: str) -> dict[str, str]:
+    """sha256 of each Python file a stage declares as a dependency in ``dvc.yaml``.
+
+    The declared deps are exactly the code DVC re-runs the stage for, so this records the
+    code version of a model with the same granularity as DVC, in one place.
+    """
+    spec = yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8"))
+    try:
+        deps = spec["stages"][stage]["deps"]
+    except (KeyError, TypeError) as exc:
+        raise GramopsError(f"{dvc_yaml}: no stage {stage!r} with deps") from exc
+    root = Path(dvc_yaml).parent
+    return {
+        dep: hashlib.sha256((root / dep).read_bytes()).hexdigest()
+        for dep in sorted(deps)
+        if dep.endswith(".py")
+    }

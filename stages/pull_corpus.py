@@ -1,0 +1,20 @@
+"""Stage pull_corpus: Princeton WordNet 3.0 from a pinned, sha256-verified source."""
+
+import logging
+from pathlib import Path
+
+from gramops.source import pull_corpus
+from gramops.stage import load_params, run
+
+OUT = Path("data/raw/wordnet")
+log = logging.getLogger("stages.pull_corpus")
+
+
+def main() -> None:
+    (params,) = load_params("pull_corpus")
+    summary = pull_corpus(params, OUT)
+    log.info("WordNet in %s: %s files, sha256 %s", OUT, summary["files"], summary["sha256"])
+
+
+if __name__ == "__main__":
+    run(main)
