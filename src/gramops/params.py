@@ -77,7 +77,9 @@ class TrainParams(_Section):
     batch_size: int = Field(ge=1, le=65536)
     learning_rate: float = Field(gt=0, le=10)
     weight_decay: float = Field(ge=0, le=1)
-    patience: int = Field(ge=1, le=1000, description="epochs without dev improvement before stopping")
+    patience: int = Field(
+        ge=1, le=1000, description="epochs without dev improvement before stopping"
+    )
 
 
 class QuantizeParams(_Section):
@@ -95,7 +97,9 @@ class FinetuneParams(_Section):
 
 
 class EvaluateParams(_Section):
-    domains: list[Literal["verb", "tutor"]] = Field(default_factory=lambda: ["verb", "tutor"], min_length=1)
+    domains: list[Literal["verb", "tutor"]] = Field(
+        default_factory=lambda: ["verb", "tutor"], min_length=1
+    )
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -158,8 +162,17 @@ def load_section(path: Path, section: str) -> Any:
 
 
 def validate_all(data: dict[str, Any]) -> dict[str, Any]:
-    """Validate every section and reject unknown top-level sections."""
+    """Validate every section; report every problem at once, unknown sections included."""
+    problems = []
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        raise ParamsError(f"unknown params section(s) {unknown} (known: {', '.join(SECTIONS)})")
-    return {name: validate_section(data, name) for name in SECTIONS}
+        problems.append(f"unknown params section(s) {unknown} (known: {', '.join(SECTIONS)})")
+    validated = {}
+    for name in SECTIONS:
+        try:
+            validated[name] = validate_section(data, name)
+        except ParamsError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ParamsError("; ".join(problems))
+    return validated

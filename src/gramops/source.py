@@ -33,9 +33,18 @@ log = logging.getLogger(__name__)
 
 # The files the corpus builder reads; a source lacking one is rejected.
 REQUIRED_FILES = (
-    "data.adj", "data.adv", "data.noun", "data.verb",
-    "index.adj", "index.adv", "index.noun", "index.verb",
-    "adj.exc", "adv.exc", "noun.exc", "verb.exc",
+    "data.adj",
+    "data.adv",
+    "data.noun",
+    "data.verb",
+    "index.adj",
+    "index.adv",
+    "index.noun",
+    "index.verb",
+    "adj.exc",
+    "adv.exc",
+    "noun.exc",
+    "verb.exc",
 )
 _CHUNK = 1 << 20
 
@@ -69,7 +78,9 @@ def configured_indexes() -> list[str]:
     """The simple-index URLs pip would use on this machine, primary first."""
     listing = subprocess.run(
         [sys.executable, "-m", "pip", "config", "list"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     primary, extras = parse_pip_config(listing)
     if primary is None:
@@ -105,7 +116,7 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile if cafile and Path(cafile).exists() else None)
 
 
-def _open(url: str):  # noqa: ANN202 - a urllib response
+def _open(url: str):
     request = urllib.request.Request(url, headers={"Accept": "text/html", "User-Agent": "gramops"})
     return urllib.request.urlopen(request, timeout=120, context=_ssl_context())
 
@@ -196,7 +207,7 @@ def extract_member(archive: Path, member: str, dest: Path) -> None:
         for info in tar:
             if not info.name.startswith(prefix) or not info.isfile():
                 continue
-            name = info.name[len(prefix):]
+            name = info.name[len(prefix) :]
             if not name or "/" in name or name.startswith("."):
                 continue
             source = tar.extractfile(info)
@@ -206,24 +217,26 @@ def extract_member(archive: Path, member: str, dest: Path) -> None:
             found += 1
     if found == 0:
         raise SourceError(
-            f"{archive.name} has no files under pull_corpus.member {member!r}: check the member path"
+            f"{archive.name} has no files under pull_corpus.member {member!r}: "
+            "check the member path"
         )
 
 
 def check_complete(directory: Path, origin: str) -> None:
     missing = [name for name in REQUIRED_FILES if not (directory / name).is_file()]
     if missing:
-        raise SourceError(
-            f"{origin} is not a WordNet 3.0 database: missing {', '.join(missing)}"
-        )
+        raise SourceError(f"{origin} is not a WordNet 3.0 database: missing {', '.join(missing)}")
 
 
 def _write_provenance(directory: Path, params: PullCorpusParams, digest: str) -> None:
     if not (directory / "LICENSE").is_file():
         notice = resources.files("gramops").joinpath("WORDNET_LICENSE").read_bytes()
         (directory / "LICENSE").write_bytes(notice)
-    record = {"source": params.source, "sha256": digest, "files": sorted(
-        p.name for p in directory.iterdir() if p.is_file())}
+    record = {
+        "source": params.source,
+        "sha256": digest,
+        "files": sorted(p.name for p in directory.iterdir() if p.is_file()),
+    }
     if params.source == "pypi":
         record.update(package=params.package, filename=params.filename, member=params.member)
     elif params.source == "url":

@@ -1,0 +1,123 @@
+"""Readers for the Princeton WordNet 3.0 database files (``data.*``, ``index.*``, ``*.exc``).
+
+Only what the corpus needs is parsed: synset lemmas and gloss examples, the lemma lists
+of the index files, and the irregular-form exception lists. The format is documented in
+WordNet's ``wndb(5WN)`` manual page; every line is validated so that a corrupted or
+truncated download stops the pipeline with the file and line number instead of
+silently producing a smaller corpus.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SS_TYPES = frozenset("nvasr")
+_EXAMPLE = re.compile(r'"([^"]*)"')
+# Syntactic markers of adjective lemmas: attributive, predicative, immediately postnominal.
+_ADJ_MARKER = re.compile(r"\((?:a|p|ip)\)$")
+_OFFSET = re.compile(r"\d{8}")
+
+
+class CorpusError(ValueError):
+    """WordNet input is missing or malformed; the message names the file (and line)."""
+
+
+@dataclass(frozen=True)
+class Synset:
+    """One line of a ``data.POS`` file, reduced to what the corpus uses."""
+
+    offset: str
+    ss_type: str
+    lemmas: tuple[str, ...]
+    gloss: str
+
+    @property
+    def key(self) -> str:
+        """Stable synset id, e.g. ``00002724-v`` (offsets alone collide across POS files)."""
+        return f"{self.offset}-{self.ss_type}"
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        """The quoted example sentences of the gloss, in gloss order, stripped."""
+        return tuple(m.group(1).strip() for m in _EXAMPLE.finditer(self.gloss))
+
+
+def require_file(path: Path) -> Path:
+    """Return ``path`` if it is a file, else raise :class:`CorpusError` saying what to do."""
+    if not path.is_file():
+        raise CorpusError(
+            f"{path}: WordNet file not found; point prepare at a WordNet 3.0 dict/ directory "
+            "(the output of the pull_corpus stage)"
+        )
+    return path
+
+
+def _malformed(path: Path, lineno: int, why: str) -> CorpusError:
+    return CorpusError(f"{path}:{lineno}: malformed WordNet data line: {why}")
+
+
+def parse_data_line(line: str, path: Path, lineno: int) -> Synset:
+    """Parse one synset line; raise :class:`CorpusError` naming ``path:lineno`` if malformed."""
+    head, sep, gloss = line.partition("|")
+    if not sep:
+        raise _malformed(path, lineno, "no '|' before the gloss")
+    fields = head.split()
+    if len(fields) < 6:
+        raise _malformed(path, lineno, f"expected at least 6 fields, got {len(fields)}")
+    offset, _lex_filenum, ss_type, w_hex = fields[:4]
+    if not _OFFSET.fullmatch(offset):
+        raise _malformed(path, lineno, f"offset {offset!r} is not 8 digits")
+    if ss_type not in SS_TYPES:
+        raise _malformed(path, lineno, f"unknown synset type {ss_type!r}")
+    try:
+        w_cnt = int(w_hex, 16)
+    except ValueError:
+        raise _malformed(path, lineno, f"word count {w_hex!r} is not hexadecimal") from None
+    pos = 4 + 2 * w_cnt
+    if w_cnt == 0 or len(fields) <= pos:
+        raise _malformed(path, lineno, f"word count {w_cnt} does not match the fields")
+    lemmas = tuple(_ADJ_MARKER.sub("", fields[i]) for i in range(4, pos, 2))
+    p_cnt = fields[pos]
+    if not p_cnt.isdigit():
+        raise _malformed(path, lineno, f"pointer count {p_cnt!r} is not a number")
+    end = pos + 1 + 4 * int(p_cnt)
+    if len(fields) < end:
+        raise _malformed(path, lineno, f"{p_cnt} pointers announced, fewer present")
+    return Synset(offset=offset, ss_type=ss_type, lemmas=lemmas, gloss=gloss.strip())
+
+
+def _content_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line) skipping the indented license header."""
+    with require_file(path).open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.startswith("  ") or not line.strip():
+                continue
+            yield lineno, line
+
+
+def read_synsets(path: Path) -> list[Synset]:
+    """Parse a whole ``data.POS`` file, in file order."""
+    return [parse_data_line(line, path, lineno) for lineno, line in _content_lines(path)]
+
+
+def read_index_lemmas(path: Path) -> frozenset[str]:
+    """Lemmas of an ``index.POS`` file (first field of each line), lowercase."""
+    return frozenset(line.split(" ", 1)[0].lower() for _, line in _content_lines(path))
+
+
+def read_exceptions(path: Path) -> dict[str, tuple[str, ...]]:
+    """Map each lemma of a ``POS.exc`` file to its irregular forms (file order).
+
+    ``verb.exc`` lists forms lemminflect does not always know (``abode`` for ``abide``).
+    """
+    forms: dict[str, list[str]] = {}
+    for lineno, line in _content_lines(path):
+        fields = line.split()
+        if len(fields) < 2:
+            raise CorpusError(f"{path}:{lineno}: malformed exception line: expected 'form lemma'")
+        for lemma in fields[1:]:
+            forms.setdefault(lemma.lower(), []).append(fields[0].lower())
+    return {lemma: tuple(dict.fromkeys(values)) for lemma, values in forms.items()}

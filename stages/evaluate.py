@@ -1,0 +1,55 @@
+"""Stage evaluate (one per model): eval_report.json, metrics and confusion plot data."""
+
+import csv
+import logging
+import sys
+from pathlib import Path
+
+from gramops.errors import GramopsError
+from gramops.evaluate import confusion_rows, score, summary_metrics
+from gramops.inference import FAMILIES, load_predictor
+from gramops.jsonio import read_jsonl, write_json
+from gramops.model import TAGS
+from gramops.stage import load_params, run
+
+CORPUS = Path("data/processed")
+BASE = Path("models/fp32")
+log = logging.getLogger("stages.evaluate")
+
+
+def main() -> None:
+    if len(sys.argv) != 2 or sys.argv[1] not in FAMILIES:
+        raise GramopsError(f"usage: evaluate.py MODEL, MODEL one of {', '.join(FAMILIES)}")
+    name = sys.argv[1]
+    (params,) = load_params("evaluate")
+    bundle = Path("models") / name
+    predictor = load_predictor(bundle, base_dir=BASE if name == "lora" else None)
+    test = list(read_jsonl(CORPUS / "test.jsonl"))
+    report = {"model": name, "split": "test", "domains": {}}
+    rows = []
+    for domain in params.domains:
+        records = [r for r in test if r["domain"] == domain]
+        prediction = predictor.predict(records)
+        report["domains"][domain] = score(records, prediction.tags, prediction.forms, TAGS)
+        rows.extend(confusion_rows(records, prediction.tags))
+        result = report["domains"][domain]
+        log.info(
+            "%s on %s test (%d): strict %.4f, pass rate %.4f",
+            name,
+            domain,
+            result["count"],
+            result["strict_accuracy"],
+            result["pass_rate"],
+        )
+    write_json(bundle / "eval_report.json", report)
+    write_json(Path("metrics/eval") / f"{name}.json", summary_metrics(report))
+    out = Path("plots/confusion") / f"{name}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["domain", "actual", "predicted"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    run(main)

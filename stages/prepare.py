@@ -1,0 +1,27 @@
+"""Stage prepare: the labelled verb corpus (train/dev/test JSONL) and its statistics."""
+
+import logging
+from pathlib import Path
+
+from gramops.corpus import build_corpus
+
+from gramops.jsonio import write_json, write_jsonl
+from gramops.stage import load_params, run
+
+WORDNET = Path("data/raw/wordnet")
+OUT = Path("data/processed")
+STATS = Path("metrics/corpus.json")
+log = logging.getLogger("stages.prepare")
+
+
+def main() -> None:
+    (params,) = load_params("prepare")
+    corpus = build_corpus(WORDNET, params)
+    for split, records in corpus.records.items():
+        write_jsonl(OUT / f"{split}.jsonl", records)
+        log.info("%s: %d records", split, len(records))
+    write_json(STATS, corpus.stats)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,50 @@
+"""Stage quantize: INT8 per-row symmetric post-training quantization of the FP32 model."""
+
+import logging
+from pathlib import Path
+
+from gramops import __version__
+from gramops.bundle import load_tensors, read_metadata, save_bundle
+from gramops.model import quantize_int8
+from gramops.provenance import code_fingerprint
+from gramops.registry import canonical_sha
+from gramops.stage import load_params, run
+
+PARENT = Path("models/fp32")
+OUT = Path("models/int8")
+log = logging.getLogger("stages.quantize")
+
+
+def main() -> None:
+    (params,) = load_params("quantize")
+    parent_sha = canonical_sha(PARENT)
+    parent_config = read_metadata(PARENT, "config.json")
+    parent_manifest = read_metadata(PARENT, "train_manifest.json")
+    qweights = quantize_int8(load_tensors(PARENT / "model.safetensors"))
+    config = {
+        **parent_config,
+        "family": "int8",
+        "quantization": {
+            "bits": params.bits,
+            "scheme": "symmetric",
+            "granularity": "per-row",
+            "quantized": ["W1", "W2"],
+        },
+    }
+    manifest = {
+        "family": "int8",
+        "seed": parent_manifest["seed"],
+        "params": {"quantize": params.model_dump()},
+        "corpus": parent_manifest["corpus"],
+        "code": {"gramops": __version__, "files": code_fingerprint(Path("dvc.yaml"), "quantize")},
+        "parent_sha": parent_sha,
+    }
+    save_bundle(OUT, "model.safetensors", qweights, config, manifest)
+    ratio = (OUT / "model.safetensors").stat().st_size / (
+        PARENT / "model.safetensors"
+    ).stat().st_size
+    log.info("INT8 weights are %.1f%% of FP32 bytes; parent %s", 100 * ratio, parent_sha[:12])
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,90 @@
+"""Stage train: the FP32 base model on the reference (verb) domain, early-stopped on dev."""
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from gramops import __version__
+from gramops.bundle import save_bundle
+from gramops.features import featurize
+from gramops.jsonio import read_jsonl, write_json
+from gramops.model import TAGS, encode_tags, train_mlp
+from gramops.provenance import code_fingerprint, dvc_dir_hash
+from gramops.stage import load_params, run
+
+CORPUS = Path("data/processed")
+OUT = Path("models/fp32")
+log = logging.getLogger("stages.train")
+
+
+def _split(name: str) -> list[dict]:
+    return [r for r in read_jsonl(CORPUS / f"{name}.jsonl") if r["domain"] == "verb"]
+
+
+def main() -> None:
+    base, params = load_params("base", "train")
+    train, dev = _split("train"), _split("dev")
+    log.info("training on %d verb-domain records, early stopping on %d", len(train), len(dev))
+    X_train, X_dev = featurize(train, params.features), featurize(dev, params.features)
+    result = train_mlp(
+        X_train,
+        encode_tags(r["tag"] for r in train),
+        X_dev,
+        encode_tags(r["tag"] for r in dev),
+        params,
+        base.seed,
+    )
+    history = [asdict(e) for e in result.history]
+    config = {
+        "family": "fp32",
+        "architecture": {
+            "type": "mlp",
+            "input_dim": X_train.shape[1],
+            "hidden": params.hidden,
+            "activation": "relu",
+            "tags": list(TAGS),
+        },
+        "features": params.features.model_dump(),
+    }
+    manifest = {
+        "family": "fp32",
+        "seed": base.seed,
+        "params": {"train": params.model_dump()},
+        "corpus": {
+            "path": CORPUS.as_posix(),
+            "dvc_hash": dvc_dir_hash(CORPUS),
+            "domain": "verb",
+            "records": {"train": len(train), "dev": len(dev)},
+        },
+        "code": {"gramops": __version__, "files": code_fingerprint(Path("dvc.yaml"), "train")},
+        "training": {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(history),
+            "best_dev_accuracy": result.best_dev_accuracy,
+            "history": history,
+        },
+        "parent_sha": None,
+    }
+    save_bundle(OUT, "model.safetensors", result.weights, config, manifest)
+    write_json(
+        Path("metrics/train.json"),
+        {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(history),
+            "dev_tag_accuracy": round(result.best_dev_accuracy, 6),
+            "parameters": int(sum(w.size for w in result.weights.values())),
+        },
+    )
+    rows = "".join(f"{e['epoch']},{e['train_loss']:.6f},{e['dev_accuracy']:.6f}\n" for e in history)
+    Path("plots").mkdir(exist_ok=True)
+    Path("plots/train_history.csv").write_text("epoch,train_loss,dev_accuracy\n" + rows)
+    log.info(
+        "best epoch %d of %d, dev tag accuracy %.4f",
+        result.best_epoch,
+        len(history),
+        result.best_dev_accuracy,
+    )
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,94 @@
+"""Unit tests of the hashed feature extractor."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gramops.features import featurize
+from gramops.params import FeatureParams
+
+SPEC = FeatureParams(hash_bits=12, window=3)
+
+
+def record(tokens: str, verb_index: int, lemma: str) -> dict[str, Any]:
+    return {"id": "t:0", "tokens": tokens.split(), "verb_index": verb_index, "lemma": lemma}
+
+
+RECORDS = [
+    record("She choked with laughter yesterday .", 1, "choke"),
+    record("He has walked home", 2, "walk"),
+    record("Go away !", 0, "go"),
+    record("They pull down the old house", 1, "pull_down"),
+]
+
+
+def test_shape_dtype_and_binary_values() -> None:
+    X = featurize(RECORDS, SPEC)
+    assert X.shape == (len(RECORDS), 2**SPEC.hash_bits)
+    assert X.dtype == np.float32
+    assert X.has_sorted_indices
+    assert np.all(X.data == 1.0)
+    assert np.all(np.diff(X.indptr) > 10)
+
+
+def test_deterministic_across_calls_and_processes() -> None:
+    X = featurize(RECORDS, SPEC)
+    again = featurize(RECORDS, SPEC)
+    assert (again != X).nnz == 0
+    # A fresh interpreter has a different str-hash salt: the columns must not move.
+    code = (
+        "from gramops.features import featurize; from gramops.params import FeatureParams;"
+        "X = featurize([{'tokens': 'He has walked home'.split(), 'verb_index': 2,"
+        " 'lemma': 'walk'}], FeatureParams(hash_bits=12, window=3));"
+        "print(','.join(map(str, X.indices)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ",".join(map(str, X[1].indices))
+
+
+def test_verb_token_is_masked() -> None:
+    base = featurize([RECORDS[0]], SPEC)
+    for replacement in ("chokes", "choking", "XYZZY"):
+        changed = record("She choked with laughter yesterday .", 1, "choke")
+        changed["tokens"][1] = replacement
+        assert (featurize([changed], SPEC) != base).nnz == 0
+
+
+def test_context_and_lemma_change_features() -> None:
+    base = featurize([RECORDS[0]], SPEC)
+    context = featurize([record("She choked with laughter now .", 1, "choke")], SPEC)
+    lemma = featurize([record("She choked with laughter yesterday .", 1, "chop")], SPEC)
+    assert (context != base).nnz > 0
+    assert (lemma != base).nnz > 0
+
+
+def test_position_matters_not_only_bag() -> None:
+    before = featurize([record("will she go", 2, "go")], SPEC)
+    after = featurize([record("she will go", 2, "go")], SPEC)
+    assert (before != after).nnz > 0
+
+
+def test_rows_are_independent_of_batch() -> None:
+    together = featurize(RECORDS, SPEC)
+    for i, r in enumerate(RECORDS):
+        assert (featurize([r], SPEC) != together[i]).nnz == 0
+
+
+def test_empty_input_and_bad_index() -> None:
+    assert featurize([], SPEC).shape == (0, 2**SPEC.hash_bits)
+    with pytest.raises(ValueError, match="verb_index 5"):
+        featurize([record("He ran", 5, "run")], SPEC)
+
+
+def test_twenty_thousand_records_in_about_a_second() -> None:
+    sentence = "the old man said that they had often walked to the market in the morning"
+    many = [record(f"{sentence} w{i}", 3 + i % 5, f"lemma{i % 500}") for i in range(20_000)]
+    start = time.perf_counter()
+    featurize(many, FeatureParams(hash_bits=16, window=3))
+    assert time.perf_counter() - start < 3.0
