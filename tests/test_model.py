@@ -175,6 +175,9 @@ def test_quantization_round_trip_and_size(trained: tuple) -> None:
     q = quantize_int8(weights)
     assert q["W1.q"].dtype == np.int8 and q["W1.scale"].dtype == np.float32
     assert q["W1.scale"].shape == (TRAIN.hidden,)
+    # Each non-zero row uses the full code range, so the resolution is as fine as possible.
+    assert np.all(np.abs(q["W1.q"]).max(axis=1) == 127)
+    assert np.all(np.abs(q["W2.q"][1:]).max(axis=1) == 127) and not q["W2.q"][0].any()
     restored = dequantize(q)
     for name in ("W1", "W2"):
         error = np.abs(restored[name] - weights[name])

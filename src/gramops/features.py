@@ -24,9 +24,12 @@ EOS = "</s>"
 # Closed-class words whose nearest preceding occurrence decides most tags (has + VBN,
 # to + VB, is + VBG, will + VB, did + VB) even when adverbs stand in between.
 AUXILIARIES = frozenset(
-    ("am", "are", "is", "was", "were", "be", "been", "being", "have", "has", "had", "having")
-    + ("do", "does", "did", "will", "would", "shall", "should", "can", "could", "may")
-    + ("might", "must", "to", "not", "never", "n't", "'s", "'ve", "'d", "'re", "'m")
+    {
+        *("am", "are", "is", "was", "were", "be", "been", "being"),
+        *("have", "has", "had", "having", "do", "does", "did", "to", "not", "never"),
+        *("will", "would", "shall", "should", "can", "could", "may", "might", "must"),
+        *("n't", "'s", "'ve", "'d", "'re", "'m"),
+    }
 )
 # Subject pronouns separate VBZ (he/she/it) from VBP (I/you/we/they).
 PRONOUNS = frozenset(

@@ -79,13 +79,43 @@ def regular_forms(lemma: str) -> dict[str, tuple[str, ...]]:
     }
 
 
+def _clean(lemma: str, spellings: tuple[str, ...]) -> tuple[str, ...]:
+    """Drop lemminflect's split spellings (``under went``, ``over-ate`` for ``overeat``)."""
+    words = [s.lower() for s in spellings if " " not in s]
+    solid = [s for s in words if "-" not in s or "-" in lemma]
+    return tuple(dict.fromkeys(solid or words))
+
+
+_PREFIXES = ("counter", "under", "over", "fore", "with", "out", "mis", "re", "un", "up", "be")
+
+
+def _known_stem(word: str) -> str | None:
+    """The known verb an unknown compound inflects like, if any.
+
+    After a verbal prefix any verb counts (``undergrow`` -> ``undergrew``). Otherwise only
+    a regular one-syllable verb of 4+ letters after a 3+ letter head, because its doubling
+    (``airdrop`` -> ``airdropped``) is what the plain rules miss, while longer or irregular
+    tails are often accidental (``palaver`` is not pal + aver, ``lipstick`` not lip + stick).
+    """
+    for prefix in _PREFIXES:
+        stem = word[len(prefix) :]
+        if word.startswith(prefix) and len(stem) >= 3 and getAllInflections(stem, upos="VERB"):
+            return stem
+    for cut in range(3, len(word) - 3):
+        stem = word[cut:]
+        known = _doubles_final_consonant(stem) and getAllInflections(stem, upos="VERB")
+        if known and not is_irregular(stem):
+            return stem
+    return None
+
+
 def _fix_ic(lemma: str, spellings: tuple[str, ...]) -> tuple[str, ...]:
     """lemminflect spells ``mimic`` -> ``mimiced``; English inserts a k (``mimicked``)."""
     if not lemma.endswith("ic"):
         return spellings
     suffixes = ("ed", "ing")
     return tuple(
-        f"{lemma}k{s[len(lemma):]}" if s.startswith(lemma) and s[len(lemma) :] in suffixes else s
+        f"{lemma}k{s[len(lemma) :]}" if s.startswith(lemma) and s[len(lemma) :] in suffixes else s
         for s in spellings
     )
 
@@ -98,8 +128,7 @@ def _table(lemma: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if w == "be":
         return tuple(_BE.items())
     known = {
-        tag: tuple(dict.fromkeys(s.lower() for s in spellings))
-        for tag, spellings in getAllInflections(w, upos="VERB").items()
+        tag: _clean(w, spellings) for tag, spellings in getAllInflections(w, upos="VERB").items()
     }
     if not known and "-" in w.strip("-"):
         # Hyphenated compounds inflect their last part: cross-examine -> cross-examined.
@@ -107,12 +136,21 @@ def _table(lemma: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         return tuple(
             (tag, tuple(f"{prefix}-{s}" for s in spellings)) for tag, spellings in _table(last)
         )
+    if not known:
+        stem = _known_stem(w)
+        if stem:
+            prefix = w[: len(w) - len(stem)]
+            return tuple(
+                (tag, tuple(prefix + s for s in spellings)) for tag, spellings in _table(stem)
+            )
     regular = regular_forms(w)
     table: dict[str, tuple[str, ...]] = {}
     for tag in TAGS:
         spellings = known.get(tag) or ()
-        if not spellings and tag == "VBN":
-            spellings = known.get("VBD", ())
+        if tag == "VBN":
+            # Regular pasts double as participles; lemminflect often lists them only as VBD.
+            regular_past = tuple(s for s in known.get("VBD", ()) if s.endswith("ed"))
+            spellings = tuple(dict.fromkeys(spellings + regular_past)) or known.get("VBD", ())
         if not spellings and tag == "VBP":
             spellings = known.get("VB", ())
         table[tag] = _fix_ic(w, spellings) or regular[tag]

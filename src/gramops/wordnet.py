@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gramops.errors import GramopsError
+
 SS_TYPES = frozenset("nvasr")
 _EXAMPLE = re.compile(r'"([^"]*)"')
 # Syntactic markers of adjective lemmas: attributive, predicative, immediately postnominal.
@@ -21,7 +23,7 @@ _ADJ_MARKER = re.compile(r"\((?:a|p|ip)\)$")
 _OFFSET = re.compile(r"\d{8}")
 
 
-class CorpusError(ValueError):
+class CorpusError(GramopsError, ValueError):
     """WordNet input is missing or malformed; the message names the file (and line)."""
 
 
@@ -111,13 +113,16 @@ def read_index_lemmas(path: Path) -> frozenset[str]:
 def read_exceptions(path: Path) -> dict[str, tuple[str, ...]]:
     """Map each lemma of a ``POS.exc`` file to its irregular forms (file order).
 
-    ``verb.exc`` lists forms lemminflect does not always know (``abode`` for ``abide``).
+    ``verb.exc`` lists forms lemminflect does not know (``airdropped``, ``abought``).
+    Multiword entries (``allowed_for allow_for``) are skipped: their head word has its own.
     """
     forms: dict[str, list[str]] = {}
     for lineno, line in _content_lines(path):
         fields = line.split()
         if len(fields) < 2:
             raise CorpusError(f"{path}:{lineno}: malformed exception line: expected 'form lemma'")
+        if "_" in line:
+            continue
         for lemma in fields[1:]:
             forms.setdefault(lemma.lower(), []).append(fields[0].lower())
     return {lemma: tuple(dict.fromkeys(values)) for lemma, values in forms.items()}
