@@ -45,7 +45,7 @@ def test_quality_and_size_targets(pipeline_repo):
     repo = pipeline_repo["path"]
     corpus = _json(repo, "metrics/corpus.json")
     fp32, int8, lora = (_json(repo, f"metrics/eval/{m}.json") for m in ("fp32", "int8", "lora"))
-    assert corpus["per_domain"]["verb"] >= 12_000
+    assert corpus["domains"]["verb"] >= 12_000
     assert corpus["located_share"] >= 0.97
     assert fp32["verb"]["strict_accuracy"] >= 0.84
     assert abs(int8["verb"]["pass_rate"] - fp32["verb"]["pass_rate"]) <= 0.005
