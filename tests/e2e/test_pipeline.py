@@ -101,4 +101,4 @@ def test_bad_params_fail_before_any_work(pipeline_repo, tmp_path):
     result = sh([DVC, "repro", "train"], cwd=clone, check=False)
     assert result.returncode != 0
     assert "train.hidden" in result.stdout + result.stderr
-    assert not (clone / "data").exists()
+    assert not (clone / "data" / "raw" / "wordnet").exists()
