@@ -7,6 +7,7 @@ work is done.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +103,28 @@ class EvaluateParams(_Section):
     )
 
 
+SEMVER_PATTERN = r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$"
+
+
+class RegisterParams(_Section):
+    semver: dict[Literal["fp32", "int8", "lora"], str] = Field(
+        description="first version of each family; later SHAs get the next patch version"
+    )
+    strict: bool = Field(default=False, description="refuse a new SHA instead of bumping the patch")
+
+    @model_validator(mode="after")
+    def _semvers(self) -> RegisterParams:
+        missing = sorted({"fp32", "int8", "lora"} - set(self.semver))
+        if missing:
+            raise ValueError(f"register.semver needs a version for {', '.join(missing)}")
+        for family, version in self.semver.items():
+            if not re.match(SEMVER_PATTERN, version):
+                raise ValueError(
+                    f"register.semver.{family}: {version!r} is not a semver like v0.1.0"
+                )
+        return self
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "base": BaseParams,
     "pull_corpus": PullCorpusParams,
@@ -110,6 +133,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "quantize": QuantizeParams,
     "finetune": FinetuneParams,
     "evaluate": EvaluateParams,
+    "register": RegisterParams,
 }
 
 
@@ -136,6 +160,8 @@ def _describe(exc: ValidationError, section: str) -> str:
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(sorted(SECTIONS[section].model_fields))
             lines.append(f"{key}: unknown key (allowed in {section}: {allowed})")
+        elif not err["loc"]:  # a rule across keys: its message names them
+            lines.append(err["msg"].removeprefix("Value error, "))
         else:
             lines.append(f"{key}: {err['msg']} (got {given!r})")
     return "; ".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -61,4 +62,32 @@ def code_fingerprint(dvc_yaml: Path, stage: str) -> dict[str, str]:
         dep: hashlib.sha256((root / dep).read_bytes()).hexdigest()
         for dep in sorted(deps)
         if dep.endswith(".py")
+    }
+
+
+LIBRARIES = (
+    "dvc", "mlflow", "numpy", "scipy", "pandas", "safetensors", "lemminflect", "pydantic",
+    "matplotlib", "pyyaml",
+)
+
+
+def environment_manifest() -> dict[str, object]:
+    """Library versions and the kind of machine: what a rebuild must match.
+
+    Only facts that are the same on every machine of one kind go here (no host name, CPU
+    model string or memory size), because the manifest is a pipeline output in dvc.lock.
+    """
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    libraries: dict[str, str] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            libraries[name] = version(name)
+        except PackageNotFoundError:
+            libraries[name] = "not installed"
+    return {
+        "libraries": libraries,
+        "hardware": {"machine": platform.machine(), "system": platform.system(),
+                     "cpus": os.cpu_count()},
     }

@@ -1,0 +1,144 @@
+"""Render model lineage: text chains for the CLI, mermaid + markdown + PNG for the pipeline.
+
+Lineage is a DAG: every model points at its parent (INT8 and LoRA at the FP32 model they
+were derived from), and every model records the DVC hash of the corpus it was trained on,
+the key that `dvc checkout`/`dvc pull` restore that exact corpus with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SHORT = 12
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    kind: str  # "model" or "corpus"
+    lines: tuple[str, ...]
+    depth: int
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[Node, ...]
+    edges: tuple[tuple[str, str], ...]  # (from, to): corpus -> model, parent -> child
+
+
+def _pass_rates(entry: Mapping[str, Any]) -> str:
+    metrics = entry.get("metrics", {})
+    return " · ".join(
+        f"{domain} pass {100 * result['pass_rate']:.1f}%" for domain, result in sorted(metrics.items())
+    )
+
+
+def build_graph(
+    entries: Mapping[str, Mapping[str, Any]],
+    semvers_of: Callable[[str], list[str]],
+    aliases: Mapping[str, str],
+) -> Graph:
+    """Nodes and edges of the whole registry, in a deterministic order."""
+    by_sha = dict(entries)
+
+    def depth(sha: str) -> int:
+        parent = by_sha[sha].get("parent_sha")
+        return 1 if parent is None or parent not in by_sha else 1 + depth(parent)
+
+    aliases_of: dict[str, list[str]] = {}
+    for alias, sha in sorted(aliases.items()):
+        aliases_of.setdefault(sha, []).append(alias)
+    nodes: dict[str, Node] = {}
+    edges: list[tuple[str, str]] = []
+    order = sorted(by_sha, key=lambda s: (depth(s), by_sha[s]["family"], semvers_of(s), s))
+    for sha in order:
+        entry = by_sha[sha]
+        versions = semvers_of(sha)
+        lines = [f"{entry['family']} {', '.join(versions) or 'untagged'}", sha[:SHORT]]
+        if rates := _pass_rates(entry):
+            lines.append(rates)
+        if sha in aliases_of:
+            lines.append("alias: " + ", ".join(aliases_of[sha]))
+        nodes[f"m_{sha[:SHORT]}"] = Node(f"m_{sha[:SHORT]}", "model", tuple(lines), depth(sha))
+        parent = entry.get("parent_sha")
+        if parent is not None and parent in by_sha:
+            edges.append((f"m_{parent[:SHORT]}", f"m_{sha[:SHORT]}"))
+        elif entry.get("corpus_dvc_hash"):
+            corpus = entry["corpus_dvc_hash"]
+            cid = "c_" + corpus.split(".")[0][:SHORT]
+            nodes.setdefault(cid, Node(cid, "corpus", ("corpus (DVC hash)", corpus), 0))
+            edges.append((cid, f"m_{sha[:SHORT]}"))
+    ordered = sorted(nodes.values(), key=lambda n: (n.depth, n.id))
+    return Graph(tuple(ordered), tuple(sorted(edges)))
+
+
+def to_mermaid(graph: Graph) -> str:
+    lines = ["flowchart LR"]
+    for node in graph.nodes:
+        label = "<br/>".join(node.lines).replace('"', "'")
+        shape = f'[("{label}")]' if node.kind == "corpus" else f'["{label}"]'
+        lines.append(f"    {node.id}{shape}")
+    lines.extend(f"    {a} --> {b}" for a, b in graph.edges)
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(mermaid: str) -> str:
+    return (
+        "# Model lineage\n\n"
+        "Every model links to its parent, and base models to the DVC hash of the corpus they\n"
+        "were trained on (`dvc checkout`/`dvc pull` restore that exact corpus).\n\n"
+        f"```mermaid\n{mermaid}```\n"
+    )
+
+
+def chain_text(chain: Sequence[Mapping[str, Any]]) -> str:
+    """``int8 v0.2.0 (ab12…) → fp32 v0.1.0 (cd34…) → corpus 0e1b….dir`` from Registry.lineage."""
+    parts = []
+    for link in chain:
+        if link["kind"] == "corpus":
+            parts.append(f"corpus {link['dvc_hash']}")
+        else:
+            versions = ", ".join(link.get("semvers", [])) or "untagged"
+            parts.append(f"{link['family']} {versions} ({link['sha'][:SHORT]})")
+    return " → ".join(parts)
+
+
+def render_png(graph: Graph, path: Path) -> None:
+    """A left-to-right drawing of the lineage DAG (matplotlib, Agg; deterministic layout)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        columns.setdefault(node.depth, []).append(node)
+    rows = max(len(c) for c in columns.values())
+    width, height = 3.6 * len(columns), max(2.2, 1.5 * rows)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+    ax.set_xlim(0, len(columns))
+    ax.set_ylim(0, rows)
+    ax.axis("off")
+    boxes = {}
+    for col, depth in enumerate(sorted(columns)):
+        nodes = columns[depth]
+        for row, node in enumerate(nodes):
+            x, y = col + 0.5, rows - (row + 0.5) * rows / len(nodes)
+            face = "#e8f1fb" if node.kind == "model" else "#f3efe0"
+            boxes[node.id] = ax.text(
+                x, y, "\n".join(node.lines), ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round,pad=0.5", "facecolor": face, "edgecolor": "#555"},
+            )
+    for a, b in graph.edges:
+        # Anchored at the box centres and clipped by the boxes, so arrows meet the edges.
+        ax.annotate("", xy=boxes[b].get_position(), xytext=boxes[a].get_position(),
+                    arrowprops={"arrowstyle": "->", "color": "#555", "shrinkA": 3, "shrinkB": 3,
+                                "patchA": boxes[a].get_bbox_patch(),
+                                "patchB": boxes[b].get_bbox_patch()})
+    ax.set_title("gramops model lineage", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,40 @@
+"""Compact views of registry entries, for `dvc metrics diff` and reports.
+
+Keys are stable (family and alias names), so `dvc metrics diff main` lines up the same
+family's semver, short SHA, quality and size between two commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+SHORT = 12
+
+
+def entry_summary(entry: Mapping[str, Any], semvers: list[str]) -> dict[str, Any]:
+    """Semver, short SHA, quality per domain, size and parameter count of one entry."""
+    summary: dict[str, Any] = {
+        "family": entry["family"],
+        "semver": semvers[-1] if semvers else "untagged",
+        "sha": entry["sha"][:SHORT],
+        "size_bytes": entry["size_bytes"],
+        "parameters": entry["parameters"],
+    }
+    for domain, result in sorted(entry.get("metrics", {}).items()):
+        summary[f"{domain}_strict_accuracy"] = result["strict_accuracy"]
+        summary[f"{domain}_pass_rate"] = result["pass_rate"]
+    return summary
+
+
+def registry_metrics(
+    current: Mapping[str, str],
+    aliases: Mapping[str, str],
+    entry: Callable[[str], Mapping[str, Any]],
+    semvers_of: Callable[[str], list[str]],
+) -> dict[str, Any]:
+    """Per family (the SHAs this pipeline run registered) and per alias."""
+    return {
+        "families": {f: entry_summary(entry(sha), semvers_of(sha)) for f, sha in current.items()},
+        "aliases": {a: entry_summary(entry(sha), semvers_of(sha)) for a, sha in aliases.items()},
+    }

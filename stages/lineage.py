@@ -1,0 +1,26 @@
+"""Stage lineage: render the registry's lineage DAG (mermaid, markdown, PNG)."""
+
+import logging
+from pathlib import Path
+
+from gramops.lineage import build_graph, render_png, to_markdown, to_mermaid
+from gramops.registry import Registry
+from gramops.stage import run
+
+OUT = Path("plots")
+log = logging.getLogger("stages.lineage")
+
+
+def main() -> None:
+    registry = Registry(actor="stage:lineage")
+    graph = build_graph(registry.entries(), registry.semvers_of, registry.aliases())
+    mermaid = to_mermaid(graph)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "lineage.mmd").write_text(mermaid, encoding="utf-8")
+    (OUT / "lineage.md").write_text(to_markdown(mermaid), encoding="utf-8")
+    render_png(graph, OUT / "lineage.png")
+    log.info("lineage of %d nodes, %d edges", len(graph.nodes), len(graph.edges))
+
+
+if __name__ == "__main__":
+    run(main)

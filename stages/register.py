@@ -1,0 +1,51 @@
+"""Stage register: add the three bundles to the content-addressed registry.
+
+The registry under models/registry/ is a store (like MLflow), not a DVC output: this
+stage and the gate both write it. Its DVC outputs are the summaries it writes here.
+"""
+
+import logging
+from pathlib import Path
+
+from gramops.jsonio import write_json
+from gramops.params import read_params_file, validate_all
+from gramops.provenance import environment_manifest
+from gramops.registry import Registry
+from gramops.stage import PARAMS_FILE, run
+from gramops.summary import registry_metrics
+
+FAMILIES = ("fp32", "int8", "lora")  # parents before children
+UPSTREAM = ("base", "pull_corpus", "prepare", "train", "quantize", "finetune", "evaluate")
+log = logging.getLogger("stages.register")
+
+
+def main() -> None:
+    params = validate_all(read_params_file(PARAMS_FILE))
+    registry = Registry(actor="stage:register")
+    current = {}
+    for family in FAMILIES:
+        result = registry.register(
+            Path("models") / family,
+            family=family,
+            seed_semver=params["register"].semver[family],
+            strict=params["register"].strict,
+        )
+        current[family] = result.sha
+        log.info("%s %s %s (%s%s)", family, result.semver, result.sha[:12],
+                 "new" if result.created else "already registered",
+                 f", restored {result.restored_objects} objects" if result.restored_objects else "")
+    if "production" not in registry.aliases():
+        registry.set_alias("production", current["fp32"])
+        log.info("no production model yet: production -> fp32 %s", current["fp32"][:12])
+    write_json(Path("metrics/registry.json"), registry_metrics(
+        current, registry.aliases(), registry.entry, registry.semvers_of))
+    write_json(Path("models/manifest.json"), {
+        "seed": params["base"].seed,
+        "models": {f: {"sha": sha, "semvers": registry.semvers_of(sha)} for f, sha in current.items()},
+        "config": {name: params[name].model_dump(mode="json") for name in (*UPSTREAM, "register")},
+        **environment_manifest(),
+    })
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,65 @@
+from gramops.lineage import build_graph, chain_text, render_png, to_markdown, to_mermaid
+
+FP32, INT8, LORA, OLD = "a" * 64, "b" * 64, "c" * 64, "d" * 64
+CORPUS = "0e1bf645982b7ad390cbcd9c717f9649.dir"
+
+
+def _entry(sha, family, parent=None, corpus=CORPUS, pass_rate=0.9):
+    return {"sha": sha, "family": family, "parent_sha": parent, "corpus_dvc_hash": corpus,
+            "metrics": {"verb": {"strict_accuracy": 0.8, "pass_rate": pass_rate}}}
+
+
+ENTRIES = {
+    FP32: _entry(FP32, "fp32"),
+    INT8: _entry(INT8, "int8", FP32),
+    LORA: _entry(LORA, "lora", FP32, pass_rate=0.95),
+    OLD: _entry(OLD, "fp32", corpus="ffff0000ffff0000ffff0000ffff0000.dir"),
+}
+SEMVERS = {FP32: ["v0.1.0"], INT8: ["v0.2.0"], LORA: ["v0.3.0"], OLD: []}
+
+
+def _graph():
+    return build_graph(ENTRIES, SEMVERS.__getitem__, {"production": FP32})
+
+
+def test_graph_links_children_to_parents_and_bases_to_their_corpus():
+    graph = _graph()
+    ids = {n.id: n for n in graph.nodes}
+    assert ("m_" + FP32[:12], "m_" + INT8[:12]) in graph.edges
+    assert ("m_" + FP32[:12], "m_" + LORA[:12]) in graph.edges
+    assert ("c_0e1bf645982b", "m_" + FP32[:12]) in graph.edges
+    assert ("c_ffff0000ffff", "m_" + OLD[:12]) in graph.edges
+    assert len(graph.edges) == 4  # children do not link to the corpus directly
+    assert ids["m_" + FP32[:12]].lines[0] == "fp32 v0.1.0"
+    assert "alias: production" in ids["m_" + FP32[:12]].lines
+    assert ids["m_" + OLD[:12]].lines[0] == "fp32 untagged"
+    assert ids["c_0e1bf645982b"].lines[1] == CORPUS
+
+
+def test_mermaid_and_markdown():
+    mermaid = to_mermaid(_graph())
+    assert mermaid.startswith("flowchart LR\n")
+    assert f"m_{FP32[:12]} --> m_{INT8[:12]}" in mermaid
+    assert "verb pass 95.0%" in mermaid
+    assert f'c_0e1bf645982b[("corpus (DVC hash)<br/>{CORPUS}")]' in mermaid
+    assert "```mermaid\n" + mermaid + "```" in to_markdown(mermaid)
+    assert to_mermaid(_graph()) == mermaid  # deterministic
+
+
+def test_chain_text():
+    chain = [
+        {"kind": "model", "family": "int8", "sha": INT8, "semvers": ["v0.2.0"]},
+        {"kind": "model", "family": "fp32", "sha": FP32, "semvers": ["v0.1.0"]},
+        {"kind": "corpus", "dvc_hash": CORPUS},
+    ]
+    assert chain_text(chain) == (
+        f"int8 v0.2.0 ({INT8[:12]}) → fp32 v0.1.0 ({FP32[:12]}) → corpus {CORPUS}"
+    )
+
+
+def test_png_is_written_and_deterministic(tmp_path):
+    render_png(_graph(), tmp_path / "a.png")
+    render_png(_graph(), tmp_path / "b.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert data.startswith(b"\x89PNG")
+    assert data == (tmp_path / "b.png").read_bytes()
