@@ -7,7 +7,7 @@ from gramops import __version__
 from gramops.bundle import load_tensors, read_metadata, save_bundle
 from gramops.model import quantize_int8
 from gramops.provenance import code_fingerprint
-from gramops.registry import canonical_sha
+from gramops.identity import canonical_sha
 from gramops.stage import load_params, run
 
 PARENT = Path("models/fp32")

@@ -1,14 +1,22 @@
+import hashlib
 import json
+import logging
+import multiprocessing
+import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 from gramops.bundle import save_bundle
-from gramops.jsonio import write_json
-from gramops.registry import RegistryError, canonical_manifest, canonical_sha
+from gramops.identity import canonical_sha
+from gramops.jsonio import canonical_bytes, write_json
+from gramops.registry import Registry, RegistryError
 
 
 def _bundle(path: Path, parent: str | None = None) -> Path:
@@ -24,62 +32,608 @@ def _bundle(path: Path, parent: str | None = None) -> Path:
     return path
 
 
-def test_same_sha_from_another_process(tmp_path):
-    bundle = _bundle(tmp_path / "b")
-    code = (
-        "import sys; from gramops.registry import canonical_sha; print(canonical_sha(sys.argv[1]))"
+# ---------------------------------------------------------------------------------------------
+# The registry store
+# ---------------------------------------------------------------------------------------------
+
+INDEX_KEYS = {"seq", "op", "time", "actor", "sha", "semver", "alias", "new", "previous"}
+CORPUS = "2b209b2ce91f17cd724a65906eb9b5f9.dir"
+
+
+def _model(
+    path: Path,
+    family: str = "fp32",
+    parent: str | None = None,
+    seed: int = 1,
+    corpus: str = CORPUS,
+) -> Path:
+    """A tiny bundle of a family; ``seed`` changes the weights and so the SHA."""
+    weights = "adapter.safetensors" if family == "lora" else "model.safetensors"
+    tensors = {"W1": np.arange(12, dtype=np.float32).reshape(3, 4) + seed, "b1": np.ones(3)}
+    save_bundle(
+        path,
+        weights,
+        tensors,
+        {"family": family, "hidden": 3},
+        {"seed": seed, "family": family, "parent_sha": parent, "corpus": {"dvc_hash": corpus}},
     )
-    other = subprocess.run(
-        [sys.executable, "-c", code, str(bundle)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert other == canonical_sha(bundle)
-    assert len(other) == 64
+    write_json(
+        path / "eval_report.json",
+        {"domains": {"verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}}},
+    )
+    return path
 
 
-def test_json_key_order_and_whitespace_do_not_change_identity(tmp_path):
-    bundle = _bundle(tmp_path / "b")
-    before = canonical_sha(bundle)
-    for name in ("config.json", "eval_report.json", "train_manifest.json"):
-        data = json.loads((bundle / name).read_text())
-        reordered = dict(reversed(list(data.items())))
-        (bundle / name).write_text(json.dumps(reordered, indent=7) + "\n\n")
-    assert canonical_sha(bundle) == before
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    return Registry(tmp_path / "registry", actor="tester")
 
 
-def test_content_and_parent_change_identity(tmp_path):
-    a = canonical_sha(_bundle(tmp_path / "a"))
-    assert canonical_sha(_bundle(tmp_path / "b", parent="f" * 64)) != a
-    c = _bundle(tmp_path / "c")
-    report = json.loads((c / "eval_report.json").read_text())
-    report["strict_accuracy"] = 0.51
-    (c / "eval_report.json").write_text(json.dumps(report))
-    assert canonical_sha(c) != a
-    d = _bundle(tmp_path / "d")
-    raw = bytearray((d / "model.safetensors").read_bytes())
-    raw[-1] ^= 1
-    (d / "model.safetensors").write_bytes(bytes(raw))
-    assert canonical_sha(d) != a
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under the registry, for byte-identical comparisons."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
-def test_non_identity_files_are_ignored(tmp_path):
-    bundle = _bundle(tmp_path / "b")
-    before = canonical_sha(bundle)
-    (bundle / "MLmodel").write_text("utc_time_created: '2026-11-23'\nmodel_uuid: abc\n")
-    (bundle / "latency.json").write_text('{"ms": 3.2}')
-    assert canonical_sha(bundle) == before
-    assert [f for f, _ in canonical_manifest(bundle)["files"]] == [
+def _index_bytes(reg: Registry) -> bytes:
+    return reg.index_path.read_bytes() if reg.index_path.exists() else b""
+
+
+def _family(reg: Registry, tmp_path: Path) -> dict[str, str]:
+    """fp32 v0.1.0, int8 v0.2.0 and lora v0.3.0 registered with parent links."""
+    fp32 = reg.register(_model(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
+    int8 = reg.register(
+        _model(tmp_path / "int8", "int8", parent=fp32, seed=2), family="int8", seed_semver="v0.2.0"
+    ).sha
+    lora = reg.register(
+        _model(tmp_path / "lora", "lora", parent=fp32, seed=3), family="lora", seed_semver="v0.3.0"
+    ).sha
+    return {"fp32": fp32, "int8": int8, "lora": lora}
+
+
+def test_register_new_bundle_writes_entry_tag_objects_and_one_log_line(reg, tmp_path):
+    bundle = _model(tmp_path / "b")
+    result = reg.register(bundle, family="fp32", seed_semver="0.1.0")
+    assert result.created and result.sha == canonical_sha(bundle) and result.semver == "v0.1.0"
+    assert reg.tags() == {"v0.1.0": result.sha}
+    entry = reg.entry(result.sha)
+    assert entry["family"] == "fp32" and entry["parent_sha"] is None
+    assert entry["corpus_dvc_hash"] == CORPUS
+    assert [f["path"] for f in entry["files"]] == sorted(f["path"] for f in entry["files"])
+    assert entry["parameters"] == 15 and entry["metrics"] == {
+        "verb": {"strict_accuracy": 0.5, "pass_rate": 0.9}
+    }
+    assert entry["size_bytes"] == sum((bundle / f["path"]).stat().st_size for f in entry["files"])
+    assert "semver" not in entry and "semvers" not in entry
+    for item in entry["files"]:
+        assert reg.objects.sha256(item["object"]) == item["object"]
+    assert [r["op"] for r in reg.history()] == ["register"]
+
+
+def test_register_known_sha_returns_existing_entry_without_growing_index(reg, tmp_path):
+    first = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    before = _snapshot(reg.root)
+    again = reg.register(_model(tmp_path / "copy"), family="fp32", seed_semver="v0.1.0")
+    assert not again.created and again.sha == first.sha and again.semver == "v0.1.0"
+    assert again.entry == first.entry and again.restored_objects == 0
+    assert _snapshot(reg.root) == before
+
+
+def test_new_sha_in_a_family_gets_the_next_patch_and_strict_mode_refuses(reg, tmp_path):
+    reg.register(_model(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0")
+    second = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+    assert second.created and second.semver == "v0.1.1"
+    # other families do not move the fp32 line, and their seed is used as is
+    int8 = reg.register(
+        _model(tmp_path / "i", "int8", parent=second.sha), family="int8", seed_semver="v0.2.0"
+    )
+    assert int8.semver == "v0.2.0"
+    before = _snapshot(reg.root)
+    with pytest.raises(RegistryError, match=r"strict mode.*fp32 already has v0\.1\.1"):
+        reg.register(
+            _model(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
+        )
+    assert _snapshot(reg.root) == before
+    # a seed above the family's highest version is a deliberate bump, allowed even in strict mode
+    bumped = reg.register(
+        _model(tmp_path / "d", seed=4), family="fp32", seed_semver="v0.5.0", strict=True
+    )
+    assert bumped.semver == "v0.5.0"
+
+
+def test_semver_maps_to_one_sha_forever_unless_retag(reg, tmp_path):
+    a = reg.register(_model(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
+    b = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
+    assert reg.promote(a, "1.0.0") == a
+    lines = len(reg.history())
+    assert reg.promote(a, "v1.0.0") == a  # same binding again: a no-op, not logged
+    assert len(reg.history()) == lines
+    before = _snapshot(reg.root)
+    with pytest.raises(RegistryError, match="semver already mapped to a different SHA") as err:
+        reg.promote(b, "v1.0.0")
+    assert "v1.0.0" in str(err.value) and "retag" in str(err.value)
+    assert _snapshot(reg.root) == before
+    assert reg.resolve("v1.0.0") == a
+
+
+def test_retag_moves_a_semver_and_records_the_previous_sha(reg, tmp_path):
+    a = reg.register(_model(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
+    b = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
+    assert reg.retag(b[:10], "v0.1.0") == (b, a)
+    assert reg.tags()["v0.1.0"] == b and reg.semvers_of(b) == ["v0.1.0", "v0.1.1"]
+    record = reg.history()[-1]
+    assert (record["op"], record["semver"], record["new"], record["previous"]) == (
+        "retag",
+        "v0.1.0",
+        b,
+        a,
+    )
+    with pytest.raises(RegistryError, match="not bound.*use promote"):
+        reg.retag(a, "v7.0.0")
+
+
+def test_alias_set_move_and_rollback_from_the_log(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    fp32, int8, lora = shas["fp32"], shas["int8"], shas["lora"]
+    assert reg.set_alias("production", "v0.1.0") == (fp32, None)
+    assert reg.move_alias("production", "v0.2.0") == (int8, fp32)
+    assert reg.move_alias("production", "v0.3.0") == (lora, int8)
+    assert reg.rollback() == (int8, lora)
+    assert reg.aliases()["production"] == int8
+    rec = reg.history()[-1]
+    assert (rec["op"], rec["alias"], rec["new"], rec["previous"]) == (
+        "rollback",
+        "production",
+        int8,
+        lora,
+    )
+    # a second rollback walks further back, then there is nothing left
+    assert reg.rollback("production") == (fp32, int8)
+    with pytest.raises(RegistryError, match="no earlier holder"):
+        reg.rollback("production")
+    with pytest.raises(RegistryError, match="does not exist"):
+        reg.move_alias("prodution", fp32)
+    with pytest.raises(RegistryError, match="not set"):
+        reg.rollback("challenger")
+
+
+def test_rollback_refuses_when_aliases_file_disagrees_with_the_log(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    reg.set_alias("production", shas["fp32"])
+    reg.set_alias("production", shas["int8"])
+    write_json(reg.aliases_path, {"production": shas["lora"]})  # a hand edit
+    with pytest.raises(RegistryError, match="verify"):
+        reg.rollback()
+
+
+@pytest.mark.parametrize("name", ["deadbeef", "cafe", "v1", "v2-0", "Production", "1st", "a.b", ""])
+def test_alias_names_that_would_read_as_another_ref_are_refused(reg, tmp_path, name):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    with pytest.raises(RegistryError, match="not a valid alias"):
+        reg.set_alias(name, sha)
+
+
+def test_every_index_line_is_canonical_with_op_time_actor_new_and_previous(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    reg.promote(shas["fp32"], "v1.0.0")
+    reg.retag(shas["int8"], "v1.0.0")
+    reg.set_alias("production", shas["fp32"])
+    reg.set_alias("production", shas["int8"])
+    reg.rollback()
+    reg.annotate(shas["fp32"], "mlflow", {"registered_model": "gramops-fp32", "version": "1"})
+    lines = reg.index_path.read_bytes().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["op"] for r in records] == [
+        "register",
+        "register",
+        "register",
+        "tag",
+        "retag",
+        "alias",
+        "alias",
+        "rollback",
+        "annotate",
+    ]
+    for number, (line, record) in enumerate(zip(lines, records, strict=True), start=1):
+        assert set(record) == INDEX_KEYS
+        assert line == canonical_bytes(record)
+        assert record["seq"] == number and record["actor"] == "tester"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["time"])
+        assert record["new"] is not None
+    assert records[4]["previous"] == shas["fp32"] and records[6]["previous"] == shas["fp32"]
+    assert records[8]["previous"] == {"mlflow": {}}
+
+
+def test_actor_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAMOPS_ACTOR", "stage:register")
+    registry = Registry(tmp_path / "registry")
+    registry.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    assert registry.history()[0]["actor"] == "stage:register"
+    entry = next(iter(registry.entries().values()))
+    assert entry["registered_by"] == "stage:register"
+
+
+def test_annotate_sets_pointers_once_and_refuses_identity_fields(reg, tmp_path):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    pointer = {"registered_model": "gramops-fp32", "version": "1"}
+    assert reg.annotate("v0.1.0", "mlflow", pointer)["mlflow"] == pointer
+    before = _snapshot(reg.root)
+    reg.annotate(sha, "mlflow", dict(reversed(pointer.items())))  # same value: no write
+    assert _snapshot(reg.root) == before
+    for key in ("sha", "files", "family", "parent_sha"):
+        with pytest.raises(RegistryError, match="refused"):
+            reg.annotate(sha, key, "x")
+    assert reg.verify().ok
+
+
+def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_path):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    before = _snapshot(reg.root)
+    crash = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from gramops.registry import Registry\n"
+        "registry = Registry(Path(sys.argv[1]), actor='crash')\n"
+        "os.replace = lambda src, dst: os._exit(17)  # die after the tmp file is fsynced\n"
+        "registry.promote(sys.argv[2], 'v9.0.0')\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", crash, str(reg.root), sha], capture_output=True, text=True
+    )
+    assert child.returncode == 17, child.stderr
+    assert json.loads((reg.root / "tags.json.tmp").read_text()) == {"v0.1.0": sha, "v9.0.0": sha}
+    after = _snapshot(reg.root)
+    del after["tags.json.tmp"]
+    assert after == before
+    assert reg.tags() == {"v0.1.0": sha}
+    # the dead process released its lock: the registry carries on
+    assert reg.promote(sha, "v9.0.0") == sha and reg.history()[-1]["seq"] == 2
+
+
+def test_a_failing_mutation_undoes_its_own_writes(reg, tmp_path, monkeypatch):
+    reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    before = _snapshot(reg.root)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Registry, "_append", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+    after = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
+    assert after == {k: v for k, v in before.items() if not k.startswith("objects/")}
+    monkeypatch.undo()
+    result = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+    assert result.created and result.semver == "v0.1.1"
+
+
+def test_register_interrupted_before_its_log_line_is_completed_by_registering_again(reg, tmp_path):
+    reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    bundle = _model(tmp_path / "b", seed=2)
+    crash = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gramops.registry import Registry\n"
+        "import os\n"
+        "Registry._append = lambda *args, **kwargs: os._exit(17)  # die before the log line\n"
+        "Registry(Path(sys.argv[1])).register("
+        "Path(sys.argv[2]), family='fp32', seed_semver='v0.1.0')\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", crash, str(reg.root), str(bundle)], capture_output=True, text=True
+    )
+    assert child.returncode == 17, child.stderr
+    sha = canonical_sha(bundle)
+    assert reg.tags()["v0.1.1"] == sha and len(reg.history()) == 1
+    assert any("no register record" in e for e in reg.verify().errors)
+    result = reg.register(bundle, family="fp32", seed_semver="v0.1.0")
+    assert result.created and result.semver == "v0.1.1"
+    assert [(r["op"], r["sha"]) for r in reg.history()][-1] == ("register", sha)
+    assert reg.tags() == {"v0.1.0": reg.history()[0]["sha"], "v0.1.1": sha}
+    assert reg.verify().ok
+
+
+def test_a_torn_last_index_line_is_ignored_then_dropped(reg, tmp_path, caplog):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    with reg.index_path.open("ab") as fh:
+        fh.write(b'{"seq":2,"op":"tag","ti')
+    with caplog.at_level(logging.WARNING):
+        assert [r["seq"] for r in reg.history()] == [1]
+    assert "torn" in caplog.text
+    assert any("torn" in e for e in reg.verify().errors)
+    reg.set_alias("production", sha)
+    assert [r["seq"] for r in reg.history()] == [1, 2]
+    assert all(json.loads(line) for line in reg.index_path.read_bytes().splitlines())
+    assert reg.verify().ok
+
+
+def test_appends_find_the_last_record_behind_lines_longer_than_a_read_block(reg, tmp_path):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    reg.annotate(sha, "notes", "x" * 200_000)
+    with reg.index_path.open("ab") as fh:
+        fh.write(b'{"seq":3,' + b"y" * 150_000)  # a long torn line, no newline
+    reg.set_alias("production", sha)
+    assert [r["seq"] for r in reg.history()] == [1, 2, 3]
+    assert reg.history()[-1]["op"] == "alias"
+
+
+def test_a_corrupt_line_in_the_middle_of_the_index_is_an_error(reg, tmp_path):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    reg.set_alias("production", sha)
+    lines = reg.index_path.read_bytes().splitlines(keepends=True)
+    reg.index_path.write_bytes(b"{not json\n" + lines[1])
+    with pytest.raises(RegistryError, match="line 1 is not valid JSON"):
+        reg.history()
+
+
+def _concurrent_worker(root: str, bundle: str, index: int, barrier) -> None:
+    registry = Registry(Path(root), actor=f"worker{index}")
+    barrier.wait()
+    sha = registry.register(Path(bundle), family="fp32", seed_semver="v0.1.0").sha
+    registry.set_alias("production", sha)
+    registry.promote(sha, f"v9.{index}.0")
+
+
+def test_concurrent_processes_lose_no_update_and_log_every_op_once(reg, tmp_path):
+    workers = 6
+    bundles = [_model(tmp_path / f"b{i}", seed=i) for i in range(workers)]
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(workers)
+    procs = [
+        ctx.Process(target=_concurrent_worker, args=(str(reg.root), str(b), i, barrier))
+        for i, b in enumerate(bundles)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [p.exitcode for p in procs] == [0] * workers
+    records = reg.history()
+    assert [r["seq"] for r in records] == list(range(1, 3 * workers + 1))
+    shas = {canonical_sha(b) for b in bundles}
+    for op in ("register", "alias", "tag"):
+        assert sorted(r["sha"] for r in records if r["op"] == op) == sorted(shas)
+    tags = reg.tags()
+    # every register got its own version (none was assigned twice) and kept it
+    registered = [(r["semver"], r["sha"]) for r in records if r["op"] == "register"]
+    assert len({semver for semver, _ in registered}) == workers
+    assert all(tags[semver] == sha for semver, sha in registered)
+    assert all(tags[f"v9.{i}.0"] == canonical_sha(bundles[i]) for i in range(workers))
+    # every alias move recorded the holder it replaced: the moves form one unbroken chain
+    moves = [r for r in records if r["op"] == "alias"]
+    assert [m["previous"] for m in moves] == [None] + [m["new"] for m in moves[:-1]]
+    assert reg.aliases()["production"] == moves[-1]["new"]
+    assert reg.verify().ok
+
+
+def test_refs_resolve_full_short_semver_and_alias(reg, tmp_path):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    reg.set_alias("production", sha)
+    for ref in (sha, sha.upper(), sha[:8], sha[:20], "v0.1.0", "0.1.0", " production "):
+        assert reg.resolve(ref) == sha, ref
+    with pytest.raises(RegistryError, match=f"short SHA '{sha[:7]}' has 7 hex digits"):
+        reg.resolve(sha[:7])
+    with pytest.raises(RegistryError, match="semver v0.9.0 is not tagged.*v0.1.0"):
+        reg.resolve("0.9.0")
+    with pytest.raises(RegistryError, match="unknown ref 'staging'.*aliases: production"):
+        reg.resolve("staging")
+    with pytest.raises(RegistryError, match=f"SHA {'0' * 64} is not registered"):
+        reg.resolve("0" * 64)
+    with pytest.raises(RegistryError, match="no registered SHA starts with"):
+        reg.resolve("0" * 12)
+
+
+def test_ambiguous_short_sha_lists_the_candidates(reg):
+    reg.entries_dir.mkdir(parents=True)
+    twins = ["abcdef12" + "0" * 56, "abcdef12" + "1" * 56]
+    for sha in twins:
+        reg.entry_path(sha).write_text("{}")
+    with pytest.raises(RegistryError, match="ambiguous.*2 entries") as err:
+        reg.resolve("abcdef12")
+    assert all(sha in str(err.value) for sha in twins)
+    assert reg.resolve("abcdef120") == twins[0]
+
+
+def test_resolve_stays_fast_with_ten_thousand_entries(reg):
+    reg.entries_dir.mkdir(parents=True)
+    shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(10_000)]
+    for sha in shas:
+        reg.entry_path(sha).touch()  # empty files: resolving must not read entries
+    write_json(reg.tags_path, {f"v1.0.{i}": sha for i, sha in enumerate(shas)})
+    write_json(reg.aliases_path, {"production": shas[42]})
+    for ref, expected in (
+        (shas[7][:10], shas[7]),
+        ("v1.0.9999", shas[-1]),
+        ("production", shas[42]),
+    ):
+        best = min(_timed(reg.resolve, ref) for _ in range(3))
+        assert reg.resolve(ref) == expected
+        assert best < 0.05, f"resolve({ref!r}) took {best * 1000:.0f} ms"
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def test_lineage_walks_int8_and_lora_to_fp32_and_the_corpus(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    reg.set_alias("production", shas["fp32"])
+    for child in ("int8", "lora"):
+        chain = reg.lineage(shas[child][:12])
+        assert [n["kind"] for n in chain] == ["model", "model", "corpus"]
+        assert [n.get("sha") for n in chain[:2]] == [shas[child], shas["fp32"]]
+        assert [n["family"] for n in chain[:2]] == [child, "fp32"]
+        assert chain[1]["semvers"] == ["v0.1.0"] and chain[1]["aliases"] == ["production"]
+        assert chain[-1] == {"kind": "corpus", "dvc_hash": CORPUS}
+    assert reg.lineage("production") == [reg.lineage("v0.3.0")[1], reg.lineage("v0.3.0")[2]]
+
+
+def test_register_refuses_unregistered_parents_and_wrong_families(reg, tmp_path):
+    fp32 = canonical_sha(_model(tmp_path / "fp32"))
+    with pytest.raises(RegistryError, match="parent .* is not registered.*register the parent"):
+        reg.register(
+            _model(tmp_path / "int8", "int8", parent=fp32), family="int8", seed_semver="v0.2.0"
+        )
+    with pytest.raises(RegistryError, match="no parent_sha"):
+        reg.register(_model(tmp_path / "orphan", "int8"), family="int8", seed_semver="v0.2.0")
+    with pytest.raises(RegistryError, match="says family 'fp32'"):
+        reg.register(tmp_path / "fp32", family="int8", seed_semver="v0.2.0")
+    with pytest.raises(RegistryError, match="family 'fp16' is not one of"):
+        reg.register(tmp_path / "fp32", family="fp16", seed_semver="v0.2.0")
+    with pytest.raises(RegistryError, match="not a semver"):
+        reg.register(tmp_path / "fp32", family="fp32", seed_semver="0.1")
+    assert not reg.root.exists() or not reg.index_path.exists()
+
+
+def test_verify_tells_missing_from_tampered_and_reports_edited_entries(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    report = reg.verify()
+    assert report.ok and report.checked == 12, report
+    fp32 = reg.entry(shas["fp32"])
+    weights = next(f for f in fp32["files"] if f["path"] == "model.safetensors")
+    config = next(f for f in reg.entry(shas["lora"])["files"] if f["path"] == "adapter.safetensors")
+    Path(reg.objects.path_of(weights["object"])).unlink()
+    stored = Path(reg.objects.path_of(config["object"]))
+    raw = bytearray(stored.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    stored.write_bytes(bytes(raw))
+    report = reg.verify()
+    assert not report.ok
+    assert report.missing == [(shas["fp32"], "model.safetensors", weights["object"])]
+    assert report.tampered == [(shas["lora"], "adapter.safetensors", config["object"])]
+    assert report.errors == []
+    # an entry whose files list was edited no longer hashes to its SHA
+    entry = reg.entry(shas["int8"])
+    entry["files"][0]["sha256"] = "0" * 64
+    write_json(reg.entry_path(shas["int8"]), entry)
+    errors = reg.verify().errors
+    assert len(errors) == 1 and shas["int8"] in errors[0] and "edited" in errors[0]
+
+
+def test_verify_reports_hand_edited_bindings(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    write_json(reg.tags_path, {**reg.tags(), "v0.1.0": shas["lora"], "v8.0.0": "f" * 64})
+    errors = reg.verify().errors
+    assert any("v8.0.0" in e and "not registered" in e for e in errors)
+    assert any("tags.json differs" in e and "v0.1.0" in e for e in errors)
+
+
+def test_materialize_loads_by_ref_and_refuses_a_tampered_object(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    out = reg.materialize("v0.3.0", tmp_path / "out")
+    assert canonical_sha(out) == shas["lora"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "adapter.safetensors",
         "config.json",
         "eval_report.json",
-        "model.safetensors",
         "train_manifest.json",
     ]
+    weights = next(f for f in reg.entry("v0.1.0")["files"] if f["path"] == "model.safetensors")
+    stored = Path(reg.objects.path_of(weights["object"]))
+    raw = bytearray(stored.read_bytes())
+    raw[-1] ^= 0x01
+    stored.write_bytes(bytes(raw))
+    dest = tmp_path / "refused"
+    with pytest.raises(RegistryError, match="model.safetensors is tampered"):
+        reg.materialize("v0.1.0", dest)
+    assert list(dest.iterdir()) == []  # nothing half-loaded, not even the good files
+    stored.unlink()
+    with pytest.raises(RegistryError, match="missing.*re-register"):
+        reg.materialize("v0.1.0", dest)
+    with pytest.raises(RegistryError, match="adapter.safetensors"):
+        reg.materialize("v0.1.0", out)  # a lora bundle's adapter would make it two models
 
 
-def test_incomplete_bundle_is_refused(tmp_path):
-    bundle = _bundle(tmp_path / "b")
-    (bundle / "eval_report.json").unlink()
-    with pytest.raises(RegistryError, match="missing eval_report.json"):
-        canonical_sha(bundle)
-    (bundle / "model.safetensors").unlink()
-    with pytest.raises(RegistryError, match="exactly one weights file"):
-        canonical_sha(bundle)
+def test_reregistering_restores_deleted_objects_without_growing_the_index(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    before = _snapshot(reg.root)
+    shutil.rmtree(reg.root / "objects")
+    assert len(reg.verify().missing) == 12
+    restored = 0
+    for family, seed in (("fp32", "v0.1.0"), ("int8", "v0.2.0"), ("lora", "v0.3.0")):
+        result = reg.register(tmp_path / family, family=family, seed_semver=seed)
+        assert not result.created and result.sha == shas[family]
+        restored += result.restored_objects
+    # eval reports are shared between the three entries: one object, restored once
+    assert restored == len({f["object"] for sha in shas.values() for f in reg.entry(sha)["files"]})
+    assert _snapshot(reg.root) == before
+    for key in reg.objects.list_keys():
+        assert hashlib.sha256(Path(reg.objects.path_of(key)).read_bytes()).hexdigest() == key
+    assert reg.verify().ok
+
+
+def test_restore_accepts_reserialised_json_only_when_it_reproduces_the_object(reg, tmp_path):
+    bundle = _model(tmp_path / "a")
+    sha = reg.register(bundle, family="fp32", seed_semver="v0.1.0").sha
+    shutil.rmtree(reg.root / "objects")
+    config = json.loads((bundle / "config.json").read_text())
+    (bundle / "config.json").write_text(json.dumps(config))  # same identity, other bytes
+    assert reg.register(bundle, family="fp32", seed_semver="v0.1.0").restored_objects == 4
+    assert reg.verify().ok
+    assert canonical_sha(reg.materialize(sha, tmp_path / "out")) == sha
+
+
+def test_gc_lists_unreferenced_objects_and_deletes_only_with_dry_run_false(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    spare = reg.register(_model(tmp_path / "spare", seed=9), family="fp32", seed_semver="v0.1.0")
+    assert spare.semver == "v0.1.1"
+    # untag the spare; untag fp32 too, which stays kept as the parent of int8 and lora
+    reg.retag(shas["int8"], "v0.1.1")
+    reg.retag(shas["lora"], "v0.1.0")
+    stray = reg.objects.put_bytes(b"left over by an interrupted register")
+    kept_objects = {f["object"] for sha in shas.values() for f in reg.entry(sha)["files"]}
+    expected = sorted({f["object"] for f in reg.entry(spare.sha)["files"]} - kept_objects | {stray})
+    keys_before = reg.objects.list_keys()
+    assert reg.gc() == expected and len(expected) >= 3
+    assert reg.objects.list_keys() == keys_before
+    assert reg.gc(dry_run=False) == expected
+    assert reg.objects.list_keys() == sorted(set(keys_before) - set(expected))
+    assert not any(p.entry_sha != spare.sha for p in _missing(reg))
+    for sha in shas.values():
+        reg.materialize(sha, tmp_path / "check" / sha[:8])
+
+
+class _Missing(NamedTuple):
+    entry_sha: str
+    path: str
+
+
+def _missing(reg: Registry) -> list[_Missing]:
+    return [_Missing(p.sha, p.path) for p in reg.verify().missing]
+
+
+def test_objects_can_live_behind_any_fsspec_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAMOPS_REGISTRY_OBJECTS", f"memory://{tmp_path.name}/objects")
+    registry = Registry(tmp_path / "registry", actor="tester")
+    sha = registry.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    assert not (tmp_path / "registry" / "objects").exists()
+    assert len(registry.objects.list_keys()) == 4
+    assert canonical_sha(registry.materialize(sha, tmp_path / "out")) == sha
+    assert registry.verify().ok
+
+
+def test_mlflow_round_trip_keeps_the_sha(reg, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    bundle = _model(tmp_path / "bundle")
+    sha = reg.register(bundle, family="fp32", seed_semver="v0.1.0").sha
+    before = _index_bytes(reg)
+    experiment = mlflow.create_experiment(
+        "registry-roundtrip", artifact_location=(tmp_path / "artifacts").as_uri()
+    )
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_artifacts(str(bundle), artifact_path="bundle")
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="bundle", dst_path=str(tmp_path / "download")
+        )
+    )
+    assert downloaded.resolve() != bundle.resolve()
+    again = reg.register(downloaded, family="fp32", seed_semver="v0.1.0")
+    assert again.sha == sha and not again.created
+    assert _index_bytes(reg) == before

@@ -16,7 +16,8 @@ from typing import Any
 from gramops.errors import GramopsError
 from gramops.jsonio import dumps_pretty
 from gramops.params import read_params_file, validate_all
-from gramops.registry import Registry, canonical_manifest, canonical_sha
+from gramops.identity import canonical_manifest, canonical_sha
+from gramops.registry import Registry
 from gramops.summary import SHORT, entry_summary
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -70,8 +71,21 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         _out(dumps_pretty(rows))
     elif rows:
-        _out(_table(rows, ("semver", "family", "sha", "aliases", "verb_pass_rate",
-                           "tutor_pass_rate", "size_bytes", "registered_at")))
+        _out(
+            _table(
+                rows,
+                (
+                    "semver",
+                    "family",
+                    "sha",
+                    "aliases",
+                    "verb_pass_rate",
+                    "tutor_pass_rate",
+                    "size_bytes",
+                    "registered_at",
+                ),
+            )
+        )
     else:
         _out(f"registry {args.registry} is empty")
     return EXIT_OK
@@ -142,10 +156,17 @@ def _rollback(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     report = _registry(args).verify()
     if args.json:
-        _out(dumps_pretty({
-            "ok": report.ok, "checked": report.checked, "missing": report.missing,
-            "tampered": report.tampered, "errors": report.errors,
-        }))
+        _out(
+            dumps_pretty(
+                {
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "missing": report.missing,
+                    "tampered": report.tampered,
+                    "errors": report.errors,
+                }
+            )
+        )
     else:
         for sha, path, obj in report.missing:
             _out(f"MISSING   {sha[:SHORT]} {path} (object {obj[:SHORT]} not in the store)")
@@ -187,8 +208,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         _out(f"entry    {result['sha']} ({result['family']})")
         _out(f"commit   {result['commit']}")
         _out(f"rebuilt  {result['rebuilt_sha']}")
-        _out("REPRODUCED: identical canonical SHA" if result["reproduced"]
-             else "DIFFERENT: the rebuilt bundle does not match the registered SHA")
+        _out(
+            "REPRODUCED: identical canonical SHA"
+            if result["reproduced"]
+            else "DIFFERENT: the rebuilt bundle does not match the registered SHA"
+        )
     return EXIT_OK if result["reproduced"] else EXIT_PROBLEMS
 
 
@@ -199,8 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         "REF is a full SHA, a unique SHA prefix (8+ hex), a semver (v0.1.0) or an alias.",
         epilog="exit codes: 0 ok, 1 a check found problems, 2 bad input",
     )
-    parser.add_argument("--registry", default="models/registry",
-                        help="registry directory (default: %(default)s)")
+    parser.add_argument(
+        "--registry", default="models/registry", help="registry directory (default: %(default)s)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help_text: str, parent=sub, json: bool = False):  # noqa: ANN001, ANN202
@@ -212,13 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("sha", _sha, "canonical SHA-256 of model bundle directories")
     p.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE_DIR")
-    p.add_argument("--manifest", action="store_true",
-                   help="print the canonical manifest that is hashed instead of the SHA")
+    p.add_argument(
+        "--manifest",
+        action="store_true",
+        help="print the canonical manifest that is hashed instead of the SHA",
+    )
     p = command("check-params", _check_params, "validate params.yaml against the schema")
     p.add_argument("params", nargs="?", type=Path, default=Path("params.yaml"))
 
-    reg = sub.add_parser("registry", help="list, show and change registry entries",
-                         description="The content-addressed model registry.")
+    reg = sub.add_parser(
+        "registry",
+        help="list, show and change registry entries",
+        description="The content-addressed model registry.",
+    )
     rsub = reg.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
     command("list", _list, "every entry with semver, family, short SHA, aliases", rsub, True)
     p = command("show", _show, "one entry's metadata", rsub)
@@ -226,8 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("register", _register, "register a bundle directory", rsub, True)
     p.add_argument("bundle")
     p.add_argument("--family", required=True, choices=("fp32", "int8", "lora"))
-    p.add_argument("--first-semver", required=True,
-                   help="version if the family is new; later SHAs get the next patch")
+    p.add_argument(
+        "--first-semver",
+        required=True,
+        help="version if the family is new; later SHAs get the next patch",
+    )
     p.add_argument("--strict", action="store_true", help="refuse a new SHA in a known family")
     p = command("promote", _promote, "bind a new semver to a model (write-once)", rsub)
     p.add_argument("ref")
@@ -238,20 +272,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("alias", _alias, "point an alias (production, challenger, ...) at a model", rsub)
     p.add_argument("name")
     p.add_argument("ref")
-    command("verify", _verify, "re-hash every stored object; exit 1 on a missing or tampered one",
-            rsub, True)
-    p = command("gc", _gc, "objects no tag, alias or child references (dry run by default)",
-                rsub, True)
+    command(
+        "verify",
+        _verify,
+        "re-hash every stored object; exit 1 on a missing or tampered one",
+        rsub,
+        True,
+    )
+    p = command(
+        "gc", _gc, "objects no tag, alias or child references (dry run by default)", rsub, True
+    )
     p.add_argument("--delete", action="store_true", help="really delete them")
 
-    p = command("lineage", _lineage, "the chain from a model back to its corpus DVC hash",
-                json=True)
+    p = command(
+        "lineage", _lineage, "the chain from a model back to its corpus DVC hash", json=True
+    )
     p.add_argument("ref")
     p = command("rollback", _rollback, "move an alias back to its previous model, from the log")
     p.add_argument("--alias", default="production")
-    p = command("reproduce", _reproduce,
-                "rebuild a registered model from its recorded commit in a temporary git "
-                "worktree with `dvc repro` and compare canonical SHAs", json=True)
+    p = command(
+        "reproduce",
+        _reproduce,
+        "rebuild a registered model from its recorded commit in a temporary git "
+        "worktree with `dvc repro` and compare canonical SHAs",
+        json=True,
+    )
     p.add_argument("ref")
     p.add_argument("--repo", default=".", help="git repository to rebuild from")
     p.add_argument("--keep", action="store_true", help="keep the temporary worktree")

@@ -20,7 +20,7 @@ from gramops.bundle import BundleError, load_tensors, read_metadata
 from gramops.features import featurize
 from gramops.inflection import inflect
 from gramops.params import FeatureParams
-from gramops.registry import canonical_sha
+from gramops.identity import canonical_sha
 
 FAMILIES = ("fp32", "int8", "lora")
 

@@ -1,68 +1,1241 @@
 """The content-addressed model registry. Identity is a canonical SHA-256, never an MLflow id.
 
-The canonical SHA of a bundle is sha256 over a canonical manifest: the sorted
-(relative path, sha256 of the file) pairs of the identity files only, plus ``parent_sha``.
-JSON files are hashed in canonical form, so key order and whitespace do not change
-identity; anything non-deterministic (MLflow side-cars, timings) is never an identity file.
+Identity itself (the canonical SHA) lives in :mod:`gramops.identity`.
+
+State lives under one directory (``models/registry`` by default), git-tracked except the
+object bytes and the lock:
+
+- ``index.jsonl``: the append-only audit log, one canonical-JSON record per operation with
+  its actor, time, new and previous value. It is written last, so a record means the
+  operation's files were all written.
+- ``tags.json`` (semver -> SHA, write-once unless ``retag``) and ``aliases.json``
+  (alias -> SHA): the current bindings, small so that resolving a ref reads little.
+- ``entries/<sha>.json``: what a bundle is (family, parent, corpus hash, files, metrics).
+- ``objects/``: the bytes, content-addressed (:mod:`gramops.objectstore`), any fsspec URL.
+- ``.lock``: every mutation holds an exclusive ``fcntl.flock`` on it.
+
+Every file is replaced atomically (tmp + fsync + ``os.replace``); a mutation validates
+everything before its first write and undoes its own writes if a later one raises, so a
+refused or failed operation changes nothing.
 """
 
 from __future__ import annotations
 
+import fcntl
+import getpass
 import hashlib
 import json
+import logging
+import os
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gramops.errors import GramopsError
-from gramops.jsonio import canonical_bytes
+from gramops.identity import (
+    JSON_IDENTITY_FILES,
+    WEIGHT_FILES,
+    file_digest,
+    identity_files,
+    manifest_sha,
+)
+from gramops.jsonio import _atomic_write, canonical_bytes, dumps_pretty
 
-# Which files of a bundle make its identity; weights are whichever of these exists.
-WEIGHT_FILES = ("model.safetensors", "adapter.safetensors")
-JSON_IDENTITY_FILES = ("config.json", "eval_report.json", "train_manifest.json")
+if TYPE_CHECKING:
+    from gramops.objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(GramopsError):
     """A registry operation was refused; the message says why."""
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file as identity sees it: canonical form for JSON, raw bytes otherwise."""
-    path = Path(path)
-    if path.suffix == ".json":
-        try:
-            data = canonical_bytes(json.loads(path.read_text(encoding="utf-8")))
-        except json.JSONDecodeError as exc:
-            raise RegistryError(f"{path}: not valid JSON ({exc}); cannot hash the bundle") from exc
-        return hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+# ---------------------------------------------------------------------------------------------
+# The registry store
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_ROOT = Path("models/registry")
+OBJECTS_ENV = "GRAMOPS_REGISTRY_OBJECTS"
+ACTOR_ENV = "GRAMOPS_ACTOR"
+FAMILIES = ("fp32", "int8", "lora")
+OPS = ("register", "tag", "retag", "alias", "rollback", "annotate")
+MIN_SHORT_SHA = 8
+LOCK_TIMEOUT_S = 60.0
+# The entry fields that describe the bundle itself; annotate() may only add pointers beside them.
+ENTRY_FIELDS = frozenset(
+    {
+        "sha",
+        "family",
+        "parent_sha",
+        "corpus_dvc_hash",
+        "files",
+        "size_bytes",
+        "parameters",
+        "metrics",
+        "registered_at",
+        "registered_by",
+    }
+)
+SUMMARY_METRICS = ("strict_accuracy", "pass_rate")
+
+_SEMVER = re.compile(r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+_ALIAS = re.compile(r"[a-z][a-z0-9_-]*")
+_SEMVER_LIKE_ALIAS = re.compile(r"v[0-9][0-9._-]*")
+_HEX = re.compile(r"[0-9a-f]+")
+_FULL_SHA = re.compile(r"[0-9a-f]{64}")
 
 
-def identity_files(bundle_dir: Path) -> list[str]:
-    """The identity files present in a bundle, sorted; raise if weights or JSON are missing."""
-    bundle_dir = Path(bundle_dir)
-    weights = [name for name in WEIGHT_FILES if (bundle_dir / name).is_file()]
-    if len(weights) != 1:
+def parse_semver(text: str) -> tuple[int, int, int]:
+    """``v1.2.3`` or ``1.2.3`` as a sortable tuple; anything else is refused with the format."""
+    match = _SEMVER.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
         raise RegistryError(
-            f"{bundle_dir}: a bundle needs exactly one weights file of {', '.join(WEIGHT_FILES)}"
-            f", found {len(weights)}"
+            f"{text!r} is not a semver: use vMAJOR.MINOR.PATCH, e.g. v0.1.0 (the v is optional)"
         )
-    missing = [name for name in JSON_IDENTITY_FILES if not (bundle_dir / name).is_file()]
-    if missing:
-        raise RegistryError(f"{bundle_dir}: bundle is missing {', '.join(missing)}")
-    return sorted([*weights, *JSON_IDENTITY_FILES])
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
 
 
-def canonical_manifest(bundle_dir: Path) -> dict[str, object]:
-    """The manifest whose canonical bytes are hashed into the bundle's identity."""
-    bundle_dir = Path(bundle_dir)
-    files = [[name, file_digest(bundle_dir / name)] for name in identity_files(bundle_dir)]
-    manifest = json.loads((bundle_dir / "train_manifest.json").read_text(encoding="utf-8"))
-    return {"files": files, "parent_sha": manifest.get("parent_sha")}
+def format_semver(version: tuple[int, int, int]) -> str:
+    return "v{}.{}.{}".format(*version)
 
 
-def canonical_sha(bundle_dir: Path) -> str:
-    """The bundle's identity: stable across shells, key orders and MLflow re-exports."""
-    return hashlib.sha256(canonical_bytes(canonical_manifest(bundle_dir))).hexdigest()
+def normalize_semver(text: str) -> str:
+    """The stored spelling of a semver: always with the leading ``v``."""
+    return format_semver(parse_semver(text))
+
+
+def is_semver(text: str) -> bool:
+    return isinstance(text, str) and _SEMVER.fullmatch(text.strip()) is not None
+
+
+def check_alias(name: str) -> str:
+    """Alias names can never be confused with a SHA prefix or a semver when resolving a ref."""
+    if (
+        not isinstance(name, str)
+        or not _ALIAS.fullmatch(name)
+        or _HEX.fullmatch(name)
+        or _SEMVER_LIKE_ALIAS.fullmatch(name)
+    ):
+        raise RegistryError(
+            f"{name!r} is not a valid alias: use lowercase [a-z][a-z0-9_-]* that is neither all "
+            "hex digits (it would read as a SHA) nor v<digits> (it would read as a semver), "
+            "e.g. production, challenger"
+        )
+    return name
+
+
+def default_actor() -> str:
+    """Who the audit log names: ``GRAMOPS_ACTOR`` (stages pass ``stage:<name>``) or user@host."""
+    actor = os.environ.get(ACTOR_ENV, "").strip()
+    if actor:
+        return actor
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary uid in a container
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def safetensors_parameters(path: Path) -> int:
+    """Tensor elements in a safetensors file, from its JSON header only (no tensor is read)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if length > 100_000_000:
+                raise ValueError(f"header length {length} is implausible")
+            header = json.loads(fh.read(length))
+        total = 0
+        for name, spec in header.items():
+            if name == "__metadata__":
+                continue
+            count = 1
+            for dim in spec["shape"]:
+                count *= int(dim)
+            total += count
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
+        raise RegistryError(
+            f"{path}: not a readable safetensors header ({exc}); the weights may be truncated"
+        ) from exc
+    return total
+
+
+def summary_metrics(eval_report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per-domain strict accuracy and pass rate: what ``list`` and the metrics diff compare."""
+    domains = eval_report.get("domains")
+    if not isinstance(domains, dict):
+        return {}
+    return {
+        name: {k: values[k] for k in SUMMARY_METRICS if k in values}
+        for name, values in sorted(domains.items())
+        if isinstance(values, dict)
+    }
+
+
+class ObjectProblem(NamedTuple):
+    """One file of one entry whose object is missing or does not hash to its key."""
+
+    sha: str
+    path: str
+    object: str
+
+
+@dataclass
+class VerifyReport:
+    """What :meth:`Registry.verify` found; ``ok`` only when every list is empty."""
+
+    ok: bool
+    checked: int
+    missing: list[ObjectProblem] = field(default_factory=list)
+    tampered: list[ObjectProblem] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "missing": [p._asdict() for p in self.missing],
+            "tampered": [p._asdict() for p in self.tampered],
+            "errors": list(self.errors),
+        }
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    """The outcome of :meth:`Registry.register`.
+
+    ``created`` is False for a SHA that was already registered; ``restored_objects`` counts
+    objects copied back into the store (e.g. in a fresh clone, where objects are not in git).
+    ``semver`` is the version assigned, or the entry's highest one when it already existed.
+    """
+
+    entry: dict[str, Any]
+    sha: str
+    semver: str | None
+    created: bool
+    restored_objects: int
+
+
+class Registry:
+    """The registry under ``root``: read bindings cheaply, mutate under a cross-process lock.
+
+    Reads take no lock: every file is replaced atomically, so a reader sees either the old
+    or the new version. Mutations hold ``root/.lock`` (``fcntl.flock``) for their whole
+    read-modify-write, so concurrent processes never lose each other's updates.
+    """
+
+    def __init__(
+        self,
+        root: Path = DEFAULT_ROOT,
+        objects_url: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.objects_url = (
+            objects_url or os.environ.get(OBJECTS_ENV, "").strip() or str(self.root / "objects")
+        )
+        self.actor = actor or default_actor()
+        self._store: ObjectStore | None = None
+        self._thread_lock = threading.RLock()
+        self._lock_depth = 0
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.root)!r}, objects_url={self.objects_url!r})"
+
+    # -- paths ------------------------------------------------------------------------------
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.jsonl"
+
+    @property
+    def tags_path(self) -> Path:
+        return self.root / "tags.json"
+
+    @property
+    def aliases_path(self) -> Path:
+        return self.root / "aliases.json"
+
+    @property
+    def entries_dir(self) -> Path:
+        return self.root / "entries"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    def entry_path(self, sha: str) -> Path:
+        return self.entries_dir / f"{sha}.json"
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store, opened on first use so that pure reads never import fsspec."""
+        if self._store is None:
+            from gramops.objectstore import ObjectStore
+
+            self._store = ObjectStore(self.objects_url)
+        return self._store
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def tags(self) -> dict[str, str]:
+        """semver -> SHA, the one place semvers are recorded."""
+        return self._read_map(self.tags_path)
+
+    def aliases(self) -> dict[str, str]:
+        return self._read_map(self.aliases_path)
+
+    def semvers_of(self, sha: str) -> list[str]:
+        return sorted((v for v, s in self.tags().items() if s == sha), key=parse_semver)
+
+    def aliases_of(self, sha: str) -> list[str]:
+        return sorted(a for a, s in self.aliases().items() if s == sha)
+
+    def shas(self) -> list[str]:
+        """Every registered SHA, from the entry file names alone (no entry is read)."""
+        try:
+            names = os.listdir(self.entries_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name[:-5] for name in names if name.endswith(".json") and _FULL_SHA.fullmatch(name[:-5])
+        )
+
+    def entry(self, ref: str) -> dict[str, Any]:
+        """The entry metadata of a ref (any form :meth:`resolve` accepts)."""
+        return self._load_entry(self.resolve(ref))
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """SHA -> entry for every registered bundle (reads every entry file)."""
+        return {sha: self._load_entry(sha) for sha in self.shas()}
+
+    def history(self) -> list[dict[str, Any]]:
+        """The audit log's records, oldest first (a torn last line is skipped with a warning)."""
+        records, _torn = self._read_index()
+        return records
+
+    def resolve(self, ref: str) -> str:
+        """The full SHA a ref names: full SHA, unique SHA prefix (>= 8 hex), semver or alias.
+
+        Reads the two small binding files and, for a prefix, the entry *file names*; never
+        the entries themselves, so it stays fast with thousands of entries.
+        """
+        text = ref.strip() if isinstance(ref, str) else ""
+        if not text:
+            raise RegistryError(
+                f"empty ref {ref!r}: give a SHA (8+ hex digits), a semver or an alias"
+            )
+        lowered = text.lower()
+        if _HEX.fullmatch(lowered):
+            return self._resolve_hex(text, lowered)
+        if is_semver(text):
+            semver = normalize_semver(text)
+            tags = self.tags()
+            if semver in tags:
+                return tags[semver]
+            known = ", ".join(sorted(tags, key=parse_semver)) or "none"
+            raise RegistryError(f"semver {semver} is not tagged in {self.root} (tagged: {known})")
+        aliases = self.aliases()
+        if text in aliases:
+            return aliases[text]
+        known = ", ".join(sorted(aliases)) or "none"
+        raise RegistryError(
+            f"unknown ref {text!r}: not a SHA (8+ hex digits), a semver (v0.1.0) or an alias "
+            f"of {self.root} (aliases: {known}); `gramops registry list` shows what exists"
+        )
+
+    def _resolve_hex(self, text: str, lowered: str) -> str:
+        if len(lowered) == 64:
+            if self.entry_path(lowered).is_file():
+                return lowered
+            raise RegistryError(f"SHA {lowered} is not registered in {self.root}")
+        if len(lowered) < MIN_SHORT_SHA:
+            raise RegistryError(
+                f"short SHA {text!r} has {len(lowered)} hex digits; give at least "
+                f"{MIN_SHORT_SHA} so it stays unambiguous as the registry grows"
+            )
+        matches = [sha for sha in self.shas() if sha.startswith(lowered)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RegistryError(f"no registered SHA starts with {text!r} in {self.root}")
+        raise RegistryError(
+            f"short SHA {text!r} is ambiguous, it matches {len(matches)} entries: "
+            f"{', '.join(matches)}; give more hex digits"
+        )
+
+    def lineage(self, ref: str) -> list[dict[str, Any]]:
+        """The chain from a model to the corpus it was trained on: child first, corpus last.
+
+        INT8 -> FP32 -> corpus, LoRA -> FP32 -> corpus; the corpus node carries the DVC hash
+        that ``dvc pull``/``dvc checkout`` restores the exact training corpus from.
+        """
+        sha: str | None = self.resolve(ref)
+        tags, aliases = self.tags(), self.aliases()
+        chain: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        entry: dict[str, Any] = {}
+        while sha is not None:
+            if sha in seen:
+                raise RegistryError(f"entry {sha}: parent links form a cycle; run verify")
+            seen.add(sha)
+            if not self.entry_path(sha).is_file():
+                child = chain[-1]["sha"] if chain else ref
+                raise RegistryError(
+                    f"entry {child} names parent {sha}, which is not registered in {self.root}"
+                )
+            entry = self._load_entry(sha)
+            chain.append(
+                {
+                    "kind": "model",
+                    "sha": sha,
+                    "family": entry.get("family"),
+                    "semvers": sorted((v for v, s in tags.items() if s == sha), key=parse_semver),
+                    "aliases": sorted(a for a, s in aliases.items() if s == sha),
+                    "parent_sha": entry.get("parent_sha"),
+                    "corpus_dvc_hash": entry.get("corpus_dvc_hash"),
+                    "metrics": entry.get("metrics", {}),
+                }
+            )
+            sha = entry.get("parent_sha")
+        chain.append({"kind": "corpus", "dvc_hash": entry.get("corpus_dvc_hash")})
+        return chain
+
+    def verify(self) -> VerifyReport:
+        """Re-hash every object and cross-check every entry, tag, alias and the audit log.
+
+        A *missing* object is recoverable by re-registering its bundle; a *tampered* one (its
+        bytes no longer hash to its key) must not be used. Edited metadata (an entry whose
+        files no longer hash to its SHA, a tag to an unknown SHA, bindings that disagree with
+        the log) is reported under ``errors``.
+        """
+        missing: list[ObjectProblem] = []
+        tampered: list[ObjectProblem] = []
+        errors: list[str] = []
+        digests: dict[tuple[str, bool], tuple[str, str | None] | None] = {}
+        checked = 0
+        shas = self.shas()
+        known = set(shas)
+        records, torn = self._read_index_safely(errors)
+        if torn:
+            errors.append(
+                f"{self.index_path}: the last line is torn (an interrupted append); it is "
+                "ignored and will be dropped by the next registry operation"
+            )
+        registered = {r.get("sha") for r in records if r.get("op") == "register"}
+        for sha in shas:
+            try:
+                entry = self._load_entry(sha)
+                files = self._entry_files(sha, entry)
+            except RegistryError as exc:
+                errors.append(str(exc))
+                continue
+            if sha not in registered:
+                errors.append(
+                    f"entry {sha} has no register record in {self.index_path} (an interrupted "
+                    "register?): register its bundle again to complete it"
+                )
+            parent = entry.get("parent_sha")
+            if parent is not None and parent not in known:
+                errors.append(f"entry {sha}: parent {parent} is not registered")
+            for item in files:
+                checked += 1
+                is_json = item["path"].endswith(".json")
+                cache_key = (item["object"], is_json)
+                if cache_key not in digests:
+                    digests[cache_key] = self._object_digests(item["object"], is_json)
+                found = digests[cache_key]
+                problem = ObjectProblem(sha, item["path"], item["object"])
+                if found is None:
+                    missing.append(problem)
+                elif found[0] != item["object"]:
+                    tampered.append(problem)
+                elif found[1] != item["sha256"]:
+                    errors.append(
+                        f"entry {sha}: {item['path']} records identity digest {item['sha256']} "
+                        f"but its object {item['object']} has {found[1]}; the entry was edited, "
+                        f"restore {self.entry_path(sha)} from git"
+                    )
+        self._verify_bindings(records, known, errors)
+        ok = not (missing or tampered or errors)
+        return VerifyReport(ok, checked, missing, tampered, errors)
+
+    def _verify_bindings(
+        self, records: list[dict[str, Any]], known: set[str], errors: list[str]
+    ) -> None:
+        try:
+            tags, aliases = self.tags(), self.aliases()
+        except RegistryError as exc:
+            errors.append(str(exc))
+            return
+        for semver, sha in sorted(tags.items()):
+            if sha not in known:
+                errors.append(f"{self.tags_path}: {semver} -> {sha}, which is not registered")
+        for alias, sha in sorted(aliases.items()):
+            if sha not in known:
+                errors.append(f"{self.aliases_path}: {alias} -> {sha}, which is not registered")
+        replay_tags, replay_aliases = _replay(records)
+        if replay_tags != tags:
+            errors.append(
+                f"{self.tags_path} differs from what {self.index_path} records "
+                f"({_diff(replay_tags, tags)}); it was edited outside the registry"
+            )
+        if replay_aliases != aliases:
+            errors.append(
+                f"{self.aliases_path} differs from what {self.index_path} records "
+                f"({_diff(replay_aliases, aliases)}); it was edited outside the registry"
+            )
+
+    def materialize(self, ref: str, dest: Path) -> Path:
+        """Copy an entry's files out of the object store into ``dest``: load by ref, verified.
+
+        Every object is re-hashed (raw bytes against its key, identity digest against the
+        entry) and the recorded files must hash to the entry's SHA; only then are the files
+        renamed into place, so ``dest`` never holds a tampered file under a trusted name.
+        """
+        sha = self.resolve(ref)
+        entry = self._load_entry(sha)
+        files = self._entry_files(sha, entry)
+        if manifest_sha([(f["path"], f["sha256"]) for f in files], entry.get("parent_sha")) != sha:
+            raise RegistryError(
+                f"entry {sha}: its files list does not hash to its SHA (the entry was edited); "
+                f"refusing to materialize, restore {self.entry_path(sha)} from git"
+            )
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        names = {f["path"] for f in files}
+        stray = [
+            n
+            for n in (*WEIGHT_FILES, *JSON_IDENTITY_FILES)
+            if (dest / n).exists() and n not in names
+        ]
+        if stray:
+            raise RegistryError(
+                f"{dest} already holds {', '.join(stray)}, which entry {sha} does not have; "
+                "materialize into an empty directory"
+            )
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for item in files:
+                tmp = dest / f".{item['path']}.{uuid.uuid4().hex}.tmp"
+                staged.append((tmp, dest / item["path"]))
+                self._copy_verified(sha, item, tmp)
+            for tmp, final in staged:
+                os.replace(tmp, final)
+        finally:
+            for tmp, _final in staged:
+                tmp.unlink(missing_ok=True)
+        return dest
+
+    def _copy_verified(self, sha: str, item: dict[str, Any], tmp: Path) -> None:
+        from gramops.objectstore import ObjectStoreError
+
+        raw = hashlib.sha256()
+        try:
+            with self.objects.open(item["object"]) as src, tmp.open("wb") as out:
+                while chunk := src.read(1 << 22):
+                    raw.update(chunk)
+                    out.write(chunk)
+        except ObjectStoreError as exc:
+            raise RegistryError(f"entry {sha}: {item['path']} cannot be loaded: {exc}") from exc
+        if raw.hexdigest() != item["object"]:
+            raise RegistryError(
+                f"entry {sha}: object {item['object']} for {item['path']} is tampered (its bytes "
+                f"hash to {raw.hexdigest()}); refusing to load it. Delete the object and "
+                "re-register the original bundle to restore it"
+            )
+        identity = (
+            _identity_digest(tmp.read_bytes(), item["path"])
+            if item["path"].endswith(".json")
+            else raw.hexdigest()
+        )
+        if identity != item["sha256"]:
+            raise RegistryError(
+                f"entry {sha}: {item['path']} has identity digest {identity}, the entry records "
+                f"{item['sha256']}; refusing to load it"
+            )
+
+    # -- mutations --------------------------------------------------------------------------
+
+    def register(
+        self, bundle_dir: Path, *, family: str, seed_semver: str, strict: bool = False
+    ) -> RegisterResult:
+        """Add a bundle, or return the existing entry when its SHA is already registered.
+
+        A known SHA writes no metadata and no log line (so re-running the pipeline in a
+        fresh clone leaves the git-tracked registry byte-identical), but objects missing from
+        the store are copied back from the bundle once their bytes hash to the recorded key.
+        A new SHA gets ``seed_semver`` when its family has no version yet (or when the seed
+        is above the family's highest version, a deliberate bump in params), else the next
+        patch; ``strict`` refuses to invent that patch version.
+        """
+        bundle_dir = Path(bundle_dir)
+        if family not in FAMILIES:
+            raise RegistryError(
+                f"family {family!r} is not one of {', '.join(FAMILIES)} (registering {bundle_dir})"
+            )
+        seed = normalize_semver(seed_semver)
+        names = identity_files(bundle_dir)
+        manifest = _read_json_object(bundle_dir / "train_manifest.json")
+        declared = manifest.get("family")
+        if declared is not None and declared != family:
+            raise RegistryError(
+                f"{bundle_dir}: train_manifest.json says family {declared!r}, registered as "
+                f"{family!r}; pass the family the bundle was built as"
+            )
+        parent = manifest.get("parent_sha")
+        files = [_file_record(bundle_dir / name) for name in names]
+        sha = manifest_sha([(f["path"], f["sha256"]) for f in files], parent)
+        with self._locked():
+            registered = self._registered_shas()
+            if sha in registered:
+                if not self.entry_path(sha).is_file():
+                    raise RegistryError(
+                        f"{bundle_dir}: SHA {sha} is in {self.index_path} but its entry file "
+                        f"{self.entry_path(sha)} is gone; restore it from git"
+                    )
+                entry = self._load_entry(sha)
+                if entry.get("family") != family:
+                    raise RegistryError(
+                        f"{bundle_dir}: SHA {sha} is registered as {entry.get('family')}, "
+                        f"not {family}"
+                    )
+                restored = self._restore_objects(bundle_dir, sha, entry)
+                versions = self.semvers_of(sha)
+                return RegisterResult(
+                    entry, sha, versions[-1] if versions else None, False, restored
+                )
+            self._check_parent(bundle_dir, family, parent, registered)
+            tags = self.tags()
+            semver = self._assign_semver(bundle_dir, family, sha, seed, strict, tags)
+            for item in files:
+                self.objects.put_file(bundle_dir / item["path"], item["object"])
+            entry = {
+                "sha": sha,
+                "family": family,
+                "parent_sha": parent,
+                "corpus_dvc_hash": (manifest.get("corpus") or {}).get("dvc_hash"),
+                "files": files,
+                "size_bytes": sum(f["size"] for f in files),
+                "parameters": safetensors_parameters(bundle_dir / _weights_name(names)),
+                "metrics": summary_metrics(_read_json_object(bundle_dir / "eval_report.json")),
+                "registered_at": utc_now(),
+                "registered_by": self.actor,
+                "mlflow": {},
+            }
+            self._commit(
+                [(self.entry_path(sha), entry), (self.tags_path, {**tags, semver: sha})],
+                op="register",
+                sha=sha,
+                semver=semver,
+                new=sha,
+                previous=None,
+            )
+            log.info("registered %s %s %s", family, semver, sha)
+            return RegisterResult(entry, sha, semver, True, 0)
+
+    def promote(self, ref: str, semver: str) -> str:
+        """Bind a new semver to a SHA; a semver names one model forever (see :meth:`retag`)."""
+        version = normalize_semver(semver)
+        with self._locked():
+            sha = self.resolve(ref)
+            tags = self.tags()
+            current = tags.get(version)
+            if current == sha:
+                return sha
+            if current is not None:
+                raise RegistryError(
+                    f"semver already mapped to a different SHA: {version} is {current}, refused "
+                    f"for {sha} ({ref}); pick a new version, or use retag to move {version} on "
+                    "purpose"
+                )
+            self._commit(
+                [(self.tags_path, {**tags, version: sha})],
+                op="tag",
+                sha=sha,
+                semver=version,
+                new=sha,
+                previous=None,
+            )
+            return sha
+
+    def retag(self, ref: str, semver: str) -> tuple[str, str]:
+        """Move a bound semver to another SHA on purpose; logged with the previous SHA.
+
+        Returns ``(new_sha, previous_sha)``. An unbound semver is refused: that is promote.
+        """
+        version = normalize_semver(semver)
+        with self._locked():
+            sha = self.resolve(ref)
+            tags = self.tags()
+            current = tags.get(version)
+            if current is None:
+                raise RegistryError(
+                    f"semver {version} is not bound to any SHA, there is nothing to retag; "
+                    f"use promote to bind it to {sha}"
+                )
+            if current == sha:
+                return sha, current
+            self._commit(
+                [(self.tags_path, {**tags, version: sha})],
+                op="retag",
+                sha=sha,
+                semver=version,
+                new=sha,
+                previous=current,
+            )
+            return sha, current
+
+    def set_alias(self, alias: str, ref: str) -> tuple[str, str | None]:
+        """Create or move an alias; returns ``(new_sha, previous_sha or None)``."""
+        check_alias(alias)
+        with self._locked():
+            sha = self.resolve(ref)
+            aliases = self.aliases()
+            current = aliases.get(alias)
+            if current == sha:
+                return sha, current
+            self._commit(
+                [(self.aliases_path, {**aliases, alias: sha})],
+                op="alias",
+                sha=sha,
+                alias=alias,
+                new=sha,
+                previous=current,
+            )
+            return sha, current
+
+    def move_alias(self, alias: str, ref: str) -> tuple[str, str]:
+        """Move an existing alias (a typo must not silently create a new one)."""
+        check_alias(alias)
+        with self._locked():
+            if alias not in self.aliases():
+                raise RegistryError(
+                    f"alias {alias!r} does not exist, nothing to move; use set_alias to create it"
+                )
+            sha, previous = self.set_alias(alias, ref)
+            assert previous is not None  # checked above, under the same lock
+            return sha, previous
+
+    def rollback(self, alias: str = "production") -> tuple[str, str]:
+        """Point ``alias`` back at its holder before the latest move, as the log records it.
+
+        The alias's moves form a stack in ``index.jsonl``: a move pushes, a rollback pops, so
+        repeated rollbacks walk further back. Returns ``(new_sha, previous_sha)``.
+        """
+        check_alias(alias)
+        with self._locked():
+            current = self.aliases().get(alias)
+            if current is None:
+                raise RegistryError(
+                    f"alias {alias!r} is not set in {self.root}; nothing to roll back"
+                )
+            stack = _alias_stack(self.history(), alias)
+            if not stack or stack[-1] != current:
+                raise RegistryError(
+                    f"alias {alias!r} is {current} in {self.aliases_path} but {self.index_path} "
+                    f"says {stack[-1] if stack else 'unset'}; run `gramops registry verify`"
+                )
+            if len(stack) < 2:
+                raise RegistryError(
+                    f"alias {alias!r} has no earlier holder in {self.index_path} to roll back to"
+                )
+            target = stack[-2]
+            if not self.entry_path(target).is_file():
+                raise RegistryError(
+                    f"alias {alias!r} would roll back to {target}, which is not registered"
+                )
+            self._commit(
+                [(self.aliases_path, {**self.aliases(), alias: target})],
+                op="rollback",
+                sha=target,
+                alias=alias,
+                new=target,
+                previous=current,
+            )
+            return target, current
+
+    def annotate(self, ref: str, key: str, value: Any) -> dict[str, Any]:
+        """Set a pointer field of an entry (e.g. ``mlflow``); unchanged values write nothing.
+
+        Fields that describe the bundle (``ENTRY_FIELDS``) are refused: they are facts of
+        the registered bytes. Returns the (possibly updated) entry.
+        """
+        if not isinstance(key, str) or not key or key in ENTRY_FIELDS:
+            raise RegistryError(
+                f"annotate key {key!r} is refused: it must be a non-empty name other than "
+                f"{', '.join(sorted(ENTRY_FIELDS))} (those describe the registered bundle)"
+            )
+        try:
+            canonical_bytes(value)
+        except (TypeError, ValueError) as exc:
+            raise RegistryError(f"annotate {key}: value is not JSON ({exc})") from exc
+        with self._locked():
+            sha = self.resolve(ref)
+            entry = self._load_entry(sha)
+            missing = object()
+            previous = entry.get(key, missing)
+            if previous is not missing and canonical_bytes(previous) == canonical_bytes(value):
+                return entry
+            updated = {**entry, key: value}
+            self._commit(
+                [(self.entry_path(sha), updated)],
+                op="annotate",
+                sha=sha,
+                new={key: value},
+                previous=None if previous is missing else {key: previous},
+            )
+            return updated
+
+    def gc(self, dry_run: bool = True) -> list[str]:
+        """Objects no kept entry references; deleted only with ``dry_run=False``.
+
+        Kept entries are those a tag or alias points at, and their ancestors (a LoRA adapter
+        is useless without its base). Runs under the lock so that a concurrent register's
+        fresh objects are never collected. Refuses to run when a kept entry is unreadable.
+        """
+        with self._locked():
+            roots = set(self.tags().values()) | set(self.aliases().values())
+            kept: set[str] = set()
+            referenced: set[str] = set()
+            pending = sorted(roots)
+            while pending:
+                sha = pending.pop()
+                if sha in kept:
+                    continue
+                kept.add(sha)
+                entry = self._load_entry(sha)
+                referenced.update(f["object"] for f in self._entry_files(sha, entry))
+                if entry.get("parent_sha"):
+                    pending.append(entry["parent_sha"])
+            garbage = sorted(key for key in self.objects.list_keys() if key not in referenced)
+            if not dry_run:
+                for key in garbage:
+                    self.objects.delete(key)
+                log.info("gc deleted %d objects from %s", len(garbage), self.objects_url)
+            return garbage
+
+    # -- internals --------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the registry's cross-process lock (re-entrant within this object)."""
+        with self._thread_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            self.root.mkdir(parents=True, exist_ok=True)
+            with self.lock_path.open("a+b") as fh:
+                deadline = time.monotonic() + LOCK_TIMEOUT_S
+                while True:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise RegistryError(
+                                f"{self.lock_path}: another process has held the registry lock "
+                                f"for over {LOCK_TIMEOUT_S:.0f} s; retry when it has finished"
+                            ) from None
+                        time.sleep(0.02)
+                self._lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _commit(
+        self,
+        writes: list[tuple[Path, Any]],
+        *,
+        op: str,
+        new: Any,
+        previous: Any,
+        sha: str | None = None,
+        semver: str | None = None,
+        alias: str | None = None,
+    ) -> None:
+        """Write files atomically, then append the one log line; undo the files on failure."""
+        assert self._lock_depth, "registry mutations must hold the lock"
+        done: list[tuple[Path, bytes | None]] = []
+        try:
+            for path, obj in writes:
+                old = path.read_bytes() if path.is_file() else None
+                _atomic_write(path, dumps_pretty(obj).encode("utf-8"))
+                done.append((path, old))
+            self._append(op, sha=sha, semver=semver, alias=alias, new=new, previous=previous)
+        except BaseException:
+            for path, old in reversed(done):
+                if old is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    _atomic_write(path, old)
+            raise
+
+    def _append(
+        self,
+        op: str,
+        *,
+        sha: str | None,
+        semver: str | None,
+        alias: str | None,
+        new: Any,
+        previous: Any,
+    ) -> None:
+        """Append one fsynced record; a torn tail left by a crashed writer is dropped first."""
+        assert op in OPS
+        path = self.index_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+b") as fh:
+            last = _repair_tail(fh, path)
+            record = {
+                "seq": (last["seq"] if last else 0) + 1,
+                "op": op,
+                "time": utc_now(),
+                "actor": self.actor,
+                "sha": sha,
+                "semver": semver,
+                "alias": alias,
+                "new": new,
+                "previous": previous,
+            }
+            fh.seek(0, os.SEEK_END)
+            fh.write(canonical_bytes(record) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _read_index(self) -> tuple[list[dict[str, Any]], bool]:
+        try:
+            raw = self.index_path.read_bytes()
+        except FileNotFoundError:
+            return [], False
+        lines = raw.split(b"\n")
+        complete, tail = lines[:-1], lines[-1]
+        records: list[dict[str, Any]] = []
+        torn = False
+        for number, line in enumerate(complete, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                if number == len(complete) and not tail.strip():
+                    torn = True
+                    break
+                raise RegistryError(
+                    f"{self.index_path}: line {number} is not valid JSON ({exc}); the audit log "
+                    "is corrupt, restore it from git"
+                ) from exc
+        if tail.strip():
+            try:
+                records.append(json.loads(tail))
+            except ValueError:
+                torn = True
+        if torn:
+            log.warning("%s: ignoring a torn last line (an interrupted append)", self.index_path)
+        return records, torn
+
+    def _read_index_safely(self, errors: list[str]) -> tuple[list[dict[str, Any]], bool]:
+        try:
+            return self._read_index()
+        except RegistryError as exc:
+            errors.append(str(exc))
+            return [], False
+
+    def _registered_shas(self) -> set[str]:
+        return {r["sha"] for r in self.history() if r.get("op") == "register" and r.get("sha")}
+
+    def _read_map(self, path: Path) -> dict[str, str]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError as exc:
+            raise RegistryError(
+                f"{path}: not valid JSON ({exc}); restore it from git or rebuild it from "
+                "index.jsonl"
+            ) from exc
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            raise RegistryError(f"{path}: expected a JSON object of name -> SHA strings")
+        return data
+
+    def _load_entry(self, sha: str) -> dict[str, Any]:
+        path = self.entry_path(sha)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise RegistryError(f"SHA {sha} has no entry file {path}; is it registered?") from exc
+        except json.JSONDecodeError as exc:
+            raise RegistryError(f"{path}: not valid JSON ({exc}); restore it from git") from exc
+        if not isinstance(entry, dict) or entry.get("sha") != sha:
+            raise RegistryError(
+                f"{path}: not the entry of {sha} (its sha field is "
+                f"{entry.get('sha') if isinstance(entry, dict) else None!r}); restore it from git"
+            )
+        return entry
+
+    def _entry_files(self, sha: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """An entry's files list, checked for shape: paths become file names on disk."""
+        files = entry.get("files")
+        ok = isinstance(files, list) and all(
+            isinstance(f, dict)
+            and isinstance(f.get("path"), str)
+            and f["path"] == Path(f["path"]).name
+            and not f["path"].startswith(".")
+            and isinstance(f.get("sha256"), str)
+            and isinstance(f.get("object"), str)
+            and _FULL_SHA.fullmatch(f["object"])
+            for f in files
+        )
+        if not ok:
+            raise RegistryError(
+                f"{self.entry_path(sha)}: malformed files list (each item needs a plain file "
+                "name path, sha256 and a 64-hex object); restore it from git"
+            )
+        recomputed = manifest_sha(
+            [(f["path"], f["sha256"]) for f in files], entry.get("parent_sha")
+        )
+        if recomputed != sha:
+            raise RegistryError(
+                f"{self.entry_path(sha)}: its files list and parent_sha hash to {recomputed}, not "
+                f"to {sha}; the entry was edited, restore it from git"
+            )
+        return files
+
+    def _object_digests(self, key: str, is_json: bool) -> tuple[str, str | None] | None:
+        """(raw sha256, identity digest) of a stored object, or None when it is missing."""
+        from gramops.objectstore import ObjectStoreError
+
+        try:
+            if not is_json:
+                digest = self.objects.sha256(key)
+                return digest, digest
+            with self.objects.open(key) as fh:
+                data = fh.read()
+        except (ObjectStoreError, FileNotFoundError):
+            return None
+        return hashlib.sha256(data).hexdigest(), _identity_digest(data, key)
+
+    def _restore_objects(self, bundle_dir: Path, sha: str, entry: dict[str, Any]) -> int:
+        """Copy back objects a known entry lacks, only from bytes that hash to the record."""
+        restored = 0
+        for item in self._entry_files(sha, entry):
+            if self.objects.exists(item["object"]):
+                continue
+            source = bundle_dir / item["path"]
+            data = source.read_bytes()
+            candidates = [data]
+            if item["path"].endswith(".json"):
+                # Same identity, other raw bytes (re-serialised JSON): the pipeline writes
+                # pretty canonical JSON, so that form usually reproduces the recorded object.
+                candidates.append(dumps_pretty(json.loads(data)).encode("utf-8"))
+            for candidate in candidates:
+                if hashlib.sha256(candidate).hexdigest() == item["object"]:
+                    self.objects.put_bytes(candidate, item["object"])
+                    restored += 1
+                    break
+            else:
+                log.warning(
+                    "%s: bytes do not hash to object %s recorded in entry %s; not restored",
+                    source,
+                    item["object"],
+                    sha,
+                )
+        return restored
+
+    def _check_parent(
+        self, bundle_dir: Path, family: str, parent: str | None, registered: set[str]
+    ) -> None:
+        if family == "fp32" and parent is not None:
+            raise RegistryError(
+                f"{bundle_dir}: an fp32 bundle is a base model, but its train_manifest.json "
+                f"names parent_sha {parent}"
+            )
+        if family != "fp32" and parent is None:
+            raise RegistryError(
+                f"{bundle_dir}: a {family} bundle derives from an fp32 model, but its "
+                "train_manifest.json has no parent_sha"
+            )
+        if parent is not None and (
+            parent not in registered or not self.entry_path(parent).is_file()
+        ):
+            raise RegistryError(
+                f"{bundle_dir}: parent {parent} is not registered in {self.root}; register "
+                "the parent bundle first"
+            )
+
+    def _assign_semver(
+        self,
+        bundle_dir: Path,
+        family: str,
+        sha: str,
+        seed: str,
+        strict: bool,
+        tags: dict[str, str],
+    ) -> str:
+        own = [v for v, s in tags.items() if s == sha]
+        if own:  # an earlier register was interrupted after writing its tag: complete it
+            return max(own, key=parse_semver)
+        families: dict[str, str | None] = {}
+        for tagged in set(tags.values()):
+            path = self.entry_path(tagged)
+            families[tagged] = self._load_entry(tagged).get("family") if path.is_file() else None
+        mine = sorted((v for v, s in tags.items() if families[s] == family), key=parse_semver)
+        if not mine or parse_semver(seed) > parse_semver(mine[-1]):
+            if seed in tags:
+                raise RegistryError(
+                    f"semver already mapped to a different SHA: {seed} (the first version for "
+                    f"{family}) is {tags[seed]}; {bundle_dir} ({sha}) needs another seed semver"
+                )
+            return seed
+        highest = mine[-1]
+        if strict:
+            raise RegistryError(
+                f"strict mode: {bundle_dir} is a new {family} model ({sha}) but {family} already "
+                f"has {highest} ({tags[highest]}); strict mode never invents a version: set the "
+                f"{family} semver above {highest} in params.yaml, or turn strict off"
+            )
+        major, minor, patch = parse_semver(highest)
+        candidate = format_semver((major, minor, patch + 1))
+        while candidate in tags:  # another family took it: the next free patch
+            patch += 1
+            candidate = format_semver((major, minor, patch + 1))
+        return candidate
+
+
+def _weights_name(names: Sequence[str]) -> str:
+    """The weights file among a bundle's identity files."""
+    return next(name for name in names if name in WEIGHT_FILES)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"{path}: cannot read it as JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path}: expected a JSON object")
+    return data
+
+
+def _identity_digest(data: bytes, label: str) -> str | None:
+    """The identity digest of JSON bytes (canonical form), None when they are not JSON."""
+    try:
+        return hashlib.sha256(canonical_bytes(json.loads(data))).hexdigest()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        log.debug("%s: not JSON, no identity digest", label)
+        return None
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    """One identity file as the entry records it: identity digest, object key and size."""
+    identity = file_digest(path)
+    raw = hashlib.sha256(path.read_bytes()).hexdigest() if path.suffix == ".json" else identity
+    return {"path": path.name, "sha256": identity, "object": raw, "size": path.stat().st_size}
+
+
+def _repair_tail(fh: Any, path: Path) -> dict[str, Any] | None:
+    """The last complete record of an index opened ``a+b``; a torn tail is truncated away.
+
+    Only the lock holder appends, so an unparsable last line can only be the remains of a
+    writer that crashed mid-append: its operation never completed (the log line is written
+    last), and appending after it would bury garbage in the middle of the log.
+    """
+    while True:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return None
+        start = _line_start(fh, size)
+        fh.seek(start)
+        line = fh.read(size - start)
+        try:
+            record = json.loads(line)
+        except ValueError:
+            log.warning("%s: dropping a torn last line (an interrupted append)", path)
+            fh.truncate(start)
+            fh.flush()
+            os.fsync(fh.fileno())
+            continue
+        if not line.endswith(b"\n"):
+            fh.write(b"\n")
+        return record if isinstance(record, dict) else None
+
+
+def _line_start(fh: Any, end: int) -> int:
+    """Offset where the last line before ``end`` starts (trailing newlines ignored)."""
+    pos = end
+    first = True
+    while pos > 0:
+        start = max(0, pos - 65536)
+        fh.seek(start)
+        block = fh.read(pos - start)
+        if first:
+            stripped = block.rstrip(b"\n")
+            if not stripped and start > 0:
+                pos = start
+                continue
+            block, first = stripped, False
+        cut = block.rfind(b"\n")
+        if cut != -1:
+            return start + cut + 1
+        pos = start
+    return 0
+
+
+def _replay(records: Iterable[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The tags and aliases the audit log implies, to check the binding files against."""
+    tags: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    for record in records:
+        op = record.get("op")
+        if op in ("register", "tag", "retag") and record.get("semver"):
+            tags[record["semver"]] = record["sha"]
+        elif op in ("alias", "rollback") and record.get("alias"):
+            aliases[record["alias"]] = record["new"]
+    return tags, aliases
+
+
+def _alias_stack(records: Iterable[dict[str, Any]], alias: str) -> list[str]:
+    """An alias's holders as a stack: a move pushes, a rollback pops back to the one before."""
+    stack: list[str] = []
+    for record in records:
+        if record.get("alias") != alias:
+            continue
+        if record.get("op") == "alias":
+            stack.append(record["new"])
+        elif record.get("op") == "rollback" and stack:
+            stack.pop()
+    return stack
+
+
+def _diff(expected: dict[str, str], actual: dict[str, str]) -> str:
+    keys = sorted(set(expected) | set(actual))
+    parts = [
+        f"{k}: log {expected.get(k)}, file {actual.get(k)}"
+        for k in keys
+        if expected.get(k) != actual.get(k)
+    ]
+    return "; ".join(parts)

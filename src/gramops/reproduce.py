@@ -19,7 +19,8 @@ from typing import Any
 
 from gramops.errors import GramopsError
 from gramops.jsonio import read_json
-from gramops.registry import Registry, canonical_sha
+from gramops.identity import canonical_sha
+from gramops.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,17 @@ def reproduce(registry: Registry, ref: str, repo: Path, keep: bool = False) -> d
     tree = workdir / "tree"
     _git(repo, "worktree", "add", "--detach", str(tree), commit)
     try:
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
         log.info("rebuilding %s %s at commit %s in %s", family, sha[:12], commit[:12], tree)
         result = subprocess.run(
             [str(Path(sys.executable).parent / "dvc"), "repro", f"evaluate@{family}"],
-            cwd=tree, env=env, capture_output=True, text=True,
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise GramopsError(

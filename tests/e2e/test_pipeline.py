@@ -8,7 +8,7 @@ import yaml
 
 from conftest import DVC, sh, stages_run
 from gramops.provenance import dvc_dir_hash
-from gramops.registry import canonical_sha
+from gramops.identity import canonical_sha
 
 pytestmark = pytest.mark.e2e
 
