@@ -31,20 +31,34 @@ def main() -> None:
             strict=params["register"].strict,
         )
         current[family] = result.sha
-        log.info("%s %s %s (%s%s)", family, result.semver, result.sha[:12],
-                 "new" if result.created else "already registered",
-                 f", restored {result.restored_objects} objects" if result.restored_objects else "")
+        log.info(
+            "%s %s %s (%s%s)",
+            family,
+            result.semver,
+            result.sha[:12],
+            "new" if result.created else "already registered",
+            f", restored {result.restored_objects} objects" if result.restored_objects else "",
+        )
     if "production" not in registry.aliases():
         registry.set_alias("production", current["fp32"])
         log.info("no production model yet: production -> fp32 %s", current["fp32"][:12])
-    write_json(Path("metrics/registry.json"), registry_metrics(
-        current, registry.aliases(), registry.entry, registry.semvers_of))
-    write_json(Path("models/manifest.json"), {
-        "seed": params["base"].seed,
-        "models": {f: {"sha": sha, "semvers": registry.semvers_of(sha)} for f, sha in current.items()},
-        "config": {name: params[name].model_dump(mode="json") for name in (*UPSTREAM, "register")},
-        **environment_manifest(),
-    })
+    write_json(
+        Path("metrics/registry.json"),
+        registry_metrics(current, registry.aliases(), registry.entry, registry.semvers_of),
+    )
+    write_json(
+        Path("models/manifest.json"),
+        {
+            "seed": params["base"].seed,
+            "models": {
+                f: {"sha": sha, "semvers": registry.semvers_of(sha)} for f, sha in current.items()
+            },
+            "config": {
+                name: params[name].model_dump(mode="json") for name in (*UPSTREAM, "register")
+            },
+            **environment_manifest(),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,13 @@ CORPUS = "0e1bf645982b7ad390cbcd9c717f9649.dir"
 
 
 def _entry(sha, family, parent=None, corpus=CORPUS, pass_rate=0.9):
-    return {"sha": sha, "family": family, "parent_sha": parent, "corpus_dvc_hash": corpus,
-            "metrics": {"verb": {"strict_accuracy": 0.8, "pass_rate": pass_rate}}}
+    return {
+        "sha": sha,
+        "family": family,
+        "parent_sha": parent,
+        "corpus_dvc_hash": corpus,
+        "metrics": {"verb": {"strict_accuracy": 0.8, "pass_rate": pass_rate}},
+    }
 
 
 ENTRIES = {

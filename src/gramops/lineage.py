@@ -32,7 +32,8 @@ class Graph:
 def _pass_rates(entry: Mapping[str, Any]) -> str:
     metrics = entry.get("metrics", {})
     return " · ".join(
-        f"{domain} pass {100 * result['pass_rate']:.1f}%" for domain, result in sorted(metrics.items())
+        f"{domain} pass {100 * result['pass_rate']:.1f}%"
+        for domain, result in sorted(metrics.items())
     )
 
 
@@ -129,15 +130,29 @@ def render_png(graph: Graph, path: Path) -> None:
             x, y = col + 0.5, rows - (row + 0.5) * rows / len(nodes)
             face = "#e8f1fb" if node.kind == "model" else "#f3efe0"
             boxes[node.id] = ax.text(
-                x, y, "\n".join(node.lines), ha="center", va="center", fontsize=8,
+                x,
+                y,
+                "\n".join(node.lines),
+                ha="center",
+                va="center",
+                fontsize=8,
                 bbox={"boxstyle": "round,pad=0.5", "facecolor": face, "edgecolor": "#555"},
             )
     for a, b in graph.edges:
         # Anchored at the box centres and clipped by the boxes, so arrows meet the edges.
-        ax.annotate("", xy=boxes[b].get_position(), xytext=boxes[a].get_position(),
-                    arrowprops={"arrowstyle": "->", "color": "#555", "shrinkA": 3, "shrinkB": 3,
-                                "patchA": boxes[a].get_bbox_patch(),
-                                "patchB": boxes[b].get_bbox_patch()})
+        ax.annotate(
+            "",
+            xy=boxes[b].get_position(),
+            xytext=boxes[a].get_position(),
+            arrowprops={
+                "arrowstyle": "->",
+                "color": "#555",
+                "shrinkA": 3,
+                "shrinkB": 3,
+                "patchA": boxes[a].get_bbox_patch(),
+                "patchB": boxes[b].get_bbox_patch(),
+            },
+        )
     ax.set_title("gramops model lineage", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, metadata={"Software": None})

@@ -66,8 +66,16 @@ def code_fingerprint(dvc_yaml: Path, stage: str) -> dict[str, str]:
 
 
 LIBRARIES = (
-    "dvc", "mlflow", "numpy", "scipy", "pandas", "safetensors", "lemminflect", "pydantic",
-    "matplotlib", "pyyaml",
+    "dvc",
+    "mlflow",
+    "numpy",
+    "scipy",
+    "pandas",
+    "safetensors",
+    "lemminflect",
+    "pydantic",
+    "matplotlib",
+    "pyyaml",
 )
 
 
@@ -88,6 +96,9 @@ def environment_manifest() -> dict[str, object]:
             libraries[name] = "not installed"
     return {
         "libraries": libraries,
-        "hardware": {"machine": platform.machine(), "system": platform.system(),
-                     "cpus": os.cpu_count()},
+        "hardware": {
+            "machine": platform.machine(),
+            "system": platform.system(),
+            "cpus": os.cpu_count(),
+        },
     }
