@@ -7,11 +7,11 @@ from pathlib import Path
 from gramops import __version__
 from gramops.bundle import load_tensors, read_metadata, save_bundle
 from gramops.features import featurize
+from gramops.identity import canonical_sha
 from gramops.jsonio import read_jsonl, write_json
 from gramops.model import LORA_TARGETS, encode_tags, train_lora
 from gramops.params import FeatureParams
 from gramops.provenance import code_fingerprint, dvc_dir_hash
-from gramops.identity import canonical_sha
 from gramops.stage import load_params, run
 
 CORPUS = Path("data/processed")

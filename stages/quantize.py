@@ -5,9 +5,9 @@ from pathlib import Path
 
 from gramops import __version__
 from gramops.bundle import load_tensors, read_metadata, save_bundle
+from gramops.identity import canonical_sha
 from gramops.model import quantize_int8
 from gramops.provenance import code_fingerprint
-from gramops.identity import canonical_sha
 from gramops.stage import load_params, run
 
 PARENT = Path("models/fp32")

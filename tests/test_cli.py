@@ -2,8 +2,8 @@ import numpy as np
 
 from gramops.bundle import save_bundle
 from gramops.cli import main
-from gramops.jsonio import write_json
 from gramops.identity import canonical_sha
+from gramops.jsonio import write_json
 
 
 def test_sha_prints_the_canonical_sha(tmp_path, capsys):

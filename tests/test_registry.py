@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -437,27 +436,26 @@ def test_ambiguous_short_sha_lists_the_candidates(reg):
     assert reg.resolve("abcdef120") == twins[0]
 
 
-def test_resolve_stays_fast_with_ten_thousand_entries(reg):
+def test_resolve_reads_no_entry_files_with_ten_thousand_entries(reg, monkeypatch):
+    # Resolving must stay cheap as the registry grows: only tags, aliases and file names.
+    # (Its speed is measured by benchmarks/, not asserted here.)
     reg.entries_dir.mkdir(parents=True)
     shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(10_000)]
     for sha in shas:
-        reg.entry_path(sha).touch()  # empty files: resolving must not read entries
+        reg.entry_path(sha).touch()
     write_json(reg.tags_path, {f"v1.0.{i}": sha for i, sha in enumerate(shas)})
     write_json(reg.aliases_path, {"production": shas[42]})
+
+    def no_entry_reads(*args, **kwargs):
+        raise AssertionError("resolve read an entry file")
+
+    monkeypatch.setattr(Registry, "_load_entry", no_entry_reads)
     for ref, expected in (
         (shas[7][:10], shas[7]),
         ("v1.0.9999", shas[-1]),
         ("production", shas[42]),
     ):
-        best = min(_timed(reg.resolve, ref) for _ in range(3))
         assert reg.resolve(ref) == expected
-        assert best < 0.05, f"resolve({ref!r}) took {best * 1000:.0f} ms"
-
-
-def _timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 def test_lineage_walks_int8_and_lora_to_fp32_and_the_corpus(reg, tmp_path):

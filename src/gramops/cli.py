@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from gramops.errors import GramopsError
+from gramops.identity import canonical_manifest, canonical_sha
 from gramops.jsonio import dumps_pretty
 from gramops.params import read_params_file, validate_all
-from gramops.identity import canonical_manifest, canonical_sha
 from gramops.registry import Registry
 from gramops.summary import SHORT, entry_summary
 
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func, help_text: str, parent=sub, json: bool = False):  # noqa: ANN001, ANN202
+    def command(name: str, func, help_text: str, parent=sub, json: bool = False):
         p = parent.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         if json:

@@ -18,9 +18,9 @@ import scipy.sparse as sp
 from gramops import model
 from gramops.bundle import BundleError, load_tensors, read_metadata
 from gramops.features import featurize
+from gramops.identity import canonical_sha
 from gramops.inflection import inflect
 from gramops.params import FeatureParams
-from gramops.identity import canonical_sha
 
 FAMILIES = ("fp32", "int8", "lora")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gramops.errors import GramopsError
-from gramops.jsonio import read_json
 from gramops.identity import canonical_sha
+from gramops.jsonio import read_json
 from gramops.registry import Registry
 
 log = logging.getLogger(__name__)

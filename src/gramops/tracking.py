@@ -1,0 +1,533 @@
+"""The MLflow mirror: stage results as runs, registry entries as model versions.
+
+This is the only module that imports mlflow, and only inside functions: the import costs
+over a second, and nothing else in gramops should pay it. MLflow is a *mirror* for people
+browsing results; identity stays with the canonical SHA, and every write here is found
+again by its tags first, so mirroring the same results twice logs nothing new.
+
+Runs live in one experiment, ``gramops``: one parent run per pipeline execution (tag
+``gramops.pipeline``, the hash of all stage lock hashes) and one child run per stage result
+(tags ``gramops.stage`` and ``gramops.lock_hash``). A stage whose ``dvc.lock`` entry did not
+change keeps its earlier run. Registry entries become versions of ``gramops-<family>``
+registered models, tagged ``canonical_sha`` and ``semver``, with the registry's aliases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gramops.errors import GramopsError
+from gramops.jsonio import canonical_bytes
+from gramops.pipeline import StageResult, numeric_leaves, pipeline_hash
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "gramops"
+MODEL_PREFIX = "gramops-"
+DB_NAME = "mlflow.db"
+# `dvc exp run --temp` and queued experiments run in a copy of the workspace here.
+EXPS_TMP = (".dvc", "tmp", "exps")
+# The connection check must fail within seconds, not after MLflow's default retries (7,
+# with backoff) and 120 s timeout; users who set these themselves keep theirs. Only the
+# check is capped: later requests (e.g. uploading weights) keep MLflow's patient defaults.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+# Against a server, MLflow prints two "View run ... at" lines to stdout per finished run.
+QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+# MLflow's per-request limits for log_batch.
+_MAX_PARAMS, _MAX_METRICS = 100, 1000
+_NETWORK_REASON = re.compile(
+    r"\[Errno -?\d+\][^\"')]*|Read timed out\. \(read timeout=[^)]*\)|timed out"
+)
+
+TAG_KIND = "gramops.kind"
+TAG_STAGE = "gramops.stage"
+TAG_LOCK = "gramops.lock_hash"
+TAG_PIPELINE = "gramops.pipeline"
+TAG_STAGE_RUNS = "gramops.stage_runs"
+TAG_COMMIT = "gramops.git_commit"
+TAG_EXP = "gramops.dvc_exp"
+TAG_SHA = "gramops.canonical_sha"
+TAG_FAMILY = "gramops.family"
+
+
+class TrackingError(GramopsError):
+    """MLflow could not be reached or refused a write; the message names the tracking URI."""
+
+
+def workspace_root(start: Path) -> Path:
+    """The DVC workspace a path belongs to, seen through experiment temp copies.
+
+    ``dvc exp run --temp`` and queued experiments execute in
+    ``<workspace>/.dvc/tmp/exps/<tmpdir>``, a full copy with its own ``.dvc``; results
+    must still land in the workspace's store, so the copy is walked out of first.
+    """
+    path = Path(start).resolve()
+    parts = path.parts
+    for i in range(len(parts) - len(EXPS_TMP) + 1):
+        if parts[i : i + len(EXPS_TMP)] == EXPS_TMP:
+            return Path(*parts[:i])
+    for candidate in (path, *path.parents):
+        if (candidate / ".dvc").is_dir():
+            return candidate
+    raise TrackingError(
+        f"{path} is not inside a DVC workspace, so there is no default MLflow store; "
+        "set MLFLOW_TRACKING_URI"
+    )
+
+
+def default_tracking_uri(start: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the SQLite store at the workspace root.
+
+    The file is ``mlflow.db`` because that is what ``mlflow ui`` opens by default when
+    started in the workspace root.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{workspace_root(start) / DB_NAME}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps artifacts: ``mlruns`` next to a SQLite file.
+
+    MLflow's own default is ``./mlruns`` relative to the *current directory*, which inside
+    an experiment temp copy is deleted after the run; a server decides for itself (None).
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
+
+
+@contextlib.contextmanager
+def _mlflow_errors(uri: str, doing: str) -> Iterator[None]:
+    """Turn MLflow, database and network failures into one TrackingError naming the URI."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (MlflowException, SQLAlchemyError, OSError) as exc:
+        raise TrackingError(
+            f"MLflow at {uri}: {doing} failed ({_reason(exc)}). Start the tracking server or "
+            "fix MLFLOW_TRACKING_URI (unset it to use the workspace's mlflow.db); the stages "
+            "before the mirror are done, so the next `dvc repro` re-runs only the mirror"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful part of a failure: urllib3's nested message buries it at the end."""
+    text = " ".join(str(exc).split())
+    found = _NETWORK_REASON.search(text)
+    if found:
+        return found.group(0).strip()
+    return text[:300] or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _env_defaults(defaults: Mapping[str, str]) -> Iterator[None]:
+    """Set MLflow settings the user has not set, for one block only.
+
+    MLflow reads these from the environment at each call, so scoping them here changes
+    its behaviour for the mirror without leaking into anything else in the process.
+    """
+    added = [name for name in defaults if name not in os.environ]
+    os.environ.update({name: defaults[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """A checked connection: the client and the ``gramops`` experiment it writes to."""
+
+    uri: str
+    client: Any
+    experiment_id: str
+
+
+def connect(uri: str) -> Tracker:
+    """Open MLflow at ``uri`` and make sure the ``gramops`` experiment exists.
+
+    The first request doubles as the reachability check, so a dead server fails here,
+    before anything is logged, within :data:`HTTP_LIMITS`' timeout.
+    """
+    # MLflow 3 reports usage at interpreter exit; a pipeline stage should not phone home
+    # (nor wait on a closed network). Users who want it set MLFLOW_DISABLE_TELEMETRY=false.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    with _mlflow_errors(uri, "connecting"), _env_defaults(HTTP_LIMITS):
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        experiment = client.get_experiment_by_name(EXPERIMENT)
+        if experiment is None:
+            experiment_id = client.create_experiment(
+                EXPERIMENT, artifact_location=artifact_location(uri)
+            )
+        elif experiment.lifecycle_stage != "active":
+            raise TrackingError(
+                f"MLflow at {uri}: experiment {EXPERIMENT!r} is deleted; restore it "
+                f"(`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
+                "or purge it (`mlflow gc`) so the mirror can create it again"
+            )
+        else:
+            experiment_id = experiment.experiment_id
+    return Tracker(uri=uri, client=client, experiment_id=experiment_id)
+
+
+@dataclass(frozen=True)
+class StageMirror:
+    """What mirroring stage results did: every result's run, and which runs are new."""
+
+    pipeline: str
+    parent_run_id: str
+    run_ids: dict[str, str]
+    logged: tuple[str, ...]
+    parent_created: bool
+
+
+def mirror_stage_results(
+    tracker: Tracker,
+    results: Sequence[StageResult],
+    root: Path,
+    *,
+    git_commit: str | None = None,
+    dvc_exp: str | None = None,
+) -> StageMirror:
+    """Log each stage result not yet in MLflow as a child of this execution's parent run.
+
+    A result already logged (same stage, same lock hash) is reused wherever it lives, so
+    unchanged stages are logged once across all executions; the parent lists every
+    result's run in its ``gramops.stage_runs`` tag. The lock hash tag is written last,
+    after the run is complete, so a run cut short is never mistaken for a logged result.
+    """
+    pipeline = pipeline_hash(results)
+    context = {TAG_COMMIT: git_commit, "mlflow.source.git.commit": git_commit, TAG_EXP: dvc_exp}
+    context = {k: v for k, v in context.items() if v}
+    with _mlflow_errors(tracker.uri, "mirroring stage results"), _env_defaults(QUIET):
+        client = tracker.client
+        run_ids = {
+            r.name: _find_run(tracker, {TAG_STAGE: r.name, TAG_LOCK: r.lock_hash}) for r in results
+        }
+        parent_id = _find_run(tracker, {TAG_PIPELINE: pipeline})
+        parent_created = parent_id is None
+        if parent_id is None:
+            parent_id = client.create_run(
+                tracker.experiment_id,
+                run_name=f"pipeline {pipeline[:12]}",
+                tags={
+                    **context,
+                    TAG_KIND: "pipeline",
+                    TAG_PIPELINE: pipeline,
+                    "mlflow.note.content": (
+                        "One gramops pipeline execution. Its child runs are the stage results "
+                        "it produced; a stage whose dvc.lock entry was unchanged keeps its "
+                        f"earlier run, listed in the {TAG_STAGE_RUNS} tag."
+                    ),
+                },
+            ).info.run_id
+        logged = []
+        for result in results:
+            if run_ids[result.name] is None:
+                run_ids[result.name] = _log_stage_result(
+                    tracker, result, root, parent_id, {**context, TAG_PIPELINE: pipeline}
+                )
+                logged.append(result.name)
+        stage_runs = canonical_bytes(run_ids).decode("utf-8")
+        parent = client.get_run(parent_id)
+        if parent.data.tags.get(TAG_STAGE_RUNS) != stage_runs:
+            client.set_tag(parent_id, TAG_STAGE_RUNS, stage_runs)
+        # Also finishes a parent left running by an interrupted mirror.
+        if parent.info.status != "FINISHED":
+            client.set_terminated(parent_id)
+    log.info(
+        "MLflow %s: %d stage results, %d newly logged under run %s",
+        tracker.uri,
+        len(results),
+        len(logged),
+        parent_id,
+    )
+    return StageMirror(pipeline, parent_id, dict(run_ids), tuple(logged), parent_created)
+
+
+def _find_run(tracker: Tracker, tags: Mapping[str, str]) -> str | None:
+    """The oldest active run carrying all these tags (values are hashes and stage names)."""
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id],
+        filter_string=query,
+        max_results=1,
+        order_by=["attributes.start_time ASC"],
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def _log_stage_result(
+    tracker: Tracker,
+    result: StageResult,
+    root: Path,
+    parent_id: str,
+    context: Mapping[str, str],
+) -> str:
+    client = tracker.client
+    run_id = client.create_run(
+        tracker.experiment_id,
+        run_name=result.name,
+        tags={
+            **context,
+            "mlflow.parentRunId": parent_id,
+            TAG_KIND: "stage",
+            TAG_STAGE: result.name,
+        },
+    ).info.run_id
+    _log_values(client, run_id, result.params, result.metrics)
+    for path in result.artifacts:
+        folder = PurePosixPath(path).parent.as_posix()
+        client.log_artifact(run_id, str(root / path), None if folder == "." else folder)
+    client.set_terminated(run_id)
+    client.set_tag(run_id, TAG_LOCK, result.lock_hash)
+    return run_id
+
+
+def _log_values(
+    client: Any, run_id: str, params: Mapping[str, str], metrics: Mapping[str, float]
+) -> None:
+    """Params and metrics in as few requests as MLflow's batch limits allow."""
+    from mlflow.entities import Metric, Param
+
+    stamp = int(time.time() * 1000)
+    param_list = [Param(k, v) for k, v in sorted(params.items())]
+    metric_list = [Metric(k, v, stamp, 0) for k, v in sorted(metrics.items())]
+    for i in range(0, len(param_list), _MAX_PARAMS):
+        client.log_batch(run_id, params=param_list[i : i + _MAX_PARAMS])
+    for i in range(0, len(metric_list), _MAX_METRICS):
+        client.log_batch(run_id, metrics=metric_list[i : i + _MAX_METRICS])
+
+
+@dataclass(frozen=True)
+class ModelMirror:
+    """The registry as mirrored: a pointer per entry, new versions, aliases per model."""
+
+    pointers: dict[str, dict[str, str]]
+    created: tuple[str, ...]
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def model_name(family: str) -> str:
+    """The registered model a family's entries become versions of."""
+    return f"{MODEL_PREFIX}{family}"
+
+
+def mirror_model_registry(
+    tracker: Tracker,
+    entries: Sequence[Mapping[str, Any]],
+    semvers: Mapping[str, Sequence[str]],
+    aliases: Mapping[str, str],
+    materialize: Callable[[str, Path], Path],
+) -> ModelMirror:
+    """Make MLflow's model registry show the gramops registry.
+
+    ``entries`` must come in registration order: versions are numbered in creation order,
+    so a fresh store numbers them exactly as before and the pointers written back into the
+    (git-tracked) entries do not change. A missing version gets a run holding the bundle
+    files (``materialize(sha, dest)``, which verifies hashes) as its source. Tags, version
+    descriptions and aliases are then brought in line with the registry; an alias set by
+    hand in MLflow on a gramops model is removed, because the registry is the authority.
+    ``semvers`` maps a SHA to its semvers, lowest first.
+    """
+    pointers: dict[str, dict[str, str]] = {}
+    created: list[str] = []
+    models: dict[str, _MlflowModel] = {}
+    with _mlflow_errors(tracker.uri, "mirroring the model registry"), _env_defaults(QUIET):
+        client = tracker.client
+        for entry in entries:
+            sha, family = entry["sha"], entry["family"]
+            name = model_name(family)
+            if name not in models:
+                models[name] = _mlflow_model(client, name, family)
+            versions = models[name].versions
+            if sha not in versions:
+                run_id = _find_run(tracker, {TAG_KIND: "bundle", TAG_SHA: sha})
+                if run_id is None:
+                    run_id = _log_bundle(tracker, entry, materialize)
+                tags, description = _version_metadata(entry, list(semvers.get(sha, ())))
+                # OSS registries create versions READY at once; waiting only logs noise.
+                versions[sha] = client.create_model_version(
+                    name,
+                    source=f"runs:/{run_id}/bundle",
+                    run_id=run_id,
+                    tags={k: v for k, v in tags.items() if v},
+                    description=description,
+                    await_creation_for=0,
+                )
+                created.append(sha)
+            else:
+                _sync_version(client, versions[sha], entry, list(semvers.get(sha, ())))
+            pointers[sha] = {"registered_model": name, "version": str(versions[sha].version)}
+        mirrored = _sync_aliases(client, tracker.uri, aliases, pointers, models)
+    log.info(
+        "MLflow %s: %d registry entries, %d new model versions",
+        tracker.uri,
+        len(pointers),
+        len(created),
+    )
+    return ModelMirror(pointers=pointers, created=tuple(created), aliases=mirrored)
+
+
+@dataclass
+class _MlflowModel:
+    """A registered model as found: its aliases and its versions by canonical SHA."""
+
+    aliases: dict[str, str]
+    versions: dict[str, Any]
+
+
+def _mlflow_model(client: Any, name: str, family: str) -> _MlflowModel:
+    """Read (or create) a family's registered model with all its versions, in two requests."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        client.create_registered_model(
+            name,
+            tags={TAG_FAMILY: family},
+            description=(
+                f"gramops {family} models, mirrored from models/registry by the `mirror` stage. "
+                "A version's identity is its canonical_sha tag; semvers and aliases follow the "
+                "gramops registry: change them with `gramops registry`, not here."
+            ),
+        )
+        return _MlflowModel(aliases={}, versions={})
+    versions: dict[str, Any] = {}
+    # Oldest first, so a duplicate left by two concurrent mirrors resolves to the first.
+    for mv in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+        sha = mv.tags.get("canonical_sha")
+        if sha and sha not in versions:
+            versions[sha] = mv
+    return _MlflowModel(aliases=aliases, versions=versions)
+
+
+def _log_bundle(
+    tracker: Tracker, entry: Mapping[str, Any], materialize: Callable[[str, Path], Path]
+) -> str:
+    """A run holding an entry's bundle files: the source of its model version."""
+    client = tracker.client
+    sha, family = entry["sha"], entry["family"]
+    run_id = client.create_run(
+        tracker.experiment_id,
+        run_name=f"bundle {family} {sha[:12]}",
+        tags={TAG_KIND: "bundle", TAG_FAMILY: family},
+    ).info.run_id
+    params = {
+        key: str(entry[key]) if entry.get(key) is not None else "null"
+        for key in ("family", "parent_sha", "corpus_dvc_hash", "size_bytes", "parameters")
+        if key in entry
+    }
+    _log_values(client, run_id, params, numeric_leaves(entry.get("metrics") or {}))
+    with tempfile.TemporaryDirectory(prefix="gramops-bundle-") as tmp:
+        bundle = materialize(sha, Path(tmp) / sha[:12])
+        client.log_artifacts(run_id, str(bundle), "bundle")
+    client.set_terminated(run_id)
+    client.set_tag(run_id, TAG_SHA, sha)
+    return run_id
+
+
+def _version_metadata(entry: Mapping[str, Any], semvers: list[str]) -> tuple[dict[str, str], str]:
+    """The tags and description a version shows: its identity and its current semvers.
+
+    An empty tag value means "no such tag" (a semver can be retagged away from a SHA).
+    ``semvers`` is only set when a SHA has several, so a single semver is not shown twice.
+    """
+    semver = semvers[-1] if semvers else ""
+    tags = {
+        "canonical_sha": entry["sha"],
+        "semver": semver,
+        "semvers": ",".join(semvers) if len(semvers) > 1 else "",
+    }
+    description = (
+        f"gramops {entry['family']} {semver or '(no semver)'}, canonical SHA {entry['sha']}"
+    )
+    return tags, description
+
+
+def _sync_version(client: Any, mv: Any, entry: Mapping[str, Any], semvers: list[str]) -> None:
+    """Bring an existing version's tags and description in line, writing only differences."""
+    name, version = mv.name, str(mv.version)
+    tags, description = _version_metadata(entry, semvers)
+    for key, value in tags.items():
+        if not value and key in mv.tags:
+            client.delete_model_version_tag(name, version, key)
+        elif value and mv.tags.get(key) != value:
+            client.set_model_version_tag(name, version, key, value)
+    if mv.description != description:
+        client.update_model_version(name, version, description=description)
+
+
+def _sync_aliases(
+    client: Any,
+    uri: str,
+    aliases: Mapping[str, str],
+    pointers: Mapping[str, Mapping[str, str]],
+    models: Mapping[str, _MlflowModel],
+) -> dict[str, dict[str, str]]:
+    """Each model's aliases = the registry aliases pointing at one of its versions."""
+    from mlflow.exceptions import MlflowException
+
+    wanted: dict[str, dict[str, str]] = {name: {} for name in models}
+    for alias, sha in sorted(aliases.items()):
+        if sha not in pointers:
+            log.warning("alias %s points at %s, which is not a registry entry; skipped", alias, sha)
+            continue
+        wanted[pointers[sha]["registered_model"]][alias] = pointers[sha]["version"]
+    for name, want in wanted.items():
+        have = models[name].aliases
+        for alias in sorted(set(have) - set(want)):
+            client.delete_registered_model_alias(name, alias)
+        for alias, version in sorted(want.items()):
+            if have.get(alias) == version:
+                continue
+            try:
+                client.set_registered_model_alias(name, alias, version)
+            except MlflowException as exc:
+                raise TrackingError(
+                    f"MLflow at {uri}: cannot mirror registry alias {alias!r} onto {name} "
+                    f"version {version}: {exc}"
+                ) from exc
+    return wanted
+
+
+def mirror_summary(
+    stages: StageMirror, results: Sequence[StageResult], models: ModelMirror
+) -> dict[str, Any]:
+    """The mirror stage's DVC output: deterministic, so a fresh clone reproduces it byte for byte.
+
+    No run ids, times or paths: only lock hashes, counts and the model pointers, which a
+    fresh store recreates identically.
+    """
+    registered: dict[str, dict[str, Any]] = {}
+    for sha, pointer in models.pointers.items():
+        model = registered.setdefault(pointer["registered_model"], {"versions": {}, "aliases": {}})
+        model["versions"][pointer["version"]] = sha
+    for name, want in models.aliases.items():
+        registered.setdefault(name, {"versions": {}, "aliases": {}})["aliases"] = dict(want)
+    return {
+        "pipeline": stages.pipeline,
+        "stages": {r.name: r.lock_hash for r in results},
+        "stage_results": len(results),
+        "model_versions": len(models.pointers),
+        "registered_models": registered,
+    }

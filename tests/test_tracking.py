@@ -1,0 +1,283 @@
+"""The MLflow mirror against throwaway SQLite stores: idempotency, registry, failures, paths.
+
+Creating an MLflow SQLite store runs every schema migration (seconds), so one migrated
+empty database is built per session and each test copies it into its own tmp_path.
+"""
+
+import dataclasses
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from gramops.pipeline import StageResult
+from gramops.tracking import (
+    TAG_LOCK,
+    TAG_STAGE,
+    Tracker,
+    TrackingError,
+    connect,
+    default_tracking_uri,
+    mirror_model_registry,
+    mirror_stage_results,
+    mirror_summary,
+    workspace_root,
+)
+
+# MLflow 3.17's SQLAlchemy store uses a loader SQLAlchemy deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+FP32, INT8, LORA = "a" * 64, "b" * 64, "c" * 64
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+def _store(tmp_path: Path, migrated_db: Path, name: str = "store") -> str:
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copyfile(migrated_db, folder / "mlflow.db")
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.fixture
+def tracker(tmp_path: Path, migrated_db: Path, monkeypatch: pytest.MonkeyPatch) -> Tracker:
+    uri = _store(tmp_path, migrated_db)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return connect(default_tracking_uri(tmp_path))
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> list[StageResult]:
+    (tmp_path / "metrics/eval").mkdir(parents=True)
+    (tmp_path / "metrics/train.json").write_text('{"best_epoch": 4}', encoding="utf-8")
+    (tmp_path / "metrics/eval/fp32.json").write_text('{"verb": {"pass_rate": 0.9}}', "utf-8")
+    return [
+        StageResult(
+            name="train",
+            lock_hash="1" * 64,
+            params={"train.lr": "0.001", "base.seed": "7"},
+            metrics={"best_epoch": 4.0},
+            artifacts=("metrics/train.json",),
+        ),
+        StageResult(
+            name="evaluate@fp32",
+            lock_hash="2" * 64,
+            params={"evaluate.domains": '["verb"]'},
+            metrics={"verb.pass_rate": 0.9},
+            artifacts=("metrics/eval/fp32.json",),
+        ),
+    ]
+
+
+def _runs(tracker: Tracker) -> list:
+    return tracker.client.search_runs([tracker.experiment_id], max_results=1000)
+
+
+def test_runs_are_logged_once(tracker: Tracker, results: list, tmp_path: Path) -> None:
+    first = mirror_stage_results(tracker, results, tmp_path, git_commit="c0ffee")
+    assert first.logged == ("train", "evaluate@fp32") and first.parent_created
+    count = len(_runs(tracker))
+    assert count == 3  # one parent, two children
+
+    second = mirror_stage_results(tracker, results, tmp_path, git_commit="c0ffee")
+    assert second.logged == () and not second.parent_created
+    assert second.run_ids == first.run_ids and second.parent_run_id == first.parent_run_id
+    assert len(_runs(tracker)) == count
+
+
+def test_child_run_holds_params_metrics_tags_and_artifacts(
+    tracker: Tracker, results: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirrored = mirror_stage_results(tracker, results, tmp_path, git_commit="c0ffee", dvc_exp="exp1")
+    run = tracker.client.get_run(mirrored.run_ids["train"])
+    assert run.data.params == {"train.lr": "0.001", "base.seed": "7"}
+    assert run.data.metrics == {"best_epoch": 4.0}
+    tags = run.data.tags
+    assert tags[TAG_STAGE] == "train" and tags[TAG_LOCK] == "1" * 64
+    assert tags["gramops.git_commit"] == "c0ffee" and tags["gramops.dvc_exp"] == "exp1"
+    assert tags["mlflow.parentRunId"] == mirrored.parent_run_id
+    assert run.info.status == "FINISHED"
+    artifacts = [a.path for a in tracker.client.list_artifacts(run.info.run_id, "metrics")]
+    assert artifacts == ["metrics/train.json"]
+    # Artifacts land next to the store, never in the current directory (a DVC temp copy).
+    assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(tmp_path / "store")
+
+
+def test_changed_stage_logs_exactly_one_new_child(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    first = mirror_stage_results(tracker, results, tmp_path)
+    children_before = [r for r in _runs(tracker) if r.data.tags.get("gramops.kind") == "stage"]
+    changed = [results[0], dataclasses.replace(results[1], lock_hash="3" * 64)]
+
+    second = mirror_stage_results(tracker, changed, tmp_path)
+    assert second.logged == ("evaluate@fp32",)
+    children_after = [r for r in _runs(tracker) if r.data.tags.get("gramops.kind") == "stage"]
+    assert len(children_after) == len(children_before) + 1
+    assert second.parent_run_id != first.parent_run_id
+    assert second.run_ids["train"] == first.run_ids["train"]
+    new_child = tracker.client.get_run(second.run_ids["evaluate@fp32"])
+    assert new_child.data.tags["mlflow.parentRunId"] == second.parent_run_id
+    assert mirror_stage_results(tracker, changed, tmp_path).logged == ()
+
+
+def test_interrupted_run_is_not_mistaken_for_a_logged_result(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    # A run cut short before its lock hash tag was written does not count as logged.
+    tracker.client.create_run(tracker.experiment_id, tags={TAG_STAGE: "train"})
+    assert mirror_stage_results(tracker, results, tmp_path).logged == ("train", "evaluate@fp32")
+
+
+# -- model registry ----------------------------------------------------------------------------
+
+
+def _bundle(folder: Path, weights: bytes) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(weights)
+    for name in ("config.json", "eval_report.json", "train_manifest.json"):
+        (folder / name).write_text("{}", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def registry_data(tmp_path: Path) -> dict:
+    bundles = {sha: _bundle(tmp_path / "bundles" / sha[:4], sha.encode()) for sha in (FP32, INT8)}
+    calls: list[str] = []
+
+    def materialize(sha: str, dest: Path) -> Path:
+        calls.append(sha)
+        shutil.copytree(bundles[sha], dest)
+        return dest
+
+    entries = [
+        {
+            "sha": FP32,
+            "family": "fp32",
+            "parent_sha": None,
+            "metrics": {"verb": {"pass_rate": 0.9}},
+        },
+        {
+            "sha": INT8,
+            "family": "int8",
+            "parent_sha": FP32,
+            "metrics": {"verb": {"pass_rate": 0.8}},
+        },
+    ]
+    return {
+        "entries": entries,
+        "semvers": {FP32: ["v0.1.0"], INT8: ["v0.2.0"]},
+        "aliases": {"production": FP32, "challenger": INT8},
+        "materialize": materialize,
+        "calls": calls,
+    }
+
+
+def _mirror_models(tracker: Tracker, data: dict):
+    return mirror_model_registry(
+        tracker, data["entries"], data["semvers"], data["aliases"], data["materialize"]
+    )
+
+
+def test_registry_becomes_versions_with_tags_and_aliases(
+    tracker: Tracker, registry_data: dict
+) -> None:
+    mirrored = _mirror_models(tracker, registry_data)
+    assert mirrored.pointers == {
+        FP32: {"registered_model": "gramops-fp32", "version": "1"},
+        INT8: {"registered_model": "gramops-int8", "version": "1"},
+    }
+    client = tracker.client
+    fp32 = client.get_model_version("gramops-fp32", "1")
+    assert fp32.tags["canonical_sha"] == FP32 and fp32.tags["semver"] == "v0.1.0"
+    assert client.get_registered_model("gramops-fp32").aliases == {"production": 1}
+    assert client.get_registered_model("gramops-int8").aliases == {"challenger": 1}
+    # The version's source is the bundle, byte for byte.
+    files = {a.path for a in client.list_artifacts(fp32.run_id, "bundle")}
+    assert "bundle/model.safetensors" in files
+    local = client.download_artifacts(fp32.run_id, "bundle/model.safetensors")
+    assert Path(local).read_bytes() == FP32.encode()
+
+
+def test_remirroring_adds_no_version(tracker: Tracker, registry_data: dict) -> None:
+    first = _mirror_models(tracker, registry_data)
+    assert first.created == (FP32, INT8)
+    second = _mirror_models(tracker, registry_data)
+    assert second.created == () and second.pointers == first.pointers
+    assert registry_data["calls"] == [FP32, INT8]  # bundles copied once
+    versions = tracker.client.search_model_versions("name LIKE 'gramops-%'")
+    assert len(versions) == 2
+
+
+def test_semver_and_alias_moves_are_mirrored(tracker: Tracker, registry_data: dict) -> None:
+    _mirror_models(tracker, registry_data)
+    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    registry_data["aliases"] = {"production": INT8}
+    mirrored = _mirror_models(tracker, registry_data)
+    client = tracker.client
+    assert client.get_model_version("gramops-fp32", "1").tags["semver"] == "v1.0.0"
+    assert client.get_registered_model("gramops-fp32").aliases == {}
+    assert client.get_registered_model("gramops-int8").aliases == {"production": 1}
+    assert mirrored.aliases == {"gramops-fp32": {}, "gramops-int8": {"production": "1"}}
+
+
+def test_fresh_store_gives_the_same_pointers_and_summary(
+    tmp_path: Path, migrated_db: Path, registry_data: dict, results: list
+) -> None:
+    summaries = []
+    for name in ("one", "two"):
+        tracker = connect(_store(tmp_path, migrated_db, name))
+        stages = mirror_stage_results(tracker, results, tmp_path)
+        summaries.append(mirror_summary(stages, results, _mirror_models(tracker, registry_data)))
+    assert summaries[0] == summaries[1]
+    assert summaries[0]["registered_models"]["gramops-fp32"] == {
+        "versions": {"1": FP32},
+        "aliases": {"production": "1"},
+    }
+    assert stages.parent_run_id not in repr(summaries[1])
+
+
+# -- failures and paths ------------------------------------------------------------------------
+
+
+def test_unreachable_server_fails_fast_naming_the_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match=rf"MLflow at {uri}: connecting failed"):
+        connect(default_tracking_uri(Path.cwd()))
+    assert time.monotonic() - started < 10
+
+
+def test_workspace_root_walks_out_of_experiment_temp_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "ws"
+    temp_copy = workspace / ".dvc" / "tmp" / "exps" / "tmpab12cd"
+    (temp_copy / ".dvc").mkdir(parents=True)  # the copy is a DVC repo of its own
+    (temp_copy / "stages").mkdir()
+    assert workspace_root(temp_copy / "stages") == workspace
+    assert workspace_root(workspace / "src") == workspace
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert default_tracking_uri(temp_copy) == f"sqlite:///{workspace / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert default_tracking_uri(temp_copy) == "http://mlflow.example:5000"
+
+
+def test_no_workspace_no_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(TrackingError, match="MLFLOW_TRACKING_URI"):
+        default_tracking_uri(tmp_path)
