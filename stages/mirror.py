@@ -48,7 +48,9 @@ def main() -> None:
         entries,
         semvers={e["sha"]: registry.semvers_of(e["sha"]) for e in entries},
         aliases=registry.aliases(),
-        materialize=registry.materialize,
+        materialize=lambda sha, dest: (
+            registry.materialize(sha, dest) if registry.objects_present(sha) else None
+        ),
     )
     for sha, pointer in models.pointers.items():
         registry.annotate(sha, "mlflow", pointer)

@@ -635,3 +635,10 @@ def test_mlflow_round_trip_keeps_the_sha(reg, tmp_path, monkeypatch):
     again = reg.register(downloaded, family="fp32", seed_semver="v0.1.0")
     assert again.sha == sha and not again.created
     assert _index_bytes(reg) == before
+
+
+def test_objects_present_tells_whether_this_store_has_an_entrys_bytes(reg, tmp_path):
+    sha = reg.register(_bundle(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
+    assert reg.objects_present(sha)
+    shutil.rmtree(reg.root / "objects")
+    assert not reg.objects_present(sha)

@@ -218,6 +218,20 @@ def test_remirroring_adds_no_version(tracker: Tracker, registry_data: dict) -> N
     assert len(versions) == 2
 
 
+def test_entry_without_local_objects_still_gets_a_version(
+    tracker: Tracker, registry_data: dict
+) -> None:
+    # An entry registered on another machine: its bytes are not in this object store.
+    registry_data["materialize"] = lambda sha, dest: None
+    mirrored = _mirror_models(tracker, registry_data)
+    assert mirrored.pointers[INT8] == {"registered_model": "gramops-int8", "version": "1"}
+    version = tracker.client.get_model_version("gramops-int8", "1")
+    assert version.tags["canonical_sha"] == INT8
+    files = {a.path for a in tracker.client.list_artifacts(version.run_id, "bundle")}
+    assert files == {"bundle/entry.json"}
+    assert tracker.client.get_run(version.run_id).data.tags["gramops.bundle_bytes"] == "missing"
+
+
 def test_semver_and_alias_moves_are_mirrored(tracker: Tracker, registry_data: dict) -> None:
     _mirror_models(tracker, registry_data)
     registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]

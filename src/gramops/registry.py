@@ -501,6 +501,12 @@ class Registry:
                 f"({_diff(replay_aliases, aliases)}); it was edited outside the registry"
             )
 
+    def objects_present(self, ref: str) -> bool:
+        """Whether every object of an entry is in this store (only the bytes of entries
+        registered on this machine or pushed to a shared store are)."""
+        entry = self.entry(ref)
+        return all(self.objects.exists(item["object"]) for item in entry["files"])
+
     def materialize(self, ref: str, dest: Path) -> Path:
         """Copy an entry's files out of the object store into ``dest``: load by ref, verified.
 

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gramops.errors import GramopsError
-from gramops.jsonio import canonical_bytes
+from gramops.jsonio import canonical_bytes, dumps_pretty
 from gramops.pipeline import StageResult, numeric_leaves, pipeline_hash
 
 log = logging.getLogger(__name__)
@@ -334,14 +334,15 @@ def mirror_model_registry(
     entries: Sequence[Mapping[str, Any]],
     semvers: Mapping[str, Sequence[str]],
     aliases: Mapping[str, str],
-    materialize: Callable[[str, Path], Path],
+    materialize: Callable[[str, Path], Path | None],
 ) -> ModelMirror:
     """Make MLflow's model registry show the gramops registry.
 
     ``entries`` must come in registration order: versions are numbered in creation order,
     so a fresh store numbers them exactly as before and the pointers written back into the
     (git-tracked) entries do not change. A missing version gets a run holding the bundle
-    files (``materialize(sha, dest)``, which verifies hashes) as its source. Tags, version
+    files (``materialize(sha, dest)``, which verifies hashes, or returns None when the
+    objects are not in this store) as its source. Tags, version
     descriptions and aliases are then brought in line with the registry; an alias set by
     hand in MLflow on a gramops model is removed, because the registry is the authority.
     ``semvers`` maps a SHA to its semvers, lowest first.
@@ -422,7 +423,7 @@ def _mlflow_model(client: Any, name: str, family: str) -> _MlflowModel:
 
 
 def _log_bundle(
-    tracker: Tracker, entry: Mapping[str, Any], materialize: Callable[[str, Path], Path]
+    tracker: Tracker, entry: Mapping[str, Any], materialize: Callable[[str, Path], Path | None]
 ) -> str:
     """A run holding an entry's bundle files: the source of its model version."""
     client = tracker.client
@@ -440,6 +441,19 @@ def _log_bundle(
     _log_values(client, run_id, params, numeric_leaves(entry.get("metrics") or {}))
     with tempfile.TemporaryDirectory(prefix="gramops-bundle-") as tmp:
         bundle = materialize(sha, Path(tmp) / sha[:12])
+        if bundle is None:
+            # Registered on another machine (objects are not in git): the version still
+            # records identity and metadata; `gramops reproduce` rebuilds the bytes.
+            log.warning(
+                "objects of %s %s are not in this object store; its MLflow version "
+                "holds the entry metadata only",
+                family,
+                sha[:12],
+            )
+            bundle = Path(tmp) / "metadata"
+            bundle.mkdir()
+            (bundle / "entry.json").write_text(dumps_pretty(dict(entry)), encoding="utf-8")
+            client.set_tag(run_id, "gramops.bundle_bytes", "missing")
         client.log_artifacts(run_id, str(bundle), "bundle")
     client.set_terminated(run_id)
     client.set_tag(run_id, TAG_SHA, sha)
