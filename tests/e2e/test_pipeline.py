@@ -90,7 +90,9 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
 
     params = yaml.safe_load((clone / "params.yaml").read_text())
     _edit_yaml(clone / "params.yaml", "finetune", "rank", params["finetune"]["rank"] // 2)
-    assert set(stages_run(sh([DVC, "repro"], cwd=clone).stdout)) == {"finetune", "evaluate@lora"}
+    downstream = {"register", "lineage", "mirror"}  # a new adapter is a new registry entry
+    rerun = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
+    assert rerun == {"finetune", "evaluate@lora", *downstream}
 
     module = clone / "src/gramops/evaluate.py"
     module.write_text(module.read_text() + "\n# a comment changes the file hash\n")
@@ -116,12 +118,16 @@ def _gramops(repo: Path, *args: str, check: bool = True):
 def test_fresh_clone_reregisters_same_shas_and_restores_objects(pipeline_repo):
     repo = pipeline_repo["path"]
     # git status is clean (first test), so index.jsonl, tags and entries are unchanged.
-    verify = json.loads(_gramops(repo, "registry", "verify", "--json").stdout)
-    assert verify["ok"] and verify["checked"] >= 12
-    registered = json.loads(_gramops(repo, "registry", "list", "--json").stdout)
-    shas = {r["family"]: r["sha"] for r in registered}
+    verify = json.loads(_gramops(repo, "registry", "verify", "--json", check=False).stdout)
+    assert verify["tampered"] == [] and verify["errors"] == []
+    # Objects live outside git: only entries registered elsewhere may lack them here, never
+    # the models this clone just rebuilt and re-registered.
+    missing = {sha for sha, _path, _obj in verify["missing"]}
     for family in ("fp32", "int8", "lora"):
-        assert canonical_sha(repo / "models" / family).startswith(shas[family])
+        sha = canonical_sha(repo / "models" / family)
+        assert sha not in missing
+        shown = json.loads(_gramops(repo, "registry", "show", sha).stdout)
+        assert shown["family"] == family and shown["semvers"]
 
 
 def test_lineage_of_every_model_ends_at_the_corpus_hash_that_dvc_restores(pipeline_repo, tmp_path):
