@@ -125,6 +125,41 @@ class RegisterParams(_Section):
         return self
 
 
+SHIFT_KINDS = ("tense", "lemma", "length", "domain", "mix")
+
+
+class ShiftParams(_Section):
+    kind: Literal["tense", "lemma", "length", "domain", "mix"] = Field(
+        description="what moves: past/present mix, rare and irregular lemmas, sentence "
+        "length, tutor-domain share, or all of them"
+    )
+    intensity: float = Field(ge=0, le=1, description="0 = reference distribution, 1 = strongest")
+    size: int = Field(ge=50, le=10_000_000, description="requests per week")
+    weeks: int = Field(
+        ge=1, le=52, description="weekly series, intensity ramping up to `intensity`"
+    )
+    seed: int = Field(ge=0, le=2**32 - 1)
+
+
+class DriftParams(_Section):
+    bins: int = Field(ge=2, le=100, description="reference-quantile bins for scalar features")
+    top_lemmas: int = Field(ge=1, le=10_000, description="lemma histogram: top K plus OTHER")
+    epsilon: float = Field(gt=0, lt=0.01, description="floor for empty-bin proportions")
+    psi_moderate: float = Field(gt=0)
+    psi_major: float = Field(gt=0)
+    kl_threshold: float = Field(gt=0)
+    null_quantile: float = Field(gt=0.5, lt=1, description="no-shift quantile a value must exceed")
+    null_samples: int = Field(
+        ge=20, le=100_000, description="bootstrap draws for the no-shift baseline"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftParams:
+        if self.psi_major <= self.psi_moderate:
+            raise ValueError("drift.psi_major must be greater than drift.psi_moderate")
+        return self
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "base": BaseParams,
     "pull_corpus": PullCorpusParams,
@@ -134,6 +169,8 @@ SECTIONS: dict[str, type[_Section]] = {
     "finetune": FinetuneParams,
     "evaluate": EvaluateParams,
     "register": RegisterParams,
+    "shift": ShiftParams,
+    "drift": DriftParams,
 }
 
 
