@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 # Stages call `python`; make sure it is the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
+PLOTS_TEMPLATE := .dvc/plots/offline.html
+
 .PHONY: install repro test lint clean-venv
 
-install: $(STAMP)
+install: $(STAMP) $(PLOTS_TEMPLATE)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +20,13 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements.lock
 	@$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# `dvc plots show` pages load vega from a CDN by default; this template inlines local copies
+# (pinned in tools/vega/package-lock.json) so the page renders offline.
+$(PLOTS_TEMPLATE): tools/vega/package.json tools/vega/package-lock.json tools/offline_plots_template.py $(STAMP)
+	@echo "Installing vega, vega-lite and vega-embed for offline plot pages"
+	@npm ci --prefix tools/vega --no-audit --no-fund --loglevel=error
+	@$(BIN)/python tools/offline_plots_template.py tools/vega/node_modules $@
 
 repro: install
 	$(BIN)/dvc repro

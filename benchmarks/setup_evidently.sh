@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# A separate environment for the Evidently comparison in benchmarks/drift.py.
+# Evidently is not a project dependency (it pins its own pandas/numpy ranges), so it
+# lives in benchmarks/.venv-evidently; gramops is imported from src/ via PYTHONPATH.
+#
+#   bash benchmarks/setup_evidently.sh
+#   benchmarks/.venv-evidently/bin/python benchmarks/drift.py
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$here/.venv-evidently"
+python="${PYTHON:-python3.11}"
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet "evidently==0.7.23" numpy pandas scipy pydantic
+"$venv/bin/python" -c "import evidently, numpy, pandas, scipy; print('evidently', evidently.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__, 'scipy', scipy.__version__)"
