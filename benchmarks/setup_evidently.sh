@@ -2,6 +2,8 @@
 # A separate environment for the Evidently comparison in benchmarks/drift.py.
 # Evidently is not a project dependency (it pins its own pandas/numpy ranges), so it
 # lives in benchmarks/.venv-evidently; gramops is imported from src/ via PYTHONPATH.
+# evidently 0.7.23 declares pandas>=1.3.5 but imports a helper that pandas 3 removed
+# (pandas.core.dtypes.common.infer_dtype_from_object), hence pandas<3.
 #
 #   bash benchmarks/setup_evidently.sh
 #   benchmarks/.venv-evidently/bin/python benchmarks/drift.py
@@ -13,5 +15,5 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "evidently==0.7.23" numpy pandas scipy pydantic
+"$venv/bin/python" -m pip install --quiet "evidently==0.7.23" "pandas>=2.2,<3" numpy scipy
 "$venv/bin/python" -c "import evidently, numpy, pandas, scipy; print('evidently', evidently.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__, 'scipy', scipy.__version__)"

@@ -27,3 +27,88 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "params.yaml").write_text("train: {hidden: x}\n")
     assert main(["check-params", str(tmp_path / "params.yaml")]) == 2
     assert "train.hidden" in capsys.readouterr().err
+
+
+def _registered_bundle(path, seed=1.0):
+    save_bundle(
+        path,
+        "model.safetensors",
+        {"W1": np.full((2, 2), seed, np.float32)},
+        {"family": "fp32"},
+        {"family": "fp32", "parent_sha": None, "corpus": {"dvc_hash": "ab" * 16 + ".dir"}},
+    )
+    write_json(
+        path / "eval_report.json", {"domains": {"verb": {"strict_accuracy": 0.8, "pass_rate": 0.9}}}
+    )
+    return path
+
+
+def test_registry_commands_end_to_end(tmp_path, capsys):
+    reg = ["--registry", str(tmp_path / "reg")]
+    bundle = _registered_bundle(tmp_path / "b")
+    assert (
+        main(
+            [
+                *reg,
+                "registry",
+                "register",
+                str(bundle),
+                "--family",
+                "fp32",
+                "--first-semver",
+                "v0.1.0",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.startswith("would register: fp32 v0.1.0")
+    assert not (tmp_path / "reg" / "tags.json").exists()
+    assert (
+        main(
+            [
+                *reg,
+                "registry",
+                "register",
+                str(bundle),
+                "--family",
+                "fp32",
+                "--first-semver",
+                "v0.1.0",
+            ]
+        )
+        == 0
+    )
+    sha = canonical_sha(bundle)
+    assert capsys.readouterr().out == f"registered: fp32 v0.1.0 {sha}\n"
+    other = _registered_bundle(tmp_path / "c", seed=2.0)
+    assert (
+        main(
+            [
+                *reg,
+                "registry",
+                "register",
+                str(other),
+                "--family",
+                "fp32",
+                "--first-semver",
+                "v0.1.0",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main([*reg, "registry", "alias", "production", "v0.1.0"]) == 0
+    assert main([*reg, "registry", "alias", "production", "v0.1.1"]) == 0
+    capsys.readouterr()
+    assert main([*reg, "rollback"]) == 0
+    assert capsys.readouterr().out.endswith(f"-> {sha[:12]} (v0.1.0)\n")
+    assert main([*reg, "lineage", "production"]) == 0
+    assert capsys.readouterr().out.strip().endswith("corpus " + "ab" * 16 + ".dir")
+    assert main([*reg, "registry", "promote", "v0.1.1", "v0.1.0"]) == 2
+    assert "semver already mapped to a different SHA" in capsys.readouterr().err
+    assert main([*reg, "registry", "verify"]) == 0
+    (tmp_path / "reg" / "objects").rename(tmp_path / "gone")
+    assert main([*reg, "registry", "verify"]) == 1
+    assert "MISSING" in capsys.readouterr().out
+    assert main([*reg, "registry", "show", "nope"]) == 2

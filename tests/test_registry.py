@@ -638,7 +638,21 @@ def test_mlflow_round_trip_keeps_the_sha(reg, tmp_path, monkeypatch):
 
 
 def test_objects_present_tells_whether_this_store_has_an_entrys_bytes(reg, tmp_path):
-    sha = reg.register(_bundle(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(_model(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
     assert reg.objects_present(sha)
     shutil.rmtree(reg.root / "objects")
     assert not reg.objects_present(sha)
+
+
+def test_register_pending_previews_without_writing(reg, tmp_path):
+    first = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    before = {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()}
+    known = reg.register_pending(_model(tmp_path / "a2"), family="fp32", seed_semver="v0.1.0")
+    assert (known.sha, known.semver, known.created) == (first.sha, "v0.1.0", False)
+    new = reg.register_pending(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+    assert new.created and new.semver == "v0.1.1" and new.sha != first.sha
+    with pytest.raises(RegistryError, match="strict mode"):
+        reg.register_pending(
+            _model(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
+        )
+    assert {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()} == before

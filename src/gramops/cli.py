@@ -102,13 +102,17 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    result = _registry(args).register(
+    registry = _registry(args)
+    action = registry.register_pending if args.dry_run else registry.register
+    result = action(
         Path(args.bundle), family=args.family, seed_semver=args.first_semver, strict=args.strict
     )
     if args.json:
         _out(dumps_pretty({"sha": result.sha, "semver": result.semver, "created": result.created}))
     else:
         state = "registered" if result.created else "already registered"
+        if args.dry_run:
+            state = "would register" if result.created else "already registered"
         _out(f"{state}: {args.family} {result.semver} {result.sha}")
     return EXIT_OK
 
@@ -263,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="version if the family is new; later SHAs get the next patch",
     )
     p.add_argument("--strict", action="store_true", help="refuse a new SHA in a known family")
+    p.add_argument("--dry-run", action="store_true", help="show the SHA and semver, write nothing")
     p = command("promote", _promote, "bind a new semver to a model (write-once)", rsub)
     p.add_argument("ref")
     p.add_argument("semver")

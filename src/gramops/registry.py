@@ -591,22 +591,9 @@ class Registry:
         patch; ``strict`` refuses to invent that patch version.
         """
         bundle_dir = Path(bundle_dir)
-        if family not in FAMILIES:
-            raise RegistryError(
-                f"family {family!r} is not one of {', '.join(FAMILIES)} (registering {bundle_dir})"
-            )
         seed = normalize_semver(seed_semver)
-        names = identity_files(bundle_dir)
-        manifest = _read_json_object(bundle_dir / "train_manifest.json")
-        declared = manifest.get("family")
-        if declared is not None and declared != family:
-            raise RegistryError(
-                f"{bundle_dir}: train_manifest.json says family {declared!r}, registered as "
-                f"{family!r}; pass the family the bundle was built as"
-            )
+        names, manifest, files, sha = self._identify(bundle_dir, family)
         parent = manifest.get("parent_sha")
-        files = [_file_record(bundle_dir / name) for name in names]
-        sha = manifest_sha([(f["path"], f["sha256"]) for f in files], parent)
         with self._locked():
             registered = self._registered_shas()
             if sha in registered:
@@ -654,6 +641,48 @@ class Registry:
             )
             log.info("registered %s %s %s", family, semver, sha)
             return RegisterResult(entry, sha, semver, True, 0)
+
+    def register_pending(
+        self, bundle_dir: Path, *, family: str, seed_semver: str, strict: bool = False
+    ) -> RegisterResult:
+        """What :meth:`register` would do, without writing anything: a preview for CI/PRs.
+
+        ``created`` says whether the SHA is new; ``semver`` is the version it has or would
+        get (``strict`` raises as register would).
+        """
+        bundle_dir = Path(bundle_dir)
+        _names, manifest, _files, sha = self._identify(bundle_dir, family)
+        registered = self._registered_shas()
+        if sha in registered:
+            versions = self.semvers_of(sha)
+            return RegisterResult(
+                self._load_entry(sha), sha, versions[-1] if versions else None, False, 0
+            )
+        self._check_parent(bundle_dir, family, manifest.get("parent_sha"), registered)
+        semver = self._assign_semver(
+            bundle_dir, family, sha, normalize_semver(seed_semver), strict, self.tags()
+        )
+        return RegisterResult({}, sha, semver, True, 0)
+
+    def _identify(
+        self, bundle_dir: Path, family: str
+    ) -> tuple[list[str], dict[str, Any], list[dict[str, Any]], str]:
+        """Validate a bundle for ``family``; its identity files, manifest, records and SHA."""
+        if family not in FAMILIES:
+            raise RegistryError(
+                f"family {family!r} is not one of {', '.join(FAMILIES)} (registering {bundle_dir})"
+            )
+        names = identity_files(bundle_dir)
+        manifest = _read_json_object(bundle_dir / "train_manifest.json")
+        declared = manifest.get("family")
+        if declared is not None and declared != family:
+            raise RegistryError(
+                f"{bundle_dir}: train_manifest.json says family {declared!r}, registered as "
+                f"{family!r}; pass the family the bundle was built as"
+            )
+        files = [_file_record(bundle_dir / name) for name in names]
+        sha = manifest_sha([(f["path"], f["sha256"]) for f in files], manifest.get("parent_sha"))
+        return names, manifest, files, sha
 
     def promote(self, ref: str, semver: str) -> str:
         """Bind a new semver to a SHA; a semver names one model forever (see :meth:`retag`)."""
