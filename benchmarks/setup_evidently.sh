@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A separate environment for the Evidently comparison in benchmarks/drift.py.
-# Evidently is not a project dependency (it pins its own pandas/numpy ranges), so it
-# lives in benchmarks/.venv-evidently; gramops is imported from src/ via PYTHONPATH.
-# evidently 0.7.23 declares pandas>=1.3.5 but imports a helper that pandas 3 removed
-# (pandas.core.dtypes.common.infer_dtype_from_object), hence pandas<3.
+# Evidently is not a project dependency: it lives in benchmarks/.venv-evidently (git-
+# ignored), and the benchmark imports gramops from src/ via PYTHONPATH. evidently 0.7.23
+# declares pandas>=1.3.5 but imports a helper pandas 3 removed
+# (pandas.core.dtypes.common.infer_dtype_from_object), hence pandas<3 here while the
+# project itself is on pandas 3.
 #
 #   bash benchmarks/setup_evidently.sh
-#   benchmarks/.venv-evidently/bin/python benchmarks/drift.py
+#   PYTHONPATH=src benchmarks/.venv-evidently/bin/python benchmarks/drift.py
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv-evidently"

@@ -10,8 +10,11 @@ usage: python tools/offline_plots_template.py NODE_MODULES OUTPUT_HTML
 import sys
 from pathlib import Path
 
-LIBRARIES = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js",
-             "vega-embed/build/vega-embed.min.js")
+LIBRARIES = (
+    "vega/build/vega.min.js",
+    "vega-lite/build/vega-lite.min.js",
+    "vega-embed/build/vega-embed.min.js",
+)
 
 PAGE = """<!DOCTYPE html>
 <html>

@@ -16,9 +16,13 @@ import numpy as np
 
 from gramops.inference import Predictor, load_predictor
 from gramops.registry import Registry
+from gramops.shift import scalar_features
 
 CATEGORICAL = ("tag", "lemma")
-NUMERIC = ("sentence_length", "verb_position", "lemma_rank", "confidence")
+NUMERIC = ("length", "verb_position", "lemma_rank", "confidence")
+# Features whose reference must come from held-out data: training examples' lemmas are
+# all "seen" (rank) and the model is over-confident on them (confidence).
+HELD_OUT = ("lemma_rank", "confidence")
 
 
 def load_registered(registry: Registry, ref: str, workdir: Path) -> tuple[str, Predictor]:
@@ -33,29 +37,13 @@ def load_registered(registry: Registry, ref: str, workdir: Path) -> tuple[str, P
     return sha, load_predictor(bundle, base_dir=base)
 
 
-def lemma_ranks(reference: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Frequency rank of each lemma in the reference (1 = most frequent, ties by name)."""
-    counts: dict[str, int] = {}
-    for record in reference:
-        counts[record["lemma"]] = counts.get(record["lemma"], 0) + 1
-    ordered = sorted(counts, key=lambda lemma: (-counts[lemma], lemma))
-    return {lemma: rank for rank, lemma in enumerate(ordered, start=1)}
-
-
 def features(
     records: Sequence[Mapping[str, Any]], ranks: Mapping[str, int], confidence: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """One array per feature; unseen lemmas rank just after the rarest reference lemma."""
-    unseen = len(ranks) + 1
-    lengths = np.array([len(r["tokens"]) for r in records], dtype=np.float64)
+    """One array per drift feature (scalars as :func:`gramops.shift.scalar_features`)."""
     return {
         "tag": np.array([r["tag"] for r in records], dtype=object),
         "lemma": np.array([r["lemma"] for r in records], dtype=object),
-        "sentence_length": lengths,
-        # relative position: 0 = first token, 1 = last, comparable across lengths
-        "verb_position": np.array(
-            [r["verb_index"] / max(len(r["tokens"]) - 1, 1) for r in records], dtype=np.float64
-        ),
-        "lemma_rank": np.array([ranks.get(r["lemma"], unseen) for r in records], np.float64),
+        **{k: v.astype(np.float64) for k, v in scalar_features(records, ranks).items()},
         "confidence": np.asarray(confidence, dtype=np.float64),
     }

@@ -27,8 +27,19 @@ clipped to ±``Z_CLIP`` so that no single outlier takes over the sample):
 * ``mix``: the sum of the three scores, and the tutor share grows.
 
 The strengths were chosen so that intensity 1 is a major shift (drift PSI or KL well above
-the 0.25 / 0.1 thresholds at the default traffic size) and intensity ~0.2 a mild one
-(around or below the moderate threshold).
+the 0.25 / 0.1 thresholds) and intensity 0.2 a mild one (around or below the moderate
+threshold).
+Measured on this project's corpus (test split as pool, verb-domain train as reference,
+2,000 requests, mean of 5 seeds; intensity 0 → 0.2 → 1):
+
+* tense: VBD share 0.38 → 0.28 → 0.07, VBZ+VBP 0.15 → 0.20 → 0.54; tag KL 0.03 → 0.55.
+* lemma: mean lemma rank 1463 → 1696 → 2347, irregular share 0.20 → 0.20 → 0.31.
+* length: mean tokens 6.6 → 7.1 → 9.3; length PSI 0.06 → 0.89.
+* domain: tutor share 0 → 0.2 → 1; length PSI 0.03 → 0.68, tag KL 0.01 → 0.13.
+* mix: tutor share 0 → 0.2 → 1, mean tokens 6.6 → 7.5 → 12.6; length PSI 0.11 → 2.3.
+
+Strong tilts concentrate the draws: at intensity 1 the effective number of distinct pool
+records (``1 / Σp²``) falls from 1,259 to ~550 (tense, lemma, length) and ~140 (mix).
 
 Week ``w`` of ``weeks`` uses ``intensity · w / weeks``: a week-over-week ramp whose last
 week is the "current" traffic at full intensity.
@@ -61,7 +72,7 @@ IRREGULAR_BETA = 2.0
 """Extra log-odds per unit intensity of a record whose lemma is irregular."""
 LENGTH_BETA = 1.0
 """Tilt per reference standard deviation of log sentence length (towards long sentences)."""
-DOMAIN_MAX_SHARE = 0.8
+DOMAIN_MAX_SHARE = 1.0
 """Share of tutor-domain requests at intensity 1 (``domain`` and ``mix``)."""
 Z_CLIP = 3.0
 """Standardized features are clipped to ±this before tilting."""
@@ -74,6 +85,7 @@ _TILTED_KINDS = {
     "domain": (),
     "mix": ("tense", "lemma", "length"),
 }
+KINDS = tuple(_TILTED_KINDS)
 
 
 class ShiftError(GramopsError, ValueError):
@@ -85,7 +97,10 @@ def lemma_ranks(reference: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
     Ties share a rank (competition ranking: 1 + the number of strictly more frequent
     lemmas), so a rank never depends on the alphabet. Lemmas absent from the reference
-    should get :func:`unseen_rank` — rarer than any seen lemma.
+    should get :func:`unseen_rank` — rarer than any seen lemma. Note that a split by
+    synset leaves held-out records with lemmas the training split never saw, while the
+    training split itself has none: ranks of held-out and training records differ even
+    without any shift.
     """
     counts = Counter(_field(r, "lemma", i, "reference") for i, r in enumerate(reference))
     ranks: dict[str, int] = {}
@@ -266,8 +281,8 @@ def _check_inputs(
     kind: str,
     intensity: float,
 ) -> None:
-    if kind not in _TILTED_KINDS:
-        raise ShiftError(f"shift.kind: unknown kind {kind!r} (allowed: {', '.join(_TILTED_KINDS)})")
+    if kind not in KINDS:
+        raise ShiftError(f"shift.kind: unknown kind {kind!r} (allowed: {', '.join(KINDS)})")
     if not 0.0 <= intensity <= 1.0:
         raise ShiftError(f"shift.intensity: must be in [0, 1], got {intensity!r}")
     if not pool:
@@ -283,6 +298,9 @@ def _check_inputs(
             )
         if record["tag"] not in TAGS:
             raise ShiftError(f"pool[{i}]: tag {record['tag']!r} is not one of {sorted(TAGS)}")
+    for i, record in enumerate(reference):
+        for key in ("tokens", "verb_index", "lemma"):
+            _field(record, key, i, "reference")
     domains = Counter(r["domain"] for r in pool)
     if not domains[VERB_DOMAIN]:
         raise ShiftError(
