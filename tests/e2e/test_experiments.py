@@ -1,0 +1,80 @@
+"""Shift variants as DVC experiments: only the stages downstream of `shift` re-run."""
+
+import json
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DVC, sh, stages_run
+
+pytestmark = pytest.mark.e2e
+
+DOWNSTREAM = {"shift", "drift", "mirror"}
+
+
+@pytest.fixture
+def workspace(pipeline_repo, tmp_path) -> Path:
+    """A copy of the reproduced clone (with its DVC cache), so experiments stay apart."""
+    copy = tmp_path / "ws"
+    shutil.copytree(pipeline_repo["path"], copy, symlinks=True)
+    return copy
+
+
+def _exp_names(repo: Path) -> set[str]:
+    shown = json.loads(sh([DVC, "exp", "show", "--json"], cwd=repo).stdout)
+    return {exp["name"] for rev in shown for exp in (rev.get("experiments") or [])}
+
+
+def test_shift_variant_reruns_only_downstream_stages(workspace):
+    result = sh([DVC, "exp", "run", "-S", "shift.intensity=0.8"], cwd=workspace)
+    assert set(stages_run(result.stdout)) == DOWNSTREAM
+    drift = json.loads((workspace / "metrics/drift.json").read_text())
+    assert drift["status"] == "major" and drift["retrain"] is True
+    # mirrored into the workspace's MLflow store, tagged with the experiment's name
+    with sqlite3.connect(workspace / "mlflow.db") as db:
+        names = {v for (v,) in db.execute("select value from tags where key='gramops.dvc_exp'")}
+    assert names & _exp_names(workspace)
+
+
+def test_queued_grid_runs_and_lists_drift_per_variant(workspace):
+    sh(
+        [
+            DVC,
+            "exp",
+            "run",
+            "--queue",
+            "-S",
+            "shift.kind=tense,lemma",
+            "-S",
+            "shift.intensity=0.2,0.6",
+        ],
+        cwd=workspace,
+    )
+    sh([DVC, "queue", "start", "-j", "1"], cwd=workspace)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = sh([DVC, "queue", "status"], cwd=workspace).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Failed" not in status, status
+    shown = json.loads(sh([DVC, "exp", "show", "--json"], cwd=workspace).stdout)
+    variants = {}
+    for rev in shown:
+        for exp in rev.get("experiments") or []:
+            data = exp["revs"][0]["data"]
+            params = data["params"]["params.yaml"]["data"]["shift"]
+            metrics = data["metrics"]["metrics/drift.json"]["data"]
+            variants[(params["kind"], params["intensity"])] = metrics
+    assert set(variants) == {("tense", 0.2), ("tense", 0.6), ("lemma", 0.2), ("lemma", 0.6)}
+    # a stronger tense shift moves the tag histogram further
+    assert (
+        variants[("tense", 0.6)]["features"]["tag"]["kl"]
+        > variants[("tense", 0.2)]["features"]["tag"]["kl"]
+    )
+    names = sorted(_exp_names(workspace))
+    out = workspace / "diff"
+    sh([DVC, "plots", "diff", names[0], names[1], "-o", str(out)], cwd=workspace)
+    assert "cdn.jsdelivr" not in (out / "index.html").read_text()
