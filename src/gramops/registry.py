@@ -49,6 +49,7 @@ from gramops.identity import (
     manifest_sha,
 )
 from gramops.jsonio import _atomic_write, canonical_bytes, dumps_pretty
+from gramops.workspace import in_workspace
 
 if TYPE_CHECKING:
     from gramops.objectstore import ObjectStore
@@ -247,7 +248,10 @@ class Registry:
     ) -> None:
         self.root = Path(root)
         self.objects_url = (
-            objects_url or os.environ.get(OBJECTS_ENV, "").strip() or str(self.root / "objects")
+            objects_url
+            or os.environ.get(OBJECTS_ENV, "").strip()
+            # an experiment's temporary copy shares the workspace's (gitignored) objects
+            or str(in_workspace(self.root) / "objects")
         )
         self.actor = actor or default_actor()
         self._store: ObjectStore | None = None

@@ -28,6 +28,7 @@ from typing import Any
 from gramops.errors import GramopsError
 from gramops.jsonio import canonical_bytes, dumps_pretty
 from gramops.pipeline import StageResult, numeric_leaves, pipeline_hash
+from gramops.workspace import workspace_root as find_workspace
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ EXPERIMENT = "gramops"
 MODEL_PREFIX = "gramops-"
 DB_NAME = "mlflow.db"
 # `dvc exp run --temp` and queued experiments run in a copy of the workspace here.
-EXPS_TMP = (".dvc", "tmp", "exps")
 # The connection check must fail within seconds, not after MLflow's default retries (7,
 # with backoff) and 120 s timeout; users who set these themselves keep theirs. Only the
 # check is capped: later requests (e.g. uploading weights) keep MLflow's patient defaults.
@@ -64,24 +64,15 @@ class TrackingError(GramopsError):
 
 
 def workspace_root(start: Path) -> Path:
-    """The DVC workspace a path belongs to, seen through experiment temp copies.
-
-    ``dvc exp run --temp`` and queued experiments execute in
-    ``<workspace>/.dvc/tmp/exps/<tmpdir>``, a full copy with its own ``.dvc``; results
-    must still land in the workspace's store, so the copy is walked out of first.
-    """
-    path = Path(start).resolve()
-    parts = path.parts
-    for i in range(len(parts) - len(EXPS_TMP) + 1):
-        if parts[i : i + len(EXPS_TMP)] == EXPS_TMP:
-            return Path(*parts[:i])
-    for candidate in (path, *path.parents):
-        if (candidate / ".dvc").is_dir():
-            return candidate
-    raise TrackingError(
-        f"{path} is not inside a DVC workspace, so there is no default MLflow store; "
-        "set MLFLOW_TRACKING_URI"
-    )
+    """The DVC workspace a path belongs to, seen through experiment temp copies: results
+    of `dvc exp run --temp` and queued experiments must land in the workspace's store."""
+    root = find_workspace(start)
+    if root is None:
+        raise TrackingError(
+            f"{Path(start).resolve()} is not inside a DVC workspace, so there is no default "
+            "MLflow store; set MLFLOW_TRACKING_URI"
+        )
+    return root
 
 
 def default_tracking_uri(start: Path) -> str:
