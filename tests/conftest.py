@@ -6,6 +6,7 @@ runs `dvc repro` there once per session; end-to-end and data tests share that ru
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,10 @@ def pipeline_repo(tmp_path_factory) -> dict:
     """A fresh clone of the committed repo after a cold `dvc repro`."""
     clone = tmp_path_factory.mktemp("e2e") / "gramops"
     sh(["git", "clone", "--quiet", str(ROOT), str(clone)], cwd=ROOT)
+    # what `make install` adds beside the venv: the offline `dvc plots` page template
+    template = ROOT / ".dvc" / "plots" / "offline.html"
+    if template.exists():
+        shutil.copy2(template, clone / ".dvc" / "plots" / "offline.html")
     result = sh([DVC, "repro"], cwd=clone)
     return {"path": clone, "output": result.stdout + result.stderr}
 

@@ -23,6 +23,8 @@ ALL_STAGES = {
     "evaluate@lora",
     "register",
     "lineage",
+    "shift",
+    "drift",
     "mirror",
 }
 
@@ -33,9 +35,10 @@ def _json(repo: Path, path: str) -> dict:
 
 def test_cold_repro_runs_every_stage_and_reproduces_the_committed_lock(pipeline_repo):
     repo = pipeline_repo["path"]
-    # lineage's outputs are git-tracked plots, already right in a clone; every other
-    # stage has an output a fresh clone lacks (DVC-cached data, models, the mirror).
-    assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - {"lineage"}
+    # lineage's and drift's outputs are git-tracked metrics and plots, already right in a
+    # clone; every other stage has an output a fresh clone lacks (DVC-cached data, models,
+    # the mirror's summary).
+    assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - {"lineage", "drift"}
     # Same code, data, params and seed: dvc.lock and the git-tracked metrics are unchanged.
     status = sh(["git", "status", "--porcelain"], cwd=repo).stdout
     assert status == "", f"a fresh clone's repro changed tracked files:\n{status}"
@@ -90,7 +93,8 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
 
     params = yaml.safe_load((clone / "params.yaml").read_text())
     _edit_yaml(clone / "params.yaml", "finetune", "rank", params["finetune"]["rank"] // 2)
-    downstream = {"register", "lineage", "mirror"}  # a new adapter is a new registry entry
+    # a new adapter is a new registry entry, which drift (reading the registry) sees too
+    downstream = {"register", "lineage", "drift", "mirror"}
     rerun = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
     assert rerun == {"finetune", "evaluate@lora", *downstream}
 
