@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import DVC, sh, stages_run
 
 pytestmark = pytest.mark.e2e
