@@ -119,7 +119,7 @@ def _format_edge(value: float, digits: int) -> str:
 def numeric_labels(edges: ArrayLike) -> list[str]:
     """Readable bin labels: ``< 12``, ``[12, 15)``, …, ``≥ 30``; unique even for close edges."""
     e = np.asarray(edges, dtype=np.float64)
-    for digits in range(6, 18):
+    for digits in range(3, 18):
         text = [_format_edge(v, digits) for v in e]
         if len(set(text)) == len(text):
             break
