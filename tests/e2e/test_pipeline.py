@@ -60,6 +60,9 @@ def test_quality_and_size_targets(pipeline_repo):
     fp32_bytes = (repo / "models/fp32/model.safetensors").stat().st_size
     assert (repo / "models/int8/model.safetensors").stat().st_size <= 0.30 * fp32_bytes
     assert lora["tutor"]["strict_accuracy"] > fp32["tutor"]["strict_accuracy"]
+    # the default shift intensity is 0: traffic is drawn like the reference
+    drift = _json(repo, "metrics/drift.json")
+    assert drift["status"] == "none" and drift["retrain"] is False
 
 
 def test_lineage_links_are_recorded(pipeline_repo):
