@@ -4,14 +4,13 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from gramops import __version__
 from gramops.bundle import load_tensors, read_metadata, save_bundle
 from gramops.features import featurize
 from gramops.identity import canonical_sha
 from gramops.jsonio import read_jsonl, write_json
 from gramops.model import LORA_TARGETS, encode_tags, train_lora
 from gramops.params import FeatureParams
-from gramops.provenance import code_fingerprint, dvc_dir_hash
+from gramops.provenance import code_record, corpus_record
 from gramops.stage import load_params, run
 
 CORPUS = Path("data/processed")
@@ -57,13 +56,8 @@ def main() -> None:
         "family": "lora",
         "seed": base.seed,
         "params": {"finetune": params.model_dump()},
-        "corpus": {
-            "path": CORPUS.as_posix(),
-            "dvc_hash": dvc_dir_hash(CORPUS),
-            "domain": params.domain,
-            "records": {"train": len(train), "dev": len(dev)},
-        },
-        "code": {"gramops": __version__, "files": code_fingerprint(Path("dvc.yaml"), "finetune")},
+        "corpus": corpus_record(CORPUS, params.domain, {"train": len(train), "dev": len(dev)}),
+        "code": code_record("finetune"),
         "training": {
             "best_epoch": result.best_epoch,
             "epochs_run": len(history),

@@ -3,11 +3,10 @@
 import logging
 from pathlib import Path
 
-from gramops import __version__
 from gramops.bundle import load_tensors, read_metadata, save_bundle
 from gramops.identity import canonical_sha
 from gramops.model import quantize_int8
-from gramops.provenance import code_fingerprint
+from gramops.provenance import code_record
 from gramops.stage import load_params, run
 
 PARENT = Path("models/fp32")
@@ -36,7 +35,7 @@ def main() -> None:
         "seed": parent_manifest["seed"],
         "params": {"quantize": params.model_dump()},
         "corpus": parent_manifest["corpus"],
-        "code": {"gramops": __version__, "files": code_fingerprint(Path("dvc.yaml"), "quantize")},
+        "code": code_record("quantize"),
         "parent_sha": parent_sha,
     }
     save_bundle(OUT, "model.safetensors", qweights, config, manifest)

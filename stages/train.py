@@ -4,12 +4,11 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from gramops import __version__
 from gramops.bundle import save_bundle
 from gramops.features import featurize
 from gramops.jsonio import read_jsonl, write_json
 from gramops.model import TAGS, encode_tags, train_mlp
-from gramops.provenance import code_fingerprint, dvc_dir_hash
+from gramops.provenance import code_record, corpus_record
 from gramops.stage import load_params, run
 
 CORPUS = Path("data/processed")
@@ -50,13 +49,8 @@ def main() -> None:
         "family": "fp32",
         "seed": base.seed,
         "params": {"train": params.model_dump()},
-        "corpus": {
-            "path": CORPUS.as_posix(),
-            "dvc_hash": dvc_dir_hash(CORPUS),
-            "domain": "verb",
-            "records": {"train": len(train), "dev": len(dev)},
-        },
-        "code": {"gramops": __version__, "files": code_fingerprint(Path("dvc.yaml"), "train")},
+        "corpus": corpus_record(CORPUS, "verb", {"train": len(train), "dev": len(dev)}),
+        "code": code_record("train"),
         "training": {
             "best_epoch": result.best_epoch,
             "epochs_run": len(history),

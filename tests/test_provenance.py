@@ -4,8 +4,9 @@ import pytest
 import yaml
 
 from conftest import DVC
+from gramops import __version__
 from gramops.errors import GramopsError
-from gramops.provenance import code_fingerprint, dvc_dir_hash
+from gramops.provenance import code_fingerprint, code_record, corpus_record, dvc_dir_hash
 
 
 def test_dvc_dir_hash_matches_what_dvc_records(tmp_path):
@@ -34,3 +35,15 @@ def test_code_fingerprint_hashes_declared_python_deps(tmp_path):
     assert code_fingerprint(tmp_path / "dvc.yaml", "train")["lib.py"] != first["lib.py"]
     with pytest.raises(GramopsError, match="no stage 'nope'"):
         code_fingerprint(tmp_path / "dvc.yaml", "nope")
+
+
+def test_records_for_manifests(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "train.jsonl").write_text("{}\n")
+    record = corpus_record(tmp_path / "corpus", "verb", {"train": 1})
+    assert record["dvc_hash"] == dvc_dir_hash(tmp_path / "corpus")
+    assert record["domain"] == "verb" and record["records"] == {"train": 1}
+    (tmp_path / "s.py").write_text("x = 1\n")
+    (tmp_path / "dvc.yaml").write_text("stages: {s: {cmd: python s.py, deps: [s.py]}}\n")
+    code = code_record("s", tmp_path / "dvc.yaml")
+    assert code["gramops"] == __version__ and list(code["files"]) == ["s.py"]

@@ -17,20 +17,6 @@ from gramops.identity import canonical_sha
 from gramops.jsonio import canonical_bytes, write_json
 from gramops.registry import Registry, RegistryError
 
-
-def _bundle(path: Path, parent: str | None = None) -> Path:
-    tensors = {"W1": np.arange(12, dtype=np.float32).reshape(3, 4), "b1": np.ones(3, np.float32)}
-    save_bundle(
-        path,
-        "model.safetensors",
-        tensors,
-        {"family": "fp32", "hidden": 3},
-        {"seed": 1, "parent_sha": parent, "params": {"a": 1, "b": [1, 2]}},
-    )
-    write_json(path / "eval_report.json", {"strict_accuracy": 0.5, "per_class": {"VB": 1}})
-    return path
-
-
 # ---------------------------------------------------------------------------------------------
 # The registry store
 # ---------------------------------------------------------------------------------------------

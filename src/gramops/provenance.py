@@ -102,3 +102,20 @@ def environment_manifest() -> dict[str, object]:
             "cpus": os.cpu_count(),
         },
     }
+
+
+def code_record(stage: str, dvc_yaml: Path = Path("dvc.yaml")) -> dict[str, object]:
+    """The code version a stage's output records: package version + its declared files."""
+    from gramops import __version__
+
+    return {"gramops": __version__, "files": code_fingerprint(dvc_yaml, stage)}
+
+
+def corpus_record(corpus_dir: Path, domain: str, counts: dict[str, int]) -> dict[str, object]:
+    """Which corpus a model was trained on: its DVC hash (restorable), domain, split sizes."""
+    return {
+        "path": Path(corpus_dir).as_posix(),
+        "dvc_hash": dvc_dir_hash(corpus_dir),
+        "domain": domain,
+        "records": counts,
+    }
