@@ -1,6 +1,8 @@
 """The real pipeline, cold, in a fresh clone: behaviour users expect from `dvc repro`."""
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,29 @@ def test_reproduce_rebuilds_a_registered_model_bit_for_bit(pipeline_repo):
     assert report["reproduced"] is True
     assert report["rebuilt_sha"] == report["sha"]
     assert report["corpus_matches"] is True
+
+
+def _run_count(repo: Path) -> int:
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        return db.execute("select count(*) from runs").fetchone()[0]
+
+
+def test_mirror_with_mlflow_down_fails_clearly_and_recovers_once(pipeline_repo, tmp_path):
+    repo = tmp_path / "ws"
+    shutil.copytree(pipeline_repo["path"], repo, symlinks=True)
+    runs = _run_count(repo)
+    assert runs > 0
+    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    down = sh(
+        [DVC, "repro", "--force", "--single-item", "mirror"],
+        cwd=repo,
+        check=False,
+        env={"MLFLOW_TRACKING_URI": dead},
+    )
+    assert down.returncode != 0
+    assert dead in down.stdout + down.stderr
+    # upstream results are intact; the next repro re-runs only the mirror, which finds
+    # every stage result already logged
+    result = sh([DVC, "repro"], cwd=repo)
+    assert stages_run(result.stdout) == ["mirror"]
+    assert _run_count(repo) == runs
