@@ -186,16 +186,16 @@ def test_mirror_with_mlflow_down_fails_clearly_and_recovers_once(pipeline_repo, 
     runs = _run_count(repo)
     assert runs > 0
     dead = "http://127.0.0.1:9"  # discard port: nothing listens
-    down = sh(
-        [DVC, "repro", "--force", "--single-item", "mirror"],
-        cwd=repo,
-        check=False,
-        env={"MLFLOW_TRACKING_URI": dead},
-    )
+    _edit_yaml(repo / "params.yaml", "drift", "bins", 8)
+    down = sh([DVC, "repro"], cwd=repo, check=False, env={"MLFLOW_TRACKING_URI": dead})
     assert down.returncode != 0
-    assert dead in down.stdout + down.stderr
-    # upstream results are intact; the next repro re-runs only the mirror, which finds
-    # every stage result already logged
+    assert stages_run(down.stdout) == ["drift", "mirror"]
+    assert f"MLflow at {dead}" in down.stdout + down.stderr
+    # drift's new result is kept; the next repro re-runs only the mirror, which logs the
+    # changed stage result once
     result = sh([DVC, "repro"], cwd=repo)
     assert stages_run(result.stdout) == ["mirror"]
-    assert _run_count(repo) == runs
+    after = _run_count(repo)
+    assert after > runs
+    sh([DVC, "repro", "--force", "--single-item", "mirror"], cwd=repo)
+    assert _run_count(repo) == after
