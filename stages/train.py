@@ -7,7 +7,7 @@ from pathlib import Path
 from gramops.bundle import save_bundle
 from gramops.features import featurize
 from gramops.jsonio import read_jsonl, write_json
-from gramops.model import TAGS, encode_tags, train_mlp
+from gramops.model import TAGS, encode_tags, noisy_labels, train_mlp
 from gramops.provenance import code_record, corpus_record
 from gramops.stage import load_params, run
 
@@ -27,7 +27,7 @@ def main() -> None:
     X_train, X_dev = featurize(train, params.features), featurize(dev, params.features)
     result = train_mlp(
         X_train,
-        encode_tags(r["tag"] for r in train),
+        noisy_labels(encode_tags(r["tag"] for r in train), params.label_noise, base.seed),
         X_dev,
         encode_tags(r["tag"] for r in dev),
         params,

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 
 from gramops.bundle import save_bundle
@@ -112,3 +114,40 @@ def test_registry_commands_end_to_end(tmp_path, capsys):
     assert main([*reg, "registry", "verify"]) == 1
     assert "MISSING" in capsys.readouterr().out
     assert main([*reg, "registry", "show", "nope"]) == 2
+
+
+def test_promote_history_and_gate_check(tmp_path, capsys):
+    reg = ["--registry", str(tmp_path / "reg")]
+    for seed, name in ((1.0, "b"), (2.0, "c")):
+        main(
+            [
+                *reg,
+                "registry",
+                "register",
+                str(_registered_bundle(tmp_path / name, seed)),
+                "--family",
+                "fp32",
+                "--first-semver",
+                "v0.1.0",
+            ]
+        )
+    params = ["--params", str(tmp_path / "absent.yaml")]
+    assert main([*reg, "promote", "v0.1.0", *params]) == 0
+    assert main([*reg, "promote", "v0.1.1", *params]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("(v0.1.1)")
+    assert main([*reg, "registry", "history", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [row["semver"] for row in history] == ["v0.1.0", "v0.1.1"]
+    assert history[0]["until"] == history[1]["from"] and history[1]["until"] is None
+    gate = tmp_path / "gate.json"
+    rule = {"name": "quality floor", "verdict": "fail", "detail": "0.5 < 0.9"}
+    gate.write_text(
+        json.dumps({"decision": "block", "challenger": "x", "champion": "y", "rules": [rule]})
+    )
+    assert main(["gate", "--check", "--file", str(gate)]) == 1
+    assert "FAIL  quality floor: 0.5 < 0.9" in capsys.readouterr().out
+    assert main(["gate", "--file", str(gate)]) == 0
+    gate.write_text(
+        json.dumps({"decision": "promote", "challenger": "x", "champion": "y", "rules": []})
+    )
+    assert main(["gate", "--check", "--file", str(gate)]) == 0

@@ -18,6 +18,7 @@ from gramops.model import (
     init_lora,
     init_weights,
     merge_lora,
+    noisy_labels,
     predict_proba,
     predict_proba_int8,
     predict_proba_lora,
@@ -233,3 +234,13 @@ def test_lora_adapts_to_a_shifted_domain(trained: tuple) -> None:
     assert np.array_equal(result.weights["W1"], frozen)
     adapted = predict_proba_lora(result.weights, lora.adapter, X_dev, FINETUNE.alpha, FINETUNE.rank)
     assert (adapted.argmax(axis=1) == y_dev).mean() == pytest.approx(lora.best_dev_accuracy)
+
+
+def test_noisy_labels_replace_the_requested_share_deterministically() -> None:
+    y = np.zeros(10_000, dtype=np.int64)
+    assert np.array_equal(noisy_labels(y, 0.0, 1), y)
+    noisy = noisy_labels(y, 0.3, 1)
+    # a replaced label lands on tag 0 again one time in six
+    assert 0.22 < (noisy != 0).mean() < 0.28
+    assert np.array_equal(noisy, noisy_labels(y, 0.3, 1))
+    assert not np.array_equal(noisy, noisy_labels(y, 0.3, 2))

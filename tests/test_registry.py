@@ -89,7 +89,7 @@ def test_register_new_bundle_writes_entry_tag_objects_and_one_log_line(reg, tmp_
     assert entry["corpus_dvc_hash"] == CORPUS
     assert [f["path"] for f in entry["files"]] == sorted(f["path"] for f in entry["files"])
     assert entry["parameters"] == 15 and entry["metrics"] == {
-        "verb": {"strict_accuracy": 0.5, "pass_rate": 0.9}
+        "verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}
     }
     assert entry["size_bytes"] == sum((bundle / f["path"]).stat().st_size for f in entry["files"])
     assert "semver" not in entry and "semvers" not in entry

@@ -38,3 +38,20 @@ def test_registry_metrics_keyed_by_family_and_alias():
     assert set(metrics) == {"families", "aliases"}
     assert metrics["families"]["int8"]["semver"] == "v0.2.0"
     assert metrics["aliases"]["production"]["sha"] == "abababababab"
+
+
+def test_alias_history_lists_every_holder_with_its_period():
+    from gramops.summary import alias_history
+
+    log = [
+        {"op": "register", "sha": "a", "alias": None, "time": "t0", "actor": "x", "new": "a"},
+        {"op": "alias", "alias": "production", "new": "a", "time": "t1", "actor": "stage:register"},
+        {"op": "alias", "alias": "challenger", "new": "b", "time": "t2", "actor": "me"},
+        {"op": "alias", "alias": "production", "new": "b", "time": "t3", "actor": "stage:gate"},
+        {"op": "rollback", "alias": "production", "new": "a", "time": "t4", "actor": "me"},
+    ]
+    assert alias_history(log, "production") == [
+        {"sha": "a", "from": "t1", "until": "t3", "moved_by": "stage:register", "how": "alias"},
+        {"sha": "b", "from": "t3", "until": "t4", "moved_by": "stage:gate", "how": "alias"},
+        {"sha": "a", "from": "t4", "until": None, "moved_by": "me", "how": "rollback"},
+    ]

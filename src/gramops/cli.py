@@ -15,7 +15,7 @@ from typing import Any
 
 from gramops.errors import GramopsError
 from gramops.identity import canonical_manifest, canonical_sha
-from gramops.jsonio import dumps_pretty
+from gramops.jsonio import dumps_pretty, read_json
 from gramops.params import read_params_file, validate_all
 from gramops.registry import Registry
 from gramops.summary import SHORT, entry_summary
@@ -220,6 +220,114 @@ def _reproduce(args: argparse.Namespace) -> int:
     return EXIT_OK if result["reproduced"] else EXIT_PROBLEMS
 
 
+def _notify_url(params: Path) -> str | None:
+    if not params.is_file():
+        return None
+    return validate_all(read_params_file(params))["gate"].notify_url
+
+
+def _promote_alias(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    sha = registry.resolve(args.ref)
+    new, previous = registry.set_alias(args.alias, sha)
+    versions = ", ".join(registry.semvers_of(new)) or "untagged"
+    was = previous[:SHORT] if previous else "unset"
+    _out(f"{args.alias}: {was} -> {new[:SHORT]} ({versions})")
+    url = _notify_url(Path(args.params))
+    if url and new != previous:
+        from gramops.notify import post_json
+
+        post_json(
+            url,
+            {
+                "event": "promote",
+                "alias": args.alias,
+                "sha": new,
+                "previous": previous,
+                "semvers": registry.semvers_of(new),
+                "actor": registry.actor,
+            },
+        )
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    from gramops.summary import alias_history
+
+    registry = _registry(args)
+    costs = {}
+    cost_file = Path(args.costs)
+    if cost_file.is_file():
+        costs = {row["sha"]: row for row in read_json(cost_file).get("entries", {}).values()}
+    rows = []
+    for period in alias_history(registry.history(), args.alias):
+        entry = registry.entry(period["sha"])
+        cost = costs.get(period["sha"][:SHORT], {})
+        rows.append(
+            {
+                **period,
+                "semver": ", ".join(registry.semvers_of(period["sha"])) or "untagged",
+                "family": entry["family"],
+                "verb_pass_rate": entry.get("metrics", {}).get("verb", {}).get("pass_rate"),
+                "usd_per_1k_tokens": cost.get("usd_per_1k_tokens"),
+            }
+        )
+    if args.json:
+        _out(dumps_pretty(rows))
+    elif rows:
+        for row in rows:
+            row["sha"] = row["sha"][:SHORT]
+            row["until"] = row["until"] or "now"
+        _out(
+            _table(
+                rows,
+                (
+                    "semver",
+                    "family",
+                    "sha",
+                    "from",
+                    "until",
+                    "moved_by",
+                    "verb_pass_rate",
+                    "usd_per_1k_tokens",
+                ),
+            )
+        )
+    else:
+        _out(f"no model has held {args.alias!r}")
+    return EXIT_OK
+
+
+def _gate_check(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise GramopsError(f"{path} not found: run the pipeline (`dvc repro gate`) first")
+    gate = read_json(path)
+    _out(
+        f"gate: {gate['decision']} (challenger {gate['challenger']}, production {gate['champion']})"
+    )
+    for rule in gate["rules"]:
+        _out(f"  {rule['verdict'].upper():4}  {rule['name']}: {rule['detail']}")
+    if not args.check:
+        return EXIT_OK
+    return EXIT_PROBLEMS if gate["decision"] == "block" else EXIT_OK
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from gramops.monitoring import load_registered
+    from gramops.serving import predict, read_requests
+
+    text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
+    requests = read_requests(text)  # bad input fails before any model is loaded
+    with tempfile.TemporaryDirectory(prefix="gramops-predict-") as tmp:
+        _sha, predictor = load_registered(_registry(args), args.ref, Path(tmp))
+        for response in predict(requests, predictor):
+            _out(response.model_dump_json())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gramops",
@@ -293,6 +401,32 @@ def build_parser() -> argparse.ArgumentParser:
         "lineage", _lineage, "the chain from a model back to its corpus DVC hash", json=True
     )
     p.add_argument("ref")
+    p = command("promote", _promote_alias, "point production (or --alias) at a model, audited")
+    p.add_argument("ref")
+    p.add_argument("--alias", default="production")
+    p.add_argument(
+        "--params",
+        default="params.yaml",
+        help="where gate.notify_url (a webhook for promotions) is read from",
+    )
+    p = command(
+        "history", _history, "every model that ever held production (or --alias)", rsub, True
+    )
+    p.add_argument("--alias", default="production")
+    p.add_argument("--costs", default="metrics/cpqu.json", help="cost per 1k tokens per model")
+    p = command(
+        "predict",
+        _predict,
+        "correct verb forms: JSON requests in, JSON lines out "
+        '(e.g. {"sentence": "She ___ to school.", "lemma": "go"})',
+    )
+    p.add_argument(
+        "input", nargs="?", default="-", help="JSON, JSON array or JSON lines; - = stdin"
+    )
+    p.add_argument("--ref", default="production", help="model to use (default: %(default)s)")
+    p = command("gate", _gate_check, "show the deploy gate's decision (metrics/gate.json)")
+    p.add_argument("--check", action="store_true", help="exit 1 when the decision is block")
+    p.add_argument("--file", default="metrics/gate.json")
     p = command("rollback", _rollback, "move an alias back to its previous model, from the log")
     p.add_argument("--alias", default="production")
     p = command(

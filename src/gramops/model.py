@@ -524,3 +524,18 @@ def train_lora(
     )
     result = {**best, a1_name: np.ascontiguousarray(best[a1_name].T)}
     return LoraResult(result, history, best_epoch, best_accuracy, base_accuracy)
+
+
+def noisy_labels(y: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """A copy of ``y`` with ``share`` of the labels replaced by uniformly random tags.
+
+    A switch for a deliberately regressed model, the case the deploy gate must refuse.
+    ``share`` 0 returns the labels untouched and draws nothing.
+    """
+    y = np.asarray(y, dtype=np.int64).copy()
+    if share <= 0:
+        return y
+    rng = np.random.default_rng([seed, 0x4E015E])
+    picked = rng.random(len(y)) < share
+    y[picked] = rng.integers(0, len(TAGS), size=int(picked.sum()))
+    return y

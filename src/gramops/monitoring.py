@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gramops.errors import GramopsError
 from gramops.inference import Predictor, load_predictor
 from gramops.registry import Registry
 from gramops.shift import scalar_features
@@ -47,3 +48,14 @@ def features(
         **{k: v.astype(np.float64) for k, v in scalar_features(records, ranks).items()},
         "confidence": np.asarray(confidence, dtype=np.float64),
     }
+
+
+def resolve_challenger(registry: Registry, spec: str) -> str:
+    """A registry ref, or a family name meaning that family's newest registered entry."""
+    if spec in ("fp32", "int8", "lora"):
+        order = [r["sha"] for r in registry.history() if r["op"] == "register"]
+        mine = [sha for sha in order if registry.entry(sha)["family"] == spec]
+        if not mine:
+            raise GramopsError(f"traffic.challenger {spec!r}: no {spec} model is registered")
+        return mine[-1]
+    return registry.resolve(spec)

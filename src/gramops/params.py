@@ -81,6 +81,9 @@ class TrainParams(_Section):
     patience: int = Field(
         ge=1, le=1000, description="epochs without dev improvement before stopping"
     )
+    label_noise: float = Field(
+        default=0.0, ge=0, le=1, description="share of training labels replaced at random"
+    )
 
 
 class QuantizeParams(_Section):
@@ -160,6 +163,42 @@ class DriftParams(_Section):
         return self
 
 
+class TrafficParams(_Section):
+    challenger: str = Field(
+        min_length=1,
+        description="registry ref, or a family name (fp32, int8, lora) for its newest entry",
+    )
+    shadow_fraction: float = Field(gt=0, le=1)
+    ab_split: float = Field(gt=0, lt=1)
+    canary_steps: list[float] = Field(min_length=1)
+    alpha: float = Field(gt=0, lt=0.5)
+    mde: float = Field(gt=0, lt=1, description="minimum detectable effect for the A/B size")
+    power: float = Field(gt=0.5, lt=1)
+    examples: int = Field(ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _ramp(self) -> TrafficParams:
+        steps = self.canary_steps
+        if any(not 0 < s <= 1 for s in steps) or steps != sorted(steps) or steps[-1] != 1:
+            raise ValueError(
+                f"traffic.canary_steps must increase within (0, 1] and end at 1, got {steps}"
+            )
+        return self
+
+
+class CostParams(_Section):
+    usd_per_cpu_hour: float = Field(gt=0)
+    repeats: int = Field(ge=1, le=100, description="timed runs per model; the median counts")
+
+
+class GateParams(_Section):
+    quality_floor: float = Field(ge=0, le=1, description="minimum challenger pass rate")
+    margin: float = Field(ge=0, lt=1, description="non-inferiority margin on pass rate")
+    alpha: float = Field(gt=0, lt=0.5)
+    cpqu_ceiling: float = Field(gt=0, description="max challenger CpQU / production CpQU")
+    notify_url: str | None = Field(default=None, description="JSON POST on promotion")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "base": BaseParams,
     "pull_corpus": PullCorpusParams,
@@ -171,6 +210,9 @@ SECTIONS: dict[str, type[_Section]] = {
     "register": RegisterParams,
     "shift": ShiftParams,
     "drift": DriftParams,
+    "traffic": TrafficParams,
+    "cost": CostParams,
+    "gate": GateParams,
 }
 
 

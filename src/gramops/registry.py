@@ -87,7 +87,7 @@ ENTRY_FIELDS = frozenset(
         "registered_by",
     }
 )
-SUMMARY_METRICS = ("strict_accuracy", "pass_rate")
+SUMMARY_METRICS = ("strict_accuracy", "pass_rate", "count")
 
 _SEMVER = re.compile(r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 _ALIAS = re.compile(r"[a-z][a-z0-9_-]*")

@@ -6,7 +6,7 @@ family's semver, short SHA, quality and size between two commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 SHORT = 12
@@ -38,3 +38,24 @@ def registry_metrics(
         "families": {f: entry_summary(entry(sha), semvers_of(sha)) for f, sha in current.items()},
         "aliases": {a: entry_summary(entry(sha), semvers_of(sha)) for a, sha in aliases.items()},
     }
+
+
+def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict[str, Any]]:
+    """Every period an alias held a model, from the audit log: which checkpoints served.
+
+    One row per move (``alias`` or ``rollback`` record): the model, since when, until when
+    (None while it still holds the alias), and who or what moved it there.
+    """
+    moves = [r for r in records if r.get("op") in ("alias", "rollback") and r.get("alias") == alias]
+    periods = []
+    for i, move in enumerate(moves):
+        periods.append(
+            {
+                "sha": move["new"],
+                "from": move["time"],
+                "until": moves[i + 1]["time"] if i + 1 < len(moves) else None,
+                "moved_by": move["actor"],
+                "how": move["op"],
+            }
+        )
+    return periods

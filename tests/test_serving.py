@@ -1,0 +1,192 @@
+"""Serving: request validation, slot parsing, batched answers in order, and input formats."""
+
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from gramops.inference import Prediction
+from gramops.serving import (
+    SLOT_TOKEN,
+    PredictRequest,
+    PredictResponse,
+    RequestError,
+    parse_request,
+    predict,
+    read_requests,
+)
+
+
+class FakePredictor:
+    """Answers VBZ with ``lemma + "s"``, confidence 0.5 + 0.1 * position; records its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[dict]] = []
+
+    def predict(self, records):
+        self.calls.append(list(records))
+        return Prediction(
+            tags=["VBZ"] * len(records),
+            forms=[r["lemma"] + "s" for r in records],
+            confidence=np.array([0.5 + 0.1 * i for i in range(len(records))]),
+        )
+
+
+def request(sentence: str = "She ___ home.", lemma: str = "walk", **kw) -> PredictRequest:
+    return PredictRequest(sentence=sentence, lemma=lemma, **kw)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@pytest.mark.parametrize(
+    ("sentence", "found"),
+    [("She walks home.", "found 0"), ("She ___ and ___ home.", "found 2"), ("", "found 0")],
+)
+def test_sentence_needs_exactly_one_slot(sentence, found):
+    with pytest.raises(ValidationError) as error:
+        request(sentence=sentence)
+    (problem,) = error.value.errors()
+    assert problem["loc"] == ("sentence",)
+    assert "exactly one verb slot" in problem["msg"] and found in problem["msg"]
+
+
+def test_bracketed_and_bare_slots_together_are_two_slots():
+    with pytest.raises(ValidationError, match="found 2"):
+        request(sentence="She [___] and ___ home.")
+
+
+def test_stray_underscores_are_refused():
+    with pytest.raises(ValidationError, match="underscores besides the slot"):
+        request(sentence="She ____ home.")
+
+
+@pytest.mark.parametrize("lemma", ["go home", "Go", "", "went!", "3d"])
+def test_lemma_must_be_one_lowercase_word(lemma):
+    with pytest.raises(ValidationError) as error:
+        request(lemma=lemma)
+    (problem,) = error.value.errors()
+    assert problem["loc"] == ("lemma",)
+    assert "single lowercase word" in problem["msg"]
+
+
+def test_hyphenated_lemma_and_missing_id_are_accepted():
+    req = request(lemma="fine-tune")
+    assert req.lemma == "fine-tune" and req.id is None
+
+
+def test_unknown_and_missing_fields_are_refused():
+    with pytest.raises(ValidationError) as error:
+        PredictRequest.model_validate({"sentence": "She ___ home.", "lemm": "walk"})
+    locs = {problem["loc"] for problem in error.value.errors()}
+    assert locs == {("lemma",), ("lemm",)}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(
+    ("sentence", "tokens", "index"),
+    [
+        ("She ___ to school.", ["She", SLOT_TOKEN, "to", "school", "."], 1),
+        ("She [___] to school.", ["She", SLOT_TOKEN, "to", "school", "."], 1),
+        ("___ you like it?", [SLOT_TOKEN, "you", "like", "it", "?"], 0),
+        ("They haven't ___.", ["They", "have", "n't", SLOT_TOKEN, "."], 3),
+        ("Yesterday,we [___]", ["Yesterday", ",", "we", SLOT_TOKEN], 3),
+    ],
+)
+def test_parse_request_keeps_the_slot_as_one_token(sentence, tokens, index):
+    record = parse_request(request(sentence=sentence, id="r1"))
+    assert record == {"id": "r1", "tokens": tokens, "verb_index": index, "lemma": "walk"}
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def test_predict_batches_once_and_keeps_order():
+    fake = FakePredictor()
+    requests = [
+        request("She ___ home.", "walk", id="a"),
+        request("He [___] fast.", "run", id="b"),
+        request("___ it now.", "do"),
+    ]
+    responses = predict(requests, fake)
+    assert len(fake.calls) == 1
+    assert [r["lemma"] for r in fake.calls[0]] == ["walk", "run", "do"]
+    assert responses == [
+        PredictResponse(
+            id="a", form="walks", tag="VBZ", confidence=0.5, sentence="She walks home."
+        ),
+        PredictResponse(id="b", form="runs", tag="VBZ", confidence=0.6, sentence="He runs fast."),
+        PredictResponse(id=None, form="dos", tag="VBZ", confidence=0.7, sentence="Dos it now."),
+    ]
+
+
+def test_predict_on_no_requests_does_not_call_the_model():
+    fake = FakePredictor()
+    assert predict([], fake) == [] and fake.calls == []
+
+
+def test_response_serialises_to_one_json_line():
+    (response,) = predict([request(id="x")], FakePredictor())
+    assert json.loads(response.model_dump_json()) == {
+        "id": "x",
+        "form": "walks",
+        "tag": "VBZ",
+        "confidence": 0.5,
+        "sentence": "She walks home.",
+    }
+
+
+# --------------------------------------------------------------------------- input formats
+
+ONE = {"id": "1", "sentence": "She ___ home.", "lemma": "walk"}
+TWO = {"id": "2", "sentence": "They [___] fast.", "lemma": "run"}
+
+
+def test_reads_a_single_object_even_pretty_printed():
+    assert read_requests(json.dumps(ONE, indent=2)) == [PredictRequest(**ONE)]
+
+
+def test_reads_an_array():
+    assert [r.id for r in read_requests(json.dumps([ONE, TWO]))] == ["1", "2"]
+
+
+def test_reads_json_lines_skipping_blank_lines():
+    text = f"{json.dumps(ONE)}\n\n{json.dumps(TWO)}\n"
+    assert [r.id for r in read_requests(text)] == ["1", "2"]
+
+
+def test_invalid_request_in_json_lines_names_its_line_and_field():
+    bad = {**TWO, "sentence": "They run fast."}
+    text = "\n".join([json.dumps(ONE), "", json.dumps(bad)])
+    with pytest.raises(RequestError, match=r"request on line 3: sentence: must mark exactly"):
+        read_requests(text)
+
+
+def test_broken_json_line_names_its_line():
+    text = f'{json.dumps(ONE)}\n{json.dumps(TWO)}\n{{"id": "3", "sentence": \n'
+    with pytest.raises(RequestError, match=r"^line 3: invalid JSON"):
+        read_requests(text)
+
+
+def test_invalid_request_in_an_array_names_its_index():
+    with pytest.raises(RequestError, match=r"request at index 1: lemma: 'Run Fast' is not"):
+        read_requests(json.dumps([ONE, {**TWO, "lemma": "Run Fast"}]))
+
+
+def test_broken_single_document_names_line_and_column():
+    with pytest.raises(RequestError, match=r"^line 2 column \d+: invalid JSON"):
+        read_requests('{"id": "1",\n "sentence" "She ___ home."}')
+
+
+def test_non_object_request_is_refused():
+    with pytest.raises(RequestError, match="request: .*valid dictionary"):
+        read_requests('"She ___ home."')
+
+
+@pytest.mark.parametrize("text", ["", "  \n"])
+def test_empty_input_is_refused(text):
+    with pytest.raises(RequestError, match="no requests"):
+        read_requests(text)

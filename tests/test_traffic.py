@@ -1,0 +1,293 @@
+"""Traffic strategies: the z-test against a hand computation and scipy, the sample size
+formula, deterministic nested routing, and the behaviour of shadow, A/B and canary."""
+
+import itertools
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.stats import chi2_contingency, norm
+
+from gramops import traffic
+from gramops.traffic import Replay, TrafficError
+
+IDS = [f"req-{i}" for i in range(10_000)]
+
+
+def make_replay(
+    champion_rate: float, challenger_rate: float, n: int = 10_000, seed: int = 0
+) -> Replay:
+    """Synthetic replay: each model passes independently at its rate; strict = pass."""
+    rng = np.random.default_rng(seed)
+    champ = rng.random(n) < champion_rate
+    chall = rng.random(n) < challenger_rate
+    records = [{"tokens": ["They", "walk", "home", "."], "verb_index": 1, "form": "walk"}] * n
+    return Replay.build(
+        request_ids=IDS[:n],
+        champion_pass=champ,
+        challenger_pass=chall,
+        champion_strict=champ,
+        challenger_strict=chall,
+        champion_forms=["walk" if p else "walked" for p in champ],
+        challenger_forms=["walk" if p else "walked" for p in chall],
+        records=records,
+    )
+
+
+# --------------------------------------------------------------------------- z-test
+
+
+def test_ztest_matches_hand_computation():
+    # p1 = 45/100, p2 = 60/120, pooled = 105/220; SE = sqrt(.4773 * .5227 * (1/100 + 1/120))
+    # = 0.0676303, z = 0.05 / SE = 0.739313; two-sided p = 0.459717. Unpooled SE = 0.0675154.
+    result = traffic.two_proportion_ztest(45, 100, 60, 120)
+    assert result["diff"] == pytest.approx(0.05)
+    assert result["z"] == pytest.approx(0.739313, abs=1e-6)
+    assert result["p_value"] == pytest.approx(0.459717, abs=1e-6)
+    assert result["ci_low"] == pytest.approx(0.05 - 1.959964 * 0.0675154, abs=1e-6)
+    assert result["ci_high"] == pytest.approx(0.05 + 1.959964 * 0.0675154, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("x1", "n1", "x2", "n2"),
+    [(45, 100, 60, 120), (900, 1000, 850, 1000), (3, 40, 12, 35), (480, 500, 470, 500)],
+)
+def test_ztest_agrees_with_scipy(x1, n1, x2, n2):
+    result = traffic.two_proportion_ztest(x1, n1, x2, n2)
+    table = [[x1, n1 - x1], [x2, n2 - x2]]
+    chi2, p_chi2, _, _ = chi2_contingency(table, correction=False)
+    assert result["z"] ** 2 == pytest.approx(chi2, rel=1e-5)
+    assert result["p_value"] == pytest.approx(p_chi2, abs=2e-6)
+    assert result["p_value"] == pytest.approx(2 * norm.sf(abs(result["z"])), abs=2e-6)
+    assert result["p_worse"] == pytest.approx(norm.cdf(result["z"]), abs=2e-6)
+    assert np.sign(result["z"]) == np.sign(x2 / n2 - x1 / n1)
+
+
+def test_ztest_identical_all_pass_arms_show_no_difference():
+    result = traffic.two_proportion_ztest(50, 50, 80, 80)
+    assert result["z"] == 0.0
+    assert result["p_value"] == 1.0
+
+
+@pytest.mark.parametrize(("x1", "n1"), [(0, 0), (5, 4), (-1, 10)])
+def test_ztest_rejects_impossible_counts(x1, n1):
+    with pytest.raises(TrafficError, match="x1"):
+        traffic.two_proportion_ztest(x1, n1, 5, 10)
+
+
+def test_required_sample_size_hand_case():
+    # p1 = .5, p2 = .6, p̄ = .55: (1.959964·√(2·.55·.45) + 0.841621·√(.25 + .24))² / .1²
+    # = (1.378956 + 0.589135)² / .01 = 387.34 → 388 per arm.
+    assert traffic.required_sample_size(0.5, 0.1, alpha=0.05, power=0.8) == 388
+    assert traffic.required_sample_size(0.5, 0.05) > 4 * 388 - 50  # ~1/mde² scaling
+    assert traffic.required_sample_size(0.5, 0.1, power=0.9) > 388
+
+
+def test_required_sample_size_delivers_the_power():
+    """At the computed n, the pooled test rejects about `power` of the time."""
+    n = traffic.required_sample_size(0.5, 0.1)
+    rng = np.random.default_rng(1)
+    trials = 2000
+    x1 = rng.binomial(n, 0.5, trials)
+    x2 = rng.binomial(n, 0.6, trials)
+    rejected = [
+        traffic.two_proportion_ztest(a, n, b, n)["p_value"] < 0.05
+        for a, b in zip(x1, x2, strict=True)
+    ]
+    assert np.mean(rejected) == pytest.approx(0.8, abs=0.03)
+
+
+def test_required_sample_size_rejects_effect_outside_unit_interval():
+    with pytest.raises(TrafficError, match="mde"):
+        traffic.required_sample_size(0.98, 0.05)
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def test_route_is_deterministic_across_calls_and_processes():
+    ids = IDS[:50]
+    here = [traffic.route(i, "ab") for i in ids]
+    assert here == [traffic.route(i, "ab") for i in ids]
+    code = (
+        "import json, sys; from gramops.traffic import route; "
+        "print(json.dumps([route(i, 'ab') for i in json.loads(sys.argv[1])]))"
+    )
+    # A fresh interpreter has a different str-hash seed, so this fails if routing used hash().
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(ids)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == here
+
+
+def test_route_depends_on_salt_and_stays_in_unit_interval():
+    values = traffic.routes(IDS, "shadow")
+    assert values.min() >= 0.0 and values.max() < 1.0
+    assert not np.array_equal(values, traffic.routes(IDS, "ab"))
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5, 0.9])
+def test_assign_fraction_matches_request_within_noise(fraction):
+    share = traffic.assign(IDS, fraction, "ab").mean()
+    sigma = math.sqrt(fraction * (1 - fraction) / len(IDS))
+    assert abs(share - fraction) < 4 * sigma
+
+
+def test_assign_edges_and_bad_fraction():
+    assert not traffic.assign(IDS[:100], 0.0, "ab").any()
+    assert traffic.assign(IDS[:100], 1.0, "ab").all()
+    with pytest.raises(TrafficError, match="fraction"):
+        traffic.assign(IDS, 1.5, "ab")
+
+
+def test_canary_steps_are_nested():
+    masks = [traffic.assign(IDS, s, "canary") for s in traffic.DEFAULT_CANARY_STEPS]
+    for small, large in itertools.pairwise(masks):
+        assert not (small & ~large).any()
+        assert large.sum() > small.sum()
+
+
+# --------------------------------------------------------------------------- shadow
+
+
+def small_replay() -> Replay:
+    tokens = ["She", "walk", "to", "work", "."]
+    champion = ["walks", "walks", "walked", "walks", "walks", "walks"]
+    challenger = ["walks", "walked", "walked", "walk", "walks", "walking"]
+    return Replay.build(
+        request_ids=[f"r{i}" for i in range(6)],
+        champion_pass=[True, True, False, True, True, True],
+        challenger_pass=[True, False, False, False, True, False],
+        champion_strict=[True, True, False, True, True, True],
+        challenger_strict=[True, False, False, False, True, False],
+        champion_forms=champion,
+        challenger_forms=challenger,
+        records=[{"tokens": tokens, "verb_index": 1, "form": "walks"}] * 6,
+    )
+
+
+def test_shadow_counts_disagreements_and_lists_examples():
+    result = traffic.shadow(small_replay(), fraction=1.0, examples=2)
+    assert result["n_shadowed"] == 6
+    assert result["disagreements"] == 3
+    assert result["disagreement_rate"] == 0.5
+    assert result["champion_pass_rate"] == pytest.approx(5 / 6, abs=1e-6)
+    assert result["challenger_pass_rate"] == pytest.approx(2 / 6, abs=1e-6)
+    assert result["challenger_strict_accuracy"] == pytest.approx(2 / 6, abs=1e-6)
+    assert result["champion_only_pass"] == 3
+    assert result["challenger_only_pass"] == 0
+    assert result["examples"] == [
+        {
+            "request_id": "r1",
+            "sentence": "She [___] to work .",
+            "gold": "walks",
+            "champion": "walks",
+            "challenger": "walked",
+            "champion_pass": True,
+            "challenger_pass": False,
+        },
+        {
+            "request_id": "r3",
+            "sentence": "She [___] to work .",
+            "gold": "walks",
+            "champion": "walks",
+            "challenger": "walk",
+            "champion_pass": True,
+            "challenger_pass": False,
+        },
+    ]
+    assert "without any user seeing its answers" in result["question"]
+
+
+def test_shadow_measures_only_the_mirrored_fraction():
+    replay = make_replay(0.9, 0.5)
+    result = traffic.shadow(replay)
+    mirrored = traffic.assign(IDS, 0.1, "shadow")
+    assert result["n_shadowed"] == mirrored.sum()
+    assert result["challenger_pass_rate"] == pytest.approx(
+        replay.challenger_pass[mirrored].mean(), abs=1e-6
+    )
+    assert result["champion_pass_rate_all"] == pytest.approx(replay.champion_pass.mean(), abs=1e-6)
+    assert len(result["examples"]) == 5
+
+
+# --------------------------------------------------------------------------- A/B
+
+
+def test_ab_detects_a_large_difference():
+    result = traffic.ab_test(make_replay(0.9, 0.7))
+    assert result["significant"]
+    assert result["test"]["diff"] < 0
+    assert result["test"]["ci_high"] < 0
+    assert result["champion"]["n"] + result["challenger"]["n"] == len(IDS)
+    assert result["adequately_powered"]
+
+
+def test_ab_equal_arms_not_significant():
+    result = traffic.ab_test(make_replay(0.8, 0.8, seed=3))
+    assert not result["significant"]
+    assert result["test"]["ci_low"] < 0 < result["test"]["ci_high"]
+    assert result["required_per_arm"] == traffic.required_sample_size(
+        result["champion"]["pass_rate"], 0.05
+    )
+
+
+def test_ab_rejects_split_with_empty_arm():
+    with pytest.raises(TrafficError, match="arm empty"):
+        traffic.ab_test(make_replay(0.8, 0.8), fraction=0.0)
+
+
+# --------------------------------------------------------------------------- canary
+
+
+def test_canary_aborts_early_on_a_clearly_worse_challenger():
+    result = traffic.canary(make_replay(0.9, 0.5))
+    assert not result["completed"]
+    assert result["stopped_at"] in (0.01, 0.05)
+    assert result["steps"][-1]["fraction"] == result["stopped_at"]
+    assert result["steps"][-1]["aborted"]
+    assert all(not s["aborted"] for s in result["steps"][:-1])
+
+
+def test_canary_completes_on_an_equal_challenger():
+    result = traffic.canary(make_replay(0.8, 0.8, seed=3))
+    assert result["completed"]
+    assert result["stopped_at"] is None
+    assert [s["fraction"] for s in result["steps"]] == list(traffic.DEFAULT_CANARY_STEPS)
+    last = result["steps"][-1]
+    assert last["n_champion"] == 0 and last["p_worse"] is None
+    for s in result["steps"]:
+        assert s["n_challenger"] == traffic.assign(IDS, s["fraction"], "canary").sum()
+
+
+def test_canary_does_not_abort_on_a_better_challenger():
+    assert traffic.canary(make_replay(0.6, 0.9))["completed"]
+
+
+@pytest.mark.parametrize("steps", [[], [0.5, 0.25], [0.0, 1.0], [0.5, 1.5]])
+def test_canary_rejects_bad_steps(steps):
+    with pytest.raises(TrafficError, match="steps"):
+        traffic.canary(make_replay(0.8, 0.8, n=100), steps=steps)
+
+
+# --------------------------------------------------------------------------- replay, report
+
+
+def test_replay_names_the_misaligned_input():
+    with pytest.raises(TrafficError, match="challenger_forms"):
+        Replay.build(["a", "b"], [1, 0], [1, 1], [1, 0], [1, 1], ["x", "y"], ["x"], [{}, {}])
+
+
+def test_outputs_are_json_ready_and_report_states_each_question():
+    replay = make_replay(0.9, 0.5)
+    shadow, ab, canary = traffic.shadow(replay), traffic.ab_test(replay), traffic.canary(replay)
+    for result in (shadow, ab, canary):
+        assert json.loads(json.dumps(result)) == result
+    text = traffic.report_markdown(shadow, ab, canary, champion="v1.0.0", challenger="v1.1.0")
+    for question in (traffic.SHADOW_QUESTION, traffic.AB_QUESTION, traffic.CANARY_QUESTION):
+        assert question in text
+    assert f"aborted at {100 * canary['stopped_at']:.1f}%" in text
+    assert "`v1.1.0` (challenger)" in text
