@@ -428,7 +428,7 @@ def report_markdown(
     verdict = "significant" if ab["significant"] else "not significant"
     power = "" if ab["adequately_powered"] else " (under-powered: more traffic needed)"
     if canary["completed"]:
-        outcome = "completed the ramp to 100% without a significant regression"
+        outcome = "reached 100% without a significant regression"
     else:
         outcome = f"aborted at {_pct(canary['stopped_at'])}: the challenger was significantly worse"
     lines = [
