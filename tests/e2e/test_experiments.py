@@ -12,7 +12,8 @@ from conftest import DVC, sh, stages_run
 
 pytestmark = pytest.mark.e2e
 
-DOWNSTREAM = {"shift", "drift", "mirror"}
+# everything downstream of shift; never prepare, train, quantize, finetune or register
+DOWNSTREAM = {"shift", "drift", "traffic", "cpqu", "gate", "lineage", "mirror"}
 
 
 @pytest.fixture
