@@ -3,9 +3,11 @@
 import logging
 from pathlib import Path
 
+from gramops.jsonio import write_json
 from gramops.lineage import build_graph, render_png, to_markdown, to_mermaid
 from gramops.registry import Registry
 from gramops.stage import run
+from gramops.summary import keyed_summaries
 
 OUT = Path("plots")
 log = logging.getLogger("stages.lineage")
@@ -19,6 +21,12 @@ def main() -> None:
     (OUT / "lineage.mmd").write_text(mermaid, encoding="utf-8")
     (OUT / "lineage.md").write_text(to_markdown(mermaid), encoding="utf-8")
     render_png(graph, OUT / "lineage.png")
+    # Aliases move after register (the gate, `gramops promote`), so their summary is
+    # written here, after the gate, not by register.
+    write_json(
+        Path("metrics/aliases.json"),
+        {"aliases": keyed_summaries(registry.aliases(), registry.entry, registry.semvers_of)},
+    )
     log.info("lineage of %d nodes, %d edges", len(graph.nodes), len(graph.edges))
 
 

@@ -12,7 +12,7 @@ from gramops.params import read_params_file, validate_all
 from gramops.provenance import environment_manifest
 from gramops.registry import Registry
 from gramops.stage import PARAMS_FILE, run
-from gramops.summary import registry_metrics
+from gramops.summary import keyed_summaries
 
 FAMILIES = ("fp32", "int8", "lora")  # parents before children
 UPSTREAM = ("base", "pull_corpus", "prepare", "train", "quantize", "finetune", "evaluate")
@@ -44,7 +44,7 @@ def main() -> None:
         log.info("no production model yet: production -> fp32 %s", current["fp32"][:12])
     write_json(
         Path("metrics/registry.json"),
-        registry_metrics(current, registry.aliases(), registry.entry, registry.semvers_of),
+        {"families": keyed_summaries(current, registry.entry, registry.semvers_of)},
     )
     write_json(
         Path("models/manifest.json"),

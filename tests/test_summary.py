@@ -1,4 +1,4 @@
-from gramops.summary import entry_summary, registry_metrics
+from gramops.summary import entry_summary, keyed_summaries
 
 ENTRY = {
     "sha": "ab" * 32,
@@ -28,16 +28,15 @@ def test_entry_summary_flattens_quality_per_domain():
     assert entry_summary(ENTRY, [])["semver"] == "untagged"
 
 
-def test_registry_metrics_keyed_by_family_and_alias():
-    metrics = registry_metrics(
-        {"int8": ENTRY["sha"]},
-        {"production": ENTRY["sha"]},
+def test_keyed_summaries_are_sorted_by_key():
+    metrics = keyed_summaries(
+        {"production": ENTRY["sha"], "challenger": ENTRY["sha"]},
         lambda sha: ENTRY,
         lambda sha: ["v0.2.0"],
     )
-    assert set(metrics) == {"families", "aliases"}
-    assert metrics["families"]["int8"]["semver"] == "v0.2.0"
-    assert metrics["aliases"]["production"]["sha"] == "abababababab"
+    assert list(metrics) == ["challenger", "production"]
+    assert metrics["production"]["sha"] == "abababababab"
+    assert metrics["production"]["semver"] == "v0.2.0"
 
 
 def test_alias_history_lists_every_holder_with_its_period():

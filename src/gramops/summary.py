@@ -27,17 +27,13 @@ def entry_summary(entry: Mapping[str, Any], semvers: list[str]) -> dict[str, Any
     return summary
 
 
-def registry_metrics(
-    current: Mapping[str, str],
-    aliases: Mapping[str, str],
+def keyed_summaries(
+    refs: Mapping[str, str],
     entry: Callable[[str], Mapping[str, Any]],
     semvers_of: Callable[[str], list[str]],
 ) -> dict[str, Any]:
-    """Per family (the SHAs this pipeline run registered) and per alias."""
-    return {
-        "families": {f: entry_summary(entry(sha), semvers_of(sha)) for f, sha in current.items()},
-        "aliases": {a: entry_summary(entry(sha), semvers_of(sha)) for a, sha in aliases.items()},
-    }
+    """Entry summaries under stable keys (families, or aliases) for `dvc metrics diff`."""
+    return {key: entry_summary(entry(sha), semvers_of(sha)) for key, sha in sorted(refs.items())}
 
 
 def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict[str, Any]]:

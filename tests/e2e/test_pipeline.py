@@ -27,6 +27,9 @@ ALL_STAGES = {
     "lineage",
     "shift",
     "drift",
+    "traffic",
+    "cpqu",
+    "gate",
     "mirror",
 }
 
@@ -37,10 +40,11 @@ def _json(repo: Path, path: str) -> dict:
 
 def test_cold_repro_runs_every_stage_and_reproduces_the_committed_lock(pipeline_repo):
     repo = pipeline_repo["path"]
-    # lineage's and drift's outputs are git-tracked metrics and plots, already right in a
-    # clone; every other stage has an output a fresh clone lacks (DVC-cached data, models,
-    # the mirror's summary).
-    assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - {"lineage", "drift"}
+    # the monitoring, cost, gate and lineage stages write git-tracked metrics and plots,
+    # already right in a clone; every other stage has an output a fresh clone lacks
+    # (DVC-cached data and models, the register and mirror summaries).
+    tracked_only = {"drift", "traffic", "cpqu", "gate", "lineage"}
+    assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - tracked_only
     # Same code, data, params and seed: dvc.lock and the git-tracked metrics are unchanged.
     status = sh(["git", "status", "--porcelain"], cwd=repo).stdout
     assert status == "", f"a fresh clone's repro changed tracked files:\n{status}"
@@ -98,10 +102,19 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
 
     params = yaml.safe_load((clone / "params.yaml").read_text())
     _edit_yaml(clone / "params.yaml", "finetune", "rank", params["finetune"]["rank"] // 2)
-    # a new adapter is a new registry entry, which drift (reading the registry) sees too
-    downstream = {"register", "lineage", "drift", "mirror"}
     rerun = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
-    assert rerun == {"finetune", "evaluate@lora", *downstream}
+    # the new adapter is a new registry entry, which the monitoring and cost stages see;
+    # nothing upstream of finetune re-runs
+    assert {"finetune", "evaluate@lora", "register", "cpqu", "mirror"} <= rerun
+    assert not rerun & {
+        "pull_corpus",
+        "prepare",
+        "train",
+        "evaluate@fp32",
+        "quantize",
+        "evaluate@int8",
+        "shift",
+    }
 
     module = clone / "src/gramops/evaluate.py"
     module.write_text(module.read_text() + "\n# a comment changes the file hash\n")
@@ -189,7 +202,7 @@ def test_mirror_with_mlflow_down_fails_clearly_and_recovers_once(pipeline_repo, 
     _edit_yaml(repo / "params.yaml", "drift", "bins", 8)
     down = sh([DVC, "repro"], cwd=repo, check=False, env={"MLFLOW_TRACKING_URI": dead})
     assert down.returncode != 0
-    assert stages_run(down.stdout) == ["drift", "mirror"]
+    assert stages_run(down.stdout) == ["drift", "gate", "mirror"]
     assert f"MLflow at {dead}" in down.stdout + down.stderr
     # drift's new result is kept; the next repro re-runs only the mirror, which logs the
     # changed stage result once
