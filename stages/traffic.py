@@ -84,6 +84,14 @@ def main() -> None:
             "canary": canary,
         },
     )
+    Path("plots").mkdir(exist_ok=True)
+    with Path("plots/canary.csv").open("w", encoding="utf-8") as fh:
+        fh.write("step,arm,pass_rate\n")
+        for step in canary["steps"]:
+            for arm in ("champion", "challenger"):
+                rate = step[f"{arm}_pass_rate"]
+                if rate is not None:
+                    fh.write(f"{step['fraction']},{arm},{rate}\n")
     label = {
         sha: f"{who(sha)['family']} {', '.join(who(sha)['semvers'])} ({sha[:12]})"
         for sha in (champion_sha, challenger_sha)

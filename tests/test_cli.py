@@ -139,6 +139,8 @@ def test_promote_history_and_gate_check(tmp_path, capsys):
     history = json.loads(capsys.readouterr().out)
     assert [row["semver"] for row in history] == ["v0.1.0", "v0.1.1"]
     assert history[0]["until"] == history[1]["from"] and history[1]["until"] is None
+    assert main([*reg, "rollback"]) == 0  # after two promotions: back to the first
+    assert capsys.readouterr().out.strip().endswith("(v0.1.0)")
     gate = tmp_path / "gate.json"
     rule = {"name": "quality floor", "verdict": "fail", "detail": "0.5 < 0.9"}
     gate.write_text(

@@ -66,6 +66,16 @@ def test_quality_and_size_targets(pipeline_repo):
     fp32_bytes = (repo / "models/fp32/model.safetensors").stat().st_size
     assert (repo / "models/int8/model.safetensors").stat().st_size <= 0.30 * fp32_bytes
     assert lora["tutor"]["strict_accuracy"] > fp32["tutor"]["strict_accuracy"]
+    # one cost row per registry entry
+    costs = _json(repo, "metrics/cpqu.json")["entries"]
+    entries = list((repo / "models/registry/entries").glob("*.json"))
+    assert len(costs) == len(entries)
+    table = [
+        line
+        for line in (repo / "metrics/COSTS.md").read_text().splitlines()
+        if line.startswith("| v")
+    ]
+    assert len(table) == len(entries)
     # the default shift intensity is 0: traffic is drawn like the reference
     drift = _json(repo, "metrics/drift.json")
     assert drift["status"] == "none" and drift["retrain"] is False
