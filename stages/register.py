@@ -8,10 +8,9 @@ import logging
 from pathlib import Path
 
 from gramops.jsonio import write_json
-from gramops.params import read_params_file, validate_all
 from gramops.provenance import environment_manifest
 from gramops.registry import Registry
-from gramops.stage import PARAMS_FILE, run
+from gramops.stage import load_params, run
 from gramops.summary import keyed_summaries
 
 FAMILIES = ("fp32", "int8", "lora")  # parents before children
@@ -20,7 +19,8 @@ log = logging.getLogger("stages.register")
 
 
 def main() -> None:
-    params = validate_all(read_params_file(PARAMS_FILE))
+    sections = (*UPSTREAM, "register")
+    params = dict(zip(sections, load_params(*sections), strict=True))
     registry = Registry(actor="stage:register")
     current = {}
     for family in FAMILIES:

@@ -45,60 +45,23 @@ def _registered_bundle(path, seed=1.0):
     return path
 
 
+def _register(reg: list[str], bundle, *extra: str) -> int:
+    """`gramops registry register` of an FP32 bundle with the first version v0.1.0."""
+    args = ["registry", "register", str(bundle), "--family", "fp32", "--first-semver", "v0.1.0"]
+    return main([*reg, *args, *extra])
+
+
 def test_registry_commands_end_to_end(tmp_path, capsys):
     reg = ["--registry", str(tmp_path / "reg")]
     bundle = _registered_bundle(tmp_path / "b")
-    assert (
-        main(
-            [
-                *reg,
-                "registry",
-                "register",
-                str(bundle),
-                "--family",
-                "fp32",
-                "--first-semver",
-                "v0.1.0",
-                "--dry-run",
-            ]
-        )
-        == 0
-    )
+    assert _register(reg, bundle, "--dry-run") == 0
     assert capsys.readouterr().out.startswith("would register: fp32 v0.1.0")
     assert not (tmp_path / "reg" / "tags.json").exists()
-    assert (
-        main(
-            [
-                *reg,
-                "registry",
-                "register",
-                str(bundle),
-                "--family",
-                "fp32",
-                "--first-semver",
-                "v0.1.0",
-            ]
-        )
-        == 0
-    )
+    assert _register(reg, bundle) == 0
     sha = canonical_sha(bundle)
     assert capsys.readouterr().out == f"registered: fp32 v0.1.0 {sha}\n"
     other = _registered_bundle(tmp_path / "c", seed=2.0)
-    assert (
-        main(
-            [
-                *reg,
-                "registry",
-                "register",
-                str(other),
-                "--family",
-                "fp32",
-                "--first-semver",
-                "v0.1.0",
-            ]
-        )
-        == 0
-    )
+    assert _register(reg, other) == 0
     capsys.readouterr()
     assert main([*reg, "registry", "alias", "production", "v0.1.0"]) == 0
     assert main([*reg, "registry", "alias", "production", "v0.1.1"]) == 0
@@ -119,18 +82,7 @@ def test_registry_commands_end_to_end(tmp_path, capsys):
 def test_promote_history_and_gate_check(tmp_path, capsys):
     reg = ["--registry", str(tmp_path / "reg")]
     for seed, name in ((1.0, "b"), (2.0, "c")):
-        main(
-            [
-                *reg,
-                "registry",
-                "register",
-                str(_registered_bundle(tmp_path / name, seed)),
-                "--family",
-                "fp32",
-                "--first-semver",
-                "v0.1.0",
-            ]
-        )
+        _register(reg, _registered_bundle(tmp_path / name, seed))
     params = ["--params", str(tmp_path / "absent.yaml")]
     assert main([*reg, "promote", "v0.1.0", *params]) == 0
     assert main([*reg, "promote", "v0.1.1", *params]) == 0
