@@ -34,7 +34,7 @@ def registration_order(registry: Registry) -> list[dict[str, Any]]:
 def main() -> None:
     tracker = connect(default_tracking_uri(ROOT))
     results = collect_stage_results(ROOT, skip=("mirror",))
-    stages = mirror_stage_results(
+    mirror_stage_results(
         tracker,
         results,
         ROOT,
@@ -54,7 +54,7 @@ def main() -> None:
     )
     for sha, pointer in models.pointers.items():
         registry.annotate(sha, "mlflow", pointer)
-    write_json(OUT, mirror_summary(stages, results, models))
+    write_json(OUT, mirror_summary(results, models))
 
 
 if __name__ == "__main__":

@@ -251,7 +251,7 @@ def test_fresh_store_gives_the_same_pointers_and_summary(
     for name in ("one", "two"):
         tracker = connect(_store(tmp_path, migrated_db, name))
         stages = mirror_stage_results(tracker, results, tmp_path)
-        summaries.append(mirror_summary(stages, results, _mirror_models(tracker, registry_data)))
+        summaries.append(mirror_summary(results, _mirror_models(tracker, registry_data)))
     assert summaries[0] == summaries[1]
     assert summaries[0]["registered_models"]["gramops-fp32"] == {
         "versions": {"1": FP32},

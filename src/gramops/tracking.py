@@ -515,13 +515,13 @@ def _sync_aliases(
     return wanted
 
 
-def mirror_summary(
-    stages: StageMirror, results: Sequence[StageResult], models: ModelMirror
-) -> dict[str, Any]:
+def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[str, Any]:
     """The mirror stage's DVC output: deterministic, so a fresh clone reproduces it byte for byte.
 
-    No run ids, times or paths: only lock hashes, counts and the model pointers, which a
-    fresh store recreates identically.
+    No run ids, times or paths, and no stage lock hashes either: those come from dvc.lock,
+    which DVC cannot take as a dependency, so a summary holding them would go stale in the
+    workspace and differ in a fresh clone. Counts and the model pointers are what remains;
+    a fresh store recreates them identically.
     """
     registered: dict[str, dict[str, Any]] = {}
     for sha, pointer in models.pointers.items():
@@ -530,8 +530,6 @@ def mirror_summary(
     for name, want in models.aliases.items():
         registered.setdefault(name, {"versions": {}, "aliases": {}})["aliases"] = dict(want)
     return {
-        "pipeline": stages.pipeline,
-        "stages": {r.name: r.lock_hash for r in results},
         "stage_results": len(results),
         "model_versions": len(models.pointers),
         "registered_models": registered,
