@@ -35,7 +35,11 @@ ENTRIES = {
     INT8: _entry(INT8, "int8", "2026-11-23T12:00:01Z", FP32),
 }
 HISTORY = [
-    {"op": "register", "sha": FP32, "alias": None, "new": FP32, "time": "t", "actor": "x"},
+    # registered within one second, LoRA before INT8: the log's order is the order
+    *(
+        {"op": "register", "sha": sha, "alias": None, "new": sha, "time": "t", "actor": "x"}
+        for sha in (FP32, LORA, INT8)
+    ),
     {
         "op": "alias",
         "alias": "production",
@@ -152,7 +156,7 @@ def test_an_alias_with_no_logged_move_has_no_date_rather_than_a_wrong_one():
 
 def test_entries_in_registration_order_with_costs_matched_by_sha():
     view = _view()
-    assert [e.sha for e in view.entries] == [FP32, INT8, LORA]
+    assert [e.sha for e in view.entries] == [FP32, LORA, INT8]
     by_sha = {e.sha: e for e in view.entries}
     assert by_sha[INT8].cpqu == 3.78411e-08
     assert by_sha[INT8].aliases == ("production",)
@@ -166,13 +170,14 @@ def test_page_shows_production_entries_drift_and_gate():
     entries = dom.rows("entries")
     assert [(r["semver"], r["family"], r["SHA"]) for r in entries] == [
         ("v0.1.0", "fp32", FP32[:12]),
-        ("v0.2.0", "int8", INT8[:12]),
         ("v0.3.0", "lora", LORA[:12]),
+        ("v0.2.0", "int8", INT8[:12]),
     ]
-    assert entries[1]["size"] == "4.2 MB"
-    assert entries[1]["verb pass"] == "95.0%" and entries[2]["verb pass"] == "92.0%"
-    assert entries[1]["CpQU"] == "3.78e-08" and entries[2]["CpQU"] == "–"
-    assert entries[2]["parent"] == f"fp32 v0.1.0 ({FP32[:12]})"
+    fp32, lora, int8 = entries
+    assert int8["size"] == "4.2 MB" and int8["aliases"] == "production"
+    assert int8["verb pass"] == "95.0%" and lora["verb pass"] == "92.0%"
+    assert int8["CpQU"] == "3.78e-08" and lora["CpQU"] == "–"
+    assert lora["parent"] == f"fp32 v0.1.0 ({FP32[:12]})" and fp32["parent"] == "–"
     aliases = {r["alias"]: r for r in dom.rows("aliases")}
     assert aliases["production"]["since"] == "2026-11-23T12:05:00Z"
     assert aliases["production"]["moved by"] == "stage:gate"
@@ -258,7 +263,7 @@ def test_stage_builds_the_page_from_a_registry(tmp_path):
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "status" / "index.html").read_text()
     dom = Dom(page)
-    assert [r["SHA"] for r in dom.rows("entries")] == [FP32[:12], INT8[:12], LORA[:12]]
+    assert [r["SHA"] for r in dom.rows("entries")] == [FP32[:12], LORA[:12], INT8[:12]]
     assert "../metrics/COSTS.md" in dom.urls and "../plots/lineage.png" in dom.urls
     assert not list((tmp_path / "status").glob("*.tmp"))
     assert _stage(tmp_path).returncode == 0

@@ -124,8 +124,9 @@ def status_view(
                 cpqu=cost.get("cpqu"),
             )
         )
-    # newest registration last, as in `gramops registry list`; SHA breaks ties
-    rows.sort(key=lambda r: (r.registered_at or "", r.semvers, r.sha))
+    # in registration order (the audit log's, since several entries share a second)
+    order = {r["sha"]: i for i, r in enumerate(history) if r.get("op") == "register"}
+    rows.sort(key=lambda r: (order.get(r.sha, len(order)), r.registered_at or "", r.sha))
     return StatusView(
         aliases=tuple(alias_rows),
         production_history=tuple(alias_history(history, "production")),
@@ -144,8 +145,9 @@ h1{font-size:1.6em;margin-bottom:.2em}
 h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #d0d7de}
 table{border-collapse:collapse;margin:.6em 0;width:100%}
 th,td{border:1px solid #d0d7de;padding:.3em .55em;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
-code{font:12px ui-monospace,monospace;background:#f6f8fa;padding:0 .2em}
+th{background:#f6f8fa}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+code{font:12px ui-monospace,monospace;background:#f6f8fa;padding:0 .2em;white-space:nowrap}
 .badge{display:inline-block;padding:.05em .5em;border-radius:.8em;font-weight:600}
 .ok{background:#dafbe1;color:#116329}.warn{background:#fff8c5;color:#7d4e00}
 .bad{background:#ffebe9;color:#a40e26}.muted{color:#57606a}
@@ -170,6 +172,10 @@ class Markup(str):
     """Text that is already HTML: :func:`_cell` passes it through unescaped."""
 
 
+class Num(str):
+    """A formatted number: right-aligned and kept on one line."""
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -187,7 +193,7 @@ def _sha(sha: str | None) -> Markup:
 def _cell(value: Any) -> str:
     if isinstance(value, Markup):
         return f"<td>{value}</td>"
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, Num) or (isinstance(value, int | float) and not isinstance(value, bool)):
         return f'<td class="num">{_e(value)}</td>'
     if value is None:
         return '<td class="muted">–</td>'
@@ -200,16 +206,16 @@ def _table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[Any]])
     return f'<table id="{_e(table_id)}">\n<tr>{head}</tr>\n{body}\n</table>'
 
 
-def _pct(value: float | None) -> str | None:
-    return None if value is None else f"{100 * value:.1f}%"
+def _pct(value: float | None) -> Num | None:
+    return None if value is None else Num(f"{100 * value:.1f}%")
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+def _mb(size: int) -> Num:
+    return Num(f"{size / 1e6:.1f} MB")
 
 
-def _sci(value: float | None) -> str | None:
-    return None if value is None else f"{value:.3g}"
+def _sci(value: float | None) -> Num | None:
+    return None if value is None else Num(f"{value:.3g}")
 
 
 def _section(title: str, section_id: str, body: str) -> str:
@@ -304,9 +310,9 @@ def _drift(drift: Mapping[str, Any]) -> str:
             (
                 name,
                 stat.upper(),
-                f"{f[stat]:.4f}",
-                f"{f['threshold']:g}",
-                f"{f.get('null', {}).get(stat, 0.0):.4f}",
+                Num(f"{f[stat]:.4f}"),
+                Num(f"{f['threshold']:g}"),
+                Num(f"{f.get('null', {}).get(stat, 0.0):.4f}"),
                 "yes" if f.get("significant") else "no",
                 _badge(str(f.get("status", "unknown"))),
             )
