@@ -1,0 +1,111 @@
+"""The status page a fresh clone's `dvc repro` builds, as headless Chromium renders it."""
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from browser import Dom, dump_dom, screenshot
+from conftest import tool_env
+
+pytestmark = pytest.mark.e2e
+
+PAGE = Path("status/index.html")
+
+
+def _json(repo: Path, path: str):
+    return json.loads((repo / path).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def rendered(pipeline_repo, tmp_path_factory) -> dict:
+    repo = pipeline_repo["path"]
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    return {"repo": repo, "dom": Dom(dump_dom(repo / PAGE, profile)), "profile": profile}
+
+
+def test_page_shows_production_with_its_semver_sha_and_promotion(rendered):
+    repo, dom = rendered["repo"], rendered["dom"]
+    production = _json(repo, "models/registry/aliases.json")["production"]
+    semvers = [
+        v for v, sha in _json(repo, "models/registry/tags.json").items() if sha == production
+    ]
+    family = _json(repo, f"models/registry/entries/{production}.json")["family"]
+    assert f"{family} {', '.join(semvers)} ({production[:12]})" in dom.all_text()
+    row = {r["alias"]: r for r in dom.rows("aliases")}["production"]
+    assert row["SHA"] == production[:12] and row["semver"] == ", ".join(semvers)
+    moves = [
+        json.loads(line)
+        for line in (repo / "models/registry/index.jsonl").read_text().splitlines()
+        if '"production"' in line
+    ]
+    last = [m for m in moves if m["op"] in ("alias", "rollback")][-1]
+    assert (row["since"], row["moved by"]) == (last["time"], last["actor"])
+
+
+def test_page_has_a_row_per_registry_entry_with_its_cost(rendered):
+    repo, dom = rendered["repo"], rendered["dom"]
+    entries = {
+        p.stem: _json(repo, str(p.relative_to(repo)))
+        for p in (repo / "models/registry/entries").glob("*.json")
+    }
+    rows = {r["SHA"]: r for r in dom.rows("entries")}
+    assert set(rows) == {sha[:12] for sha in entries}
+    costs = {c["sha"]: c for c in _json(repo, "metrics/cpqu.json")["entries"].values()}
+    for sha, entry in entries.items():
+        row = rows[sha[:12]]
+        assert row["family"] == entry["family"]
+        assert row["verb pass"] == f"{100 * entry['metrics']['verb']['pass_rate']:.1f}%"
+        assert row["CpQU"] == f"{costs[sha[:12]]['cpqu']:.3g}"
+
+
+def test_page_shows_drift_and_gate_as_the_metrics_say(rendered):
+    repo, dom = rendered["repo"], rendered["dom"]
+    drift = _json(repo, "metrics/drift.json")
+    features = {r["feature"]: r for r in dom.rows("drift-features")}
+    assert set(features) == set(drift["features"])
+    for name, feature in drift["features"].items():
+        assert features[name]["status"] == feature["status"]
+        assert features[name]["value"] == f"{feature[feature['decided_by']]:.4f}"
+    text = dom.all_text()
+    assert f"drift: {drift['status']}" in text
+    gate = _json(repo, "metrics/gate.json")
+    assert f"gate: {gate['decision']}" in text
+    assert [r["rule"] for r in dom.rows("gate-rules")] == [r["name"] for r in gate["rules"]]
+
+
+def test_page_needs_nothing_but_files_of_the_repository(rendered):
+    repo, dom = rendered["repo"], rendered["dom"]
+    assert "script" not in dom.tags
+    assert dom.urls, "the page links its reports and plots"
+    for url in dom.urls:
+        assert ":" not in url and not url.startswith("/"), f"{url} is not a relative link"
+        target = (repo / PAGE).parent / url
+        assert target.resolve().is_file(), f"{url} does not resolve in the clone"
+    assert "../metrics/COSTS.md" in dom.urls and "../plots/lineage.png" in dom.urls
+
+
+def test_page_is_rebuilt_byte_for_byte(rendered):
+    repo = rendered["repo"]
+    before = (repo / PAGE).read_bytes()
+    subprocess.run(
+        [sys.executable, "stages/status.py"],
+        cwd=repo,
+        env=tool_env(),
+        check=True,
+        capture_output=True,
+    )
+    assert (repo / PAGE).read_bytes() == before
+
+
+def test_chromium_draws_the_page(rendered, tmp_path):
+    png = screenshot(rendered["repo"] / PAGE, rendered["profile"], tmp_path / "status.png")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1280, 2200)
+    # a blank page compresses to a few kB; tables, badges and two embedded plots do not
+    assert len(data) > 100_000
