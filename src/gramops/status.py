@@ -140,7 +140,7 @@ def status_view(
 # -- rendering ------------------------------------------------------------------------------
 
 CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#1b1f24}
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:80em;padding:0 1em;color:#1b1f24}
 h1{font-size:1.6em;margin-bottom:.2em}
 h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #d0d7de}
 table{border-collapse:collapse;margin:.6em 0;width:100%}
