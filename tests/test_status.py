@@ -139,7 +139,7 @@ def test_aliases_show_the_holder_and_the_move_that_put_it_there():
     production = next(a for a in view.aliases if a.alias == "production")
     assert (production.sha, production.family, production.semvers) == (INT8, "int8", ("v0.2.0",))
     assert production.since == "2026-11-23T12:05:00Z"
-    assert (production.moved_by, production.how, production.previous_holders) == (
+    assert (production.moved_by, production.how, production.earlier_moves) == (
         "stage:gate",
         "alias",
         1,

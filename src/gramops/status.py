@@ -42,7 +42,7 @@ class AliasRow:
     since: str | None
     moved_by: str | None
     how: str | None
-    previous_holders: int
+    earlier_moves: int
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def status_view(
                 since=current["from"] if current else None,
                 moved_by=current["moved_by"] if current else None,
                 how=current["how"] if current else None,
-                previous_holders=max(len(periods) - 1, 0),
+                earlier_moves=max(len(periods) - 1, 0),
             )
         )
     rows = []
@@ -245,13 +245,13 @@ def _aliases(view: StatusView, label: Callable[[str | None], str]) -> str:
             a.since,
             a.moved_by,
             a.how,
-            a.previous_holders,
+            a.earlier_moves,
         )
         for a in view.aliases
     ]
     table = _table(
         "aliases",
-        ("alias", "family", "semver", "SHA", "since", "moved by", "how", "earlier holders"),
+        ("alias", "family", "semver", "SHA", "since", "moved by", "how", "earlier moves"),
         rows,
     )
     history = [
