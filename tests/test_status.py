@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import browser
 from browser import Dom, dump_dom
 from conftest import ROOT, tool_env
 from gramops.status import render_html, status_view
@@ -268,3 +269,16 @@ def test_stage_builds_the_page_from_a_registry(tmp_path):
     assert not list((tmp_path / "status").glob("*.tmp"))
     assert _stage(tmp_path).returncode == 0
     assert (tmp_path / "status" / "index.html").read_text() == page
+
+
+# -- the browser requirement ----------------------------------------------------------------
+
+
+def test_a_missing_browser_skips_locally_but_fails_under_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        browser.require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI requires headless Chromium"):
+        browser.require_chromium()
