@@ -3,18 +3,29 @@
 Only what the corpus needs is parsed: synset lemmas and gloss examples, the lemma lists
 of the index files, and the irregular-form exception lists. The format is documented in
 WordNet's ``wndb(5WN)`` manual page; every line is validated so that a corrupted or
-truncated download stops the pipeline with the file and line number instead of
-silently producing a smaller corpus.
+truncated download stops the pipeline with the file and line numbers instead of
+silently producing a smaller corpus. ``prepare.malformed_lines: skip`` is the explicit
+opt-in for a database known to hold a few bad lines: they are dropped with a warning
+naming each line.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gramops.errors import GramopsError
+
+log = logging.getLogger(__name__)
+
+MalformedPolicy = Literal["fail", "skip"]
+MALFORMED_POLICIES: tuple[str, ...] = ("fail", "skip")
+# How many malformed line numbers a message lists before summarising the rest as a count.
+REPORTED_LINES = 5
 
 SS_TYPES = frozenset("nvasr")
 _EXAMPLE = re.compile(r'"([^"]*)"')
@@ -57,8 +68,18 @@ def require_file(path: Path) -> Path:
     return path
 
 
-def _malformed(path: Path, lineno: int, why: str) -> CorpusError:
-    return CorpusError(f"{path}:{lineno}: malformed WordNet data line: {why}")
+class MalformedLineError(CorpusError):
+    """One line of a WordNet file does not follow ``wndb(5WN)``; keeps where and why."""
+
+    def __init__(self, path: Path, lineno: int, reason: str) -> None:
+        super().__init__(f"{path}:{lineno}: malformed WordNet data line: {reason}")
+        self.path = path
+        self.lineno = lineno
+        self.reason = reason
+
+
+def _malformed(path: Path, lineno: int, why: str) -> MalformedLineError:
+    return MalformedLineError(path, lineno, why)
 
 
 def parse_data_line(line: str, path: Path, lineno: int) -> Synset:
@@ -91,6 +112,40 @@ def parse_data_line(line: str, path: Path, lineno: int) -> Synset:
     return Synset(offset=offset, ss_type=ss_type, lemmas=lemmas, gloss=gloss.strip())
 
 
+def _line_list(linenos: list[int]) -> str:
+    shown = ", ".join(str(n) for n in linenos[:REPORTED_LINES])
+    rest = len(linenos) - REPORTED_LINES
+    return shown + (f" and {rest} more" if rest > 0 else "")
+
+
+def handle_malformed(
+    path: Path, problems: list[tuple[int, str]], policy: MalformedPolicy, kind: str
+) -> None:
+    """Apply ``prepare.malformed_lines`` to the (line number, reason) problems of one file.
+
+    ``fail`` raises one :class:`CorpusError` naming the file, the first line numbers and
+    how many there are, so a damaged download is diagnosed in one run; ``skip`` logs the
+    same at WARNING and lets the caller carry on without those lines.
+    """
+    if policy not in MALFORMED_POLICIES:
+        raise CorpusError(
+            f"prepare.malformed_lines: {policy!r} is not allowed (allowed: "
+            f"{', '.join(MALFORMED_POLICIES)})"
+        )
+    if not problems:
+        return
+    linenos = [lineno for lineno, _ in problems]
+    first_line, first_reason = problems[0]
+    where = f"{len(problems)} malformed line(s) at line(s) {_line_list(linenos)}"
+    if policy == "fail":
+        raise CorpusError(
+            f"{path}:{first_line}: malformed {kind} line: {first_reason}; {where}. Re-run "
+            "pull_corpus to get an intact database, or set prepare.malformed_lines to 'skip' "
+            f"(allowed: {', '.join(MALFORMED_POLICIES)}) to drop them"
+        )
+    log.warning("%s: skipped %s (prepare.malformed_lines: skip)", path, where)
+
+
 def _content_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line) skipping the indented license header."""
     with require_file(path).open(encoding="utf-8") as handle:
@@ -100,9 +155,21 @@ def _content_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield lineno, line
 
 
-def read_synsets(path: Path) -> list[Synset]:
-    """Parse a whole ``data.POS`` file, in file order."""
-    return [parse_data_line(line, path, lineno) for lineno, line in _content_lines(path)]
+def read_synsets(path: Path, malformed: MalformedPolicy = "fail") -> list[Synset]:
+    """Parse a whole ``data.POS`` file, in file order; malformed lines per ``malformed``.
+
+    Every line is checked before anything is returned, so ``fail`` reports all the bad
+    lines of the file at once rather than the first one only.
+    """
+    synsets: list[Synset] = []
+    problems: list[tuple[int, str]] = []
+    for lineno, line in _content_lines(path):
+        try:
+            synsets.append(parse_data_line(line, path, lineno))
+        except MalformedLineError as exc:
+            problems.append((exc.lineno, exc.reason))
+    handle_malformed(path, problems, malformed, "WordNet data")
+    return synsets
 
 
 def read_index_lemmas(path: Path) -> frozenset[str]:
@@ -110,19 +177,23 @@ def read_index_lemmas(path: Path) -> frozenset[str]:
     return frozenset(line.split(" ", 1)[0].lower() for _, line in _content_lines(path))
 
 
-def read_exceptions(path: Path) -> dict[str, tuple[str, ...]]:
+def read_exceptions(path: Path, malformed: MalformedPolicy = "fail") -> dict[str, tuple[str, ...]]:
     """Map each lemma of a ``POS.exc`` file to its irregular forms (file order).
 
     ``verb.exc`` lists forms lemminflect does not know (``airdropped``, ``abought``).
     Multiword entries (``allowed_for allow_for``) are skipped: their head word has its own.
+    Lines without a form and a lemma are handled per ``malformed``.
     """
     forms: dict[str, list[str]] = {}
+    problems: list[tuple[int, str]] = []
     for lineno, line in _content_lines(path):
         fields = line.split()
         if len(fields) < 2:
-            raise CorpusError(f"{path}:{lineno}: malformed exception line: expected 'form lemma'")
+            problems.append((lineno, "expected 'form lemma'"))
+            continue
         if "_" in line:
             continue
         for lemma in fields[1:]:
             forms.setdefault(lemma.lower(), []).append(fields[0].lower())
+    handle_malformed(path, problems, malformed, "exception")
     return {lemma: tuple(dict.fromkeys(values)) for lemma, values in forms.items()}
