@@ -33,6 +33,8 @@ from gramops.registry import Registry, RegistryError
 from gramops.source import REQUIRED_FILES, SourceError, pull_corpus
 from gramops.wordnet import CorpusError, read_exceptions, read_synsets
 
+from .conftest import write_tiny_bundle
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "wordnet"
 BIN = Path(sys.executable).parent
@@ -633,13 +635,36 @@ def test_an_ambiguous_prefix_lists_every_candidate(tmp_path, snap):
     assert snap(reg.root) == before
 
 
+SEMVER_OPS: dict[str, Callable[[Registry, str, Path], Any]] = {
+    "promote": lambda reg, v, _tmp: reg.promote("v0.1.0", v),
+    "retag": lambda reg, v, _tmp: reg.retag("v0.1.0", v),
+    "register": lambda reg, v, tmp: reg.register(
+        write_tiny_bundle(tmp / "new", "fp32", seed=99), family="fp32", seed_semver=v
+    ),
+}
+
+
+@pytest.mark.parametrize("op", sorted(SEMVER_OPS))
 @pytest.mark.parametrize(
-    "semver", ["1.2", "v1.2.3.4", "01.2.3", "v1.02.3", "v-1.0.0", "latest", ""]
+    "semver", ["1.2", "v1.2.3.4", "01.2.3", "v1.02.3", "v-1.0.0", "latest", "", "V1.2.3"]
 )
-def test_promote_to_a_semver_that_is_not_semver_changes_nothing(populated_registry, snap, semver):
+def test_a_semver_that_is_not_semver_changes_nothing(
+    populated_registry, snap, tmp_path, op, semver
+):
     before = snap(populated_registry.root)
-    with pytest.raises(RegistryError, match=r"is not a semver: use vMAJOR\.MINOR\.PATCH"):
-        populated_registry.promote("v0.1.0", semver)
+    with pytest.raises(RegistryError, match=r"is not a semver: use vMAJOR\.MINOR\.PATCH") as info:
+        SEMVER_OPS[op](populated_registry, semver, tmp_path)
+    assert repr(semver) in str(info.value)
+    assert snap(populated_registry.root) == before
+
+
+@pytest.mark.parametrize(
+    "name", ["Production", "deadbeef", "v2", "v1.2.3", "prod uction", "-x", ""]
+)
+def test_an_alias_that_could_read_as_another_ref_changes_nothing(populated_registry, snap, name):
+    before = snap(populated_registry.root)
+    with pytest.raises(RegistryError, match=r"is not a valid alias"):
+        populated_registry.set_alias(name, "v0.1.0")
     assert snap(populated_registry.root) == before
 
 
@@ -691,3 +716,22 @@ def test_entries_whose_files_escape_the_store_are_refused_naming_the_entry(
     assert sha in str(info.value)
     assert snap(tmp_path) == before
     assert not dest.exists()
+
+
+@pytest.mark.parametrize("edit", ["files-not-a-list", "object-traversal", "dotdot-path"])
+def test_objects_present_refuses_a_malformed_entry_naming_it(
+    tmp_path, make_bundle, monkeypatch, edit
+):
+    """cpqu and mirror ask ``objects_present`` before materializing: it must check the entry's
+    shape as strictly as ``materialize`` does, not crash or probe a key outside the store."""
+    monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
+    reg = Registry(tmp_path / "registry", actor="tester")
+    sha = reg.register(
+        make_bundle(tmp_path / "fp32", "fp32"), family="fp32", seed_semver="v0.1.0"
+    ).sha
+    entry = json.loads(reg.entry_path(sha).read_text())
+    ENTRY_EDITS[edit](entry)
+    reg.entry_path(sha).write_text(json.dumps(entry))
+    with pytest.raises(RegistryError, match=r"malformed files list") as info:
+        reg.objects_present(sha)
+    assert sha in str(info.value)
