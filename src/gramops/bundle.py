@@ -107,7 +107,8 @@ def weights_spec(config: dict[str, Any], where: Path) -> TensorSpec:
 
 
 def check_tensors(tensors: dict[str, np.ndarray], spec: TensorSpec, path: Path) -> None:
-    """Raise one :class:`BundleError` listing every missing, extra or mis-typed tensor."""
+    """Raise one :class:`BundleError` listing every missing, extra, mis-typed or non-finite
+    tensor: a flipped bit in a float can make a NaN that would otherwise predict silently."""
     problems = []
     missing = sorted(set(spec) - set(tensors))
     extra = sorted(set(tensors) - set(spec))
@@ -121,6 +122,9 @@ def check_tensors(tensors: dict[str, np.ndarray], spec: TensorSpec, path: Path) 
             problems.append(f"{name} has dtype {tensors[name].dtype}, expected {dtype}")
         if tensors[name].shape != shape:
             problems.append(f"{name} has shape {tensors[name].shape}, config.json implies {shape}")
+        if tensors[name].dtype.kind == "f" and not np.isfinite(tensors[name]).all():
+            bad = int(tensors[name].size - np.isfinite(tensors[name]).sum())
+            problems.append(f"{name} holds {bad} NaN or infinite value(s)")
     if problems:
         raise BundleError(
             f"{path}: weights do not match config.json ({'; '.join(problems)}); expected "

@@ -92,6 +92,12 @@ def load_predictor(bundle_dir: Path, base_dir: Path | None = None) -> Predictor:
     if base_dir is None:
         raise BundleError(f"{bundle_dir}: a LoRA adapter needs its base bundle directory")
     base_dir = Path(base_dir)
+    lora = config.get("lora") if isinstance(config.get("lora"), dict) else {}
+    alpha = lora.get("alpha")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
+        raise BundleError(
+            f"{bundle_dir}/config.json: lora.alpha is {alpha!r}; expected a positive number"
+        )
     parent = read_metadata(bundle_dir, "train_manifest.json").get("parent_sha")
     if not isinstance(parent, str):
         raise BundleError(
@@ -104,13 +110,16 @@ def load_predictor(bundle_dir: Path, base_dir: Path | None = None) -> Predictor:
             f"{bundle_dir}: adapter was trained on base {parent[:12]}, but {base_dir} is "
             f"{actual[:12]}; re-run finetune or point at the right base"
         )
-    base = load_weights(base_dir / "model.safetensors", read_metadata(base_dir, "config.json"))
+    base_config = read_metadata(base_dir, "config.json")
+    for key in ("architecture", "features"):
+        if base_config.get(key) != config.get(key):
+            raise BundleError(
+                f"{bundle_dir}/config.json: {key} differs from its base's {base_dir}/config.json; "
+                "an adapter only fits the model it was trained on"
+            )
+    base = load_weights(base_dir / "model.safetensors", base_config)
     adapter = load_weights(bundle_dir / "adapter.safetensors", config)
-    alpha, rank = config["lora"].get("alpha"), config["lora"]["rank"]
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
-        raise BundleError(
-            f"{bundle_dir}/config.json: lora.alpha is {alpha!r}; expected a positive number"
-        )
+    rank = lora["rank"]  # a positive int: load_weights checked it for the adapter's shapes
     return Predictor(
         family,
         features,

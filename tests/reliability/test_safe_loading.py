@@ -96,7 +96,16 @@ def _reshaped(path: Path) -> str:
     return rf"{name} has shape \(\d+,\), config.json implies \(\d+, \d+\)"
 
 
+def _nan(path: Path) -> str:
+    tensors = _tensors(path)
+    name = next(n for n in sorted(tensors) if tensors[n].dtype == np.float32)
+    tensors[name].flat[[0, -1]] = [np.nan, np.inf]
+    save_file(tensors, str(path))
+    return rf"{name} holds 2 NaN or infinite value\(s\)"
+
+
 DAMAGES: dict[str, Callable[[Path], str]] = {
+    "non-finite": _nan,
     "truncated": _truncate,
     "header-only": _header_only,
     "pickle": _pickle_bytes,
@@ -189,10 +198,21 @@ def test_lora_alpha_and_parent_sha_are_checked(tmp_path, make_bundle):
     (bundles["lora"] / "config.json").write_text(json.dumps(config))
     with pytest.raises(BundleError, match=r"lora\.alpha is 'sixteen'"):
         _load(bundles, "lora")
+    config["lora"]["alpha"] = 4.0
+    (bundles["lora"] / "config.json").write_text(json.dumps(config))
     manifest = read_metadata(bundles["lora"], "train_manifest.json")
     manifest["parent_sha"] = None
     (bundles["lora"] / "train_manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"train_manifest\.json: parent_sha is None"):
+        _load(bundles, "lora")
+
+
+def test_an_adapter_whose_config_differs_from_its_base_is_refused(tmp_path, make_bundle):
+    bundles = _family_bundles(tmp_path, make_bundle)
+    config = read_metadata(bundles["lora"], "config.json")
+    config["features"]["window"] = 5
+    (bundles["lora"] / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=r"features differs from its base's .*fp32/config\.json"):
         _load(bundles, "lora")
 
 
