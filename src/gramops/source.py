@@ -286,7 +286,18 @@ def pull_corpus(params: PullCorpusParams, out_dir: Path) -> dict[str, object]:
     the end, so any error leaves the previous state untouched.
     """
     out_dir = Path(out_dir)
+    # the topmost directory this call creates, removed again if the pull fails
+    created = next((d for d in reversed(out_dir.parents) if not d.exists()), None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _pull(params, out_dir)
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _pull(params: PullCorpusParams, out_dir: Path) -> dict[str, object]:
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".pull_corpus-") as tmp:
         work = Path(tmp) / "wordnet"
         work.mkdir()
