@@ -569,9 +569,9 @@ def _read_inputs(wordnet_dir: Path, tutor: bool, malformed: MalformedPolicy) -> 
     inputs: dict[str, Any] = {
         "verb": read_synsets(wordnet_dir / "data.verb", malformed),
         "exceptions": read_exceptions(wordnet_dir / "verb.exc", malformed),
-        "adverbs": read_index_lemmas(require_file(wordnet_dir / "index.adv")),
-        "nouns": read_index_lemmas(require_file(wordnet_dir / "index.noun")),
-        "adjectives": read_index_lemmas(require_file(wordnet_dir / "index.adj")),
+        "adverbs": read_index_lemmas(require_file(wordnet_dir / "index.adv"), malformed),
+        "nouns": read_index_lemmas(require_file(wordnet_dir / "index.noun"), malformed),
+        "adjectives": read_index_lemmas(require_file(wordnet_dir / "index.adj"), malformed),
     }
     log.info("read %d verb synsets from %s", len(inputs["verb"]), wordnet_dir / "data.verb")
     if tutor:

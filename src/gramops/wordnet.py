@@ -172,9 +172,40 @@ def read_synsets(path: Path, malformed: MalformedPolicy = "fail") -> list[Synset
     return synsets
 
 
-def read_index_lemmas(path: Path) -> frozenset[str]:
+def index_line_problem(fields: list[str]) -> str | None:
+    """Why the fields of an ``index.POS`` line break ``wndb(5WN)``, or None if they do not.
+
+    ``lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt synset_offset...``:
+    the two counts fix the number of fields, so a truncated line is always caught.
+    """
+    if len(fields) < 7:
+        return f"expected at least 7 fields, got {len(fields)}"
+    if fields[1] not in SS_TYPES:
+        return f"unknown part of speech {fields[1]!r}"
+    if not (fields[2].isdigit() and fields[3].isdigit()):
+        return f"synset and pointer counts {fields[2]!r} {fields[3]!r} are not numbers"
+    expected = 6 + int(fields[3]) + int(fields[2])
+    if len(fields) != expected:
+        return f"the counts announce {expected} fields, the line has {len(fields)}"
+    offsets = fields[expected - int(fields[2]) :]
+    if not all(_OFFSET.fullmatch(o) for o in offsets):
+        return "a synset offset is not 8 digits"
+    return None
+
+
+def read_index_lemmas(path: Path, malformed: MalformedPolicy = "fail") -> frozenset[str]:
     """Lemmas of an ``index.POS`` file (first field of each line), lowercase."""
-    return frozenset(line.split(" ", 1)[0].lower() for _, line in _content_lines(path))
+    lemmas: set[str] = set()
+    problems: list[tuple[int, str]] = []
+    for lineno, line in _content_lines(path):
+        fields = line.split()
+        problem = index_line_problem(fields)
+        if problem is None:
+            lemmas.add(fields[0].lower())
+        else:
+            problems.append((lineno, problem))
+    handle_malformed(path, problems, malformed, "WordNet index")
+    return frozenset(lemmas)
 
 
 def read_exceptions(path: Path, malformed: MalformedPolicy = "fail") -> dict[str, tuple[str, ...]]:

@@ -31,7 +31,7 @@ from gramops.identity import manifest_sha
 from gramops.params import ParamsError, PrepareParams, read_params_file, validate_all
 from gramops.registry import Registry, RegistryError
 from gramops.source import REQUIRED_FILES, SourceError, pull_corpus
-from gramops.wordnet import CorpusError, read_exceptions, read_synsets
+from gramops.wordnet import CorpusError, read_exceptions, read_index_lemmas, read_synsets
 
 from .conftest import write_tiny_bundle
 
@@ -112,6 +112,27 @@ def test_exception_list_lines_without_a_lemma_follow_the_policy(tmp_path, policy
             read_exceptions(path, policy)
     else:
         assert read_exceptions(path, policy) == {"go": ("went",), "run": ("ran",)}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("car n 1 1 @ 1 0\n", "the counts announce 8 fields, the line has 7"),
+        ("car x 1 0 1 0 00000100\n", "unknown part of speech 'x'"),
+        ("car n one 0 1 0 00000100\n", "synset and pointer counts 'one' '0' are not numbers"),
+        ("car n 2 0 1 0 00000100\n", "the counts announce 8 fields, the line has 7"),
+        ("car n 1 0 1 0 0000010\n", "a synset offset is not 8 digits"),
+        ("car\n", "expected at least 7 fields, got 1"),
+    ],
+)
+def test_malformed_index_lines_follow_the_policy(tmp_path, line, reason):
+    path = tmp_path / "index.noun"
+    path.write_text("  1 header\nwater n 1 1 @ 1 0 00000101\n" + line, encoding="utf-8")
+    with pytest.raises(
+        CorpusError, match=rf"index\.noun:3: malformed WordNet index line: ({reason})"
+    ):
+        read_index_lemmas(path)
+    assert read_index_lemmas(path, "skip") == frozenset({"water"})
 
 
 def test_build_corpus_skips_only_when_asked(tmp_path):
