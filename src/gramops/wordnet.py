@@ -118,6 +118,15 @@ def _line_list(linenos: list[int]) -> str:
     return shown + (f" and {rest} more" if rest > 0 else "")
 
 
+def check_policy(policy: str) -> None:
+    """Refuse an unknown ``prepare.malformed_lines`` before any file is read."""
+    if policy not in MALFORMED_POLICIES:
+        raise CorpusError(
+            f"prepare.malformed_lines: {policy!r} is not allowed (allowed: "
+            f"{', '.join(MALFORMED_POLICIES)})"
+        )
+
+
 def handle_malformed(
     path: Path, problems: list[tuple[int, str]], policy: MalformedPolicy, kind: str
 ) -> None:
@@ -127,11 +136,7 @@ def handle_malformed(
     how many there are, so a damaged download is diagnosed in one run; ``skip`` logs the
     same at WARNING and lets the caller carry on without those lines.
     """
-    if policy not in MALFORMED_POLICIES:
-        raise CorpusError(
-            f"prepare.malformed_lines: {policy!r} is not allowed (allowed: "
-            f"{', '.join(MALFORMED_POLICIES)})"
-        )
+    check_policy(policy)
     if not problems:
         return
     linenos = [lineno for lineno, _ in problems]
@@ -161,6 +166,7 @@ def read_synsets(path: Path, malformed: MalformedPolicy = "fail") -> list[Synset
     Every line is checked before anything is returned, so ``fail`` reports all the bad
     lines of the file at once rather than the first one only.
     """
+    check_policy(malformed)
     synsets: list[Synset] = []
     problems: list[tuple[int, str]] = []
     for lineno, line in _content_lines(path):
@@ -195,6 +201,7 @@ def index_line_problem(fields: list[str]) -> str | None:
 
 def read_index_lemmas(path: Path, malformed: MalformedPolicy = "fail") -> frozenset[str]:
     """Lemmas of an ``index.POS`` file (first field of each line), lowercase."""
+    check_policy(malformed)
     lemmas: set[str] = set()
     problems: list[tuple[int, str]] = []
     for lineno, line in _content_lines(path):
@@ -215,6 +222,7 @@ def read_exceptions(path: Path, malformed: MalformedPolicy = "fail") -> dict[str
     Multiword entries (``allowed_for allow_for``) are skipped: their head word has its own.
     Lines without a form and a lemma are handled per ``malformed``.
     """
+    check_policy(malformed)
     forms: dict[str, list[str]] = {}
     problems: list[tuple[int, str]] = []
     for lineno, line in _content_lines(path):

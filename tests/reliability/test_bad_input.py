@@ -135,6 +135,13 @@ def test_malformed_index_lines_follow_the_policy(tmp_path, line, reason):
     assert read_index_lemmas(path, "skip") == frozenset({"water"})
 
 
+@pytest.mark.parametrize("reader", [read_synsets, read_index_lemmas, read_exceptions])
+def test_an_unknown_policy_is_refused_before_the_file_is_opened(tmp_path, reader):
+    missing = tmp_path / "never-read"  # opening it would raise 'WordNet file not found'
+    with pytest.raises(CorpusError, match=r"prepare\.malformed_lines: 'ignore' .*fail, skip"):
+        reader(missing, "ignore")
+
+
 def test_build_corpus_skips_only_when_asked(tmp_path):
     wn = tmp_path / "wn"
     shutil.copytree(FIXTURES, wn)
