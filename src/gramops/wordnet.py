@@ -6,7 +6,7 @@ WordNet's ``wndb(5WN)`` manual page; every line is validated so that a corrupted
 truncated download stops the pipeline with the file and line numbers instead of
 silently producing a smaller corpus. ``prepare.malformed_lines: skip`` is the explicit
 opt-in for a database known to hold a few bad lines: they are dropped with a warning
-naming each line.
+that gives their line numbers.
 """
 
 from __future__ import annotations
@@ -151,10 +151,24 @@ def handle_malformed(
     log.warning("%s: skipped %s (prepare.malformed_lines: skip)", path, where)
 
 
-def _content_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, line) skipping the indented license header."""
-    with require_file(path).open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
+def _content_lines(path: Path, problems: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line) skipping the indented license header.
+
+    A line that is not UTF-8 (a corrupted byte) is recorded in ``problems`` instead of
+    being yielded, so it follows the malformed-lines policy like any other bad line.
+    """
+    with require_file(path).open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(
+                    (
+                        lineno,
+                        f"not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
+                    )
+                )
+                continue
             if line.startswith("  ") or not line.strip():
                 continue
             yield lineno, line
@@ -169,7 +183,7 @@ def read_synsets(path: Path, malformed: MalformedPolicy = "fail") -> list[Synset
     check_policy(malformed)
     synsets: list[Synset] = []
     problems: list[tuple[int, str]] = []
-    for lineno, line in _content_lines(path):
+    for lineno, line in _content_lines(path, problems):
         try:
             synsets.append(parse_data_line(line, path, lineno))
         except MalformedLineError as exc:
@@ -204,7 +218,7 @@ def read_index_lemmas(path: Path, malformed: MalformedPolicy = "fail") -> frozen
     check_policy(malformed)
     lemmas: set[str] = set()
     problems: list[tuple[int, str]] = []
-    for lineno, line in _content_lines(path):
+    for lineno, line in _content_lines(path, problems):
         fields = line.split()
         problem = index_line_problem(fields)
         if problem is None:
@@ -225,7 +239,7 @@ def read_exceptions(path: Path, malformed: MalformedPolicy = "fail") -> dict[str
     check_policy(malformed)
     forms: dict[str, list[str]] = {}
     problems: list[tuple[int, str]] = []
-    for lineno, line in _content_lines(path):
+    for lineno, line in _content_lines(path, problems):
         fields = line.split()
         if len(fields) < 2:
             problems.append((lineno, "expected 'form lemma'"))

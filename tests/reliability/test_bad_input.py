@@ -142,6 +142,16 @@ def test_an_unknown_policy_is_refused_before_the_file_is_opened(tmp_path, reader
         reader(missing, "ignore")
 
 
+def test_a_line_that_is_not_utf8_is_a_malformed_line(tmp_path):
+    path = tmp_path / "data.verb"
+    path.write_bytes(GOOD_LINE.encode() + "00000016 38 v 01 caf\xe9 0 000 | x\n".encode("latin-1"))
+    with pytest.raises(
+        CorpusError, match=r"data\.verb:2: .*not UTF-8 text \(byte 0xe9 at column 21\)"
+    ):
+        read_synsets(path)
+    assert [s.key for s in read_synsets(path, "skip")] == ["00000009-v"]
+
+
 def test_build_corpus_skips_only_when_asked(tmp_path):
     wn = tmp_path / "wn"
     shutil.copytree(FIXTURES, wn)
