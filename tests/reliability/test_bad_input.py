@@ -565,6 +565,51 @@ def test_malformed_params_name_the_dotted_key_and_what_is_allowed(tmp_path, case
     assert allowed in message, message
 
 
+def _every_field() -> list[tuple[str, str]]:
+    from gramops.params import SECTIONS
+
+    return [(section, field) for section, model in SECTIONS.items() for field in model.model_fields]
+
+
+def _wrong_type(section: str, field: str) -> Any:
+    """A value of the wrong type for the field: a string for mappings, a mapping otherwise."""
+    from typing import get_origin
+
+    from pydantic import BaseModel
+
+    from gramops.params import SECTIONS
+
+    annotation = SECTIONS[section].model_fields[field].annotation
+    nested = get_origin(annotation) is dict or (
+        isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    )
+    return "not-a-mapping" if nested else {"not": ["a", "value"]}
+
+
+@pytest.mark.parametrize(("section", "field"), _every_field())
+def test_every_field_of_every_section_refuses_a_wrong_type_by_name(section, field):
+    """Every field, not just a sample: the message names it and echoes what was given."""
+    data = _project_params()
+    value = _wrong_type(section, field)
+    data.setdefault(section, {})[field] = value
+    with pytest.raises(ParamsError) as info:
+        validate_all(data)
+    assert f"{section}.{field}: " in str(info.value)
+    assert f"(got {value!r})" in str(info.value)
+
+
+@pytest.mark.parametrize("section", sorted({s for s, _ in _every_field()}))
+def test_an_unknown_key_in_any_section_lists_the_allowed_keys(section):
+    from gramops.params import SECTIONS
+
+    data = _project_params()
+    data.setdefault(section, {})["bogus_key"] = 1
+    with pytest.raises(ParamsError) as info:
+        validate_all(data)
+    allowed = ", ".join(sorted(SECTIONS[section].model_fields))
+    assert f"{section}.bogus_key: unknown key (allowed in {section}: {allowed})" in str(info.value)
+
+
 def test_every_params_section_has_a_bad_value_case():
     from gramops.params import SECTIONS
 
