@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import io
 import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -383,3 +385,30 @@ def test_a_copy_of_the_weights_is_byte_identical_after_a_refused_load(tmp_path, 
     with pytest.raises(BundleError):
         load_predictor(bundle)
     assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    ("family", "damage"),
+    [("fp32", "truncated"), ("int8", "wrong-dtype"), ("lora", "missing-tensor")],
+)
+def test_the_evaluate_stage_exits_2_on_damaged_weights_and_writes_nothing(
+    tmp_path, make_bundle, snap, family, damage
+):
+    """The stage loads the model before reading data, so it fails first and cleanly."""
+    work = tmp_path / "ws"
+    bundles = _family_bundles(work / "models", make_bundle)
+    (bundles[family] / "eval_report.json").unlink()  # as before the stage first runs
+    shutil.copy(ROOT / "params.yaml", work / "params.yaml")
+    DAMAGES[damage](bundles[family] / WEIGHTS[family])
+    before = snap(work)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "evaluate.py"), family],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert f"models/{family}/{WEIGHTS[family]}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snap(work) == before
