@@ -4,7 +4,6 @@ import logging
 from pathlib import Path
 
 from gramops.corpus import build_corpus
-
 from gramops.jsonio import write_json, write_jsonl
 from gramops.stage import load_params, run
 

@@ -89,3 +89,23 @@ def test_manifest_sha_equals_canonical_sha_from_recorded_pairs(tmp_path):
     bundle = _bundle(tmp_path / "b", parent="e" * 64)
     manifest = canonical_manifest(bundle)
     assert manifest_sha(reversed(manifest["files"]), "e" * 64) == canonical_sha(bundle)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("train_manifest.json", b"[1, 2]", r"expected a JSON object .* got list"),
+        ("train_manifest.json", b'{"parent_sha": 5}', r"parent_sha 5"),
+        ("train_manifest.json", b'{"parent_sha": "../x"}', r"parent_sha '\.\./x'"),
+        ("config.json", b'{"family": "caf\xe9"}', r"config\.json: not valid JSON"),
+        ("eval_report.json", b'{"a": 1', r"eval_report\.json: not valid JSON"),
+    ],
+)
+def test_unreadable_identity_json_is_an_identity_error_naming_the_file(
+    tmp_path, name, content, message
+):
+    bundle = _bundle(tmp_path / "b")
+    (bundle / name).write_bytes(content)
+    with pytest.raises(IdentityError, match=message) as info:
+        canonical_sha(bundle)
+    assert name in str(info.value)

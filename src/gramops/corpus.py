@@ -33,6 +33,7 @@ from gramops.inflection import TAGS, forms, is_irregular
 from gramops.params import PrepareParams, SplitParams
 from gramops.wordnet import (
     CorpusError,
+    MalformedPolicy,
     Synset,
     read_exceptions,
     read_index_lemmas,
@@ -560,23 +561,23 @@ def _record(
     }
 
 
-def _read_inputs(wordnet_dir: Path, tutor: bool) -> dict[str, Any]:
+def _read_inputs(wordnet_dir: Path, tutor: bool, malformed: MalformedPolicy) -> dict[str, Any]:
     """Read and validate every WordNet file before any work, so bad input fails fast."""
     wordnet_dir = Path(wordnet_dir)
     if not wordnet_dir.is_dir():
         raise CorpusError(f"{wordnet_dir}: WordNet directory not found; run pull_corpus first")
     inputs: dict[str, Any] = {
-        "verb": read_synsets(wordnet_dir / "data.verb"),
-        "exceptions": read_exceptions(wordnet_dir / "verb.exc"),
-        "adverbs": read_index_lemmas(require_file(wordnet_dir / "index.adv")),
-        "nouns": read_index_lemmas(require_file(wordnet_dir / "index.noun")),
-        "adjectives": read_index_lemmas(require_file(wordnet_dir / "index.adj")),
+        "verb": read_synsets(wordnet_dir / "data.verb", malformed),
+        "exceptions": read_exceptions(wordnet_dir / "verb.exc", malformed),
+        "adverbs": read_index_lemmas(require_file(wordnet_dir / "index.adv"), malformed),
+        "nouns": read_index_lemmas(require_file(wordnet_dir / "index.noun"), malformed),
+        "adjectives": read_index_lemmas(require_file(wordnet_dir / "index.adj"), malformed),
     }
     log.info("read %d verb synsets from %s", len(inputs["verb"]), wordnet_dir / "data.verb")
     if tutor:
         for pos in TUTOR_POS:
             path = wordnet_dir / f"data.{pos}"
-            inputs[pos] = read_synsets(path)
+            inputs[pos] = read_synsets(path, malformed)
             log.info("read %d %s synsets from %s", len(inputs[pos]), pos, path)
     return inputs
 
@@ -586,7 +587,7 @@ def build_corpus(wordnet_dir: Path, params: PrepareParams) -> Corpus:
 
     Pure apart from reading the WordNet files; the prepare stage writes the result.
     """
-    inputs = _read_inputs(wordnet_dir, params.tutor_domain)
+    inputs = _read_inputs(wordnet_dir, params.tutor_domain, params.malformed_lines)
     exceptions: dict[str, tuple[str, ...]] = inputs["exceptions"]
     lexicon = Lexicon(
         adverbs=ADVERBS

@@ -34,7 +34,7 @@ def file_digest(path: Path) -> str:
     if path.suffix == ".json":
         try:
             data = canonical_bytes(json.loads(path.read_text(encoding="utf-8")))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise IdentityError(f"{path}: not valid JSON ({exc}); cannot hash the bundle") from exc
         return hashlib.sha256(data).hexdigest()
     digest = hashlib.sha256()
@@ -64,7 +64,19 @@ def canonical_manifest(bundle_dir: Path) -> dict[str, object]:
     bundle_dir = Path(bundle_dir)
     files = [[name, file_digest(bundle_dir / name)] for name in identity_files(bundle_dir)]
     manifest = json.loads((bundle_dir / "train_manifest.json").read_text(encoding="utf-8"))
-    return {"files": files, "parent_sha": manifest.get("parent_sha")}
+    parent = manifest.get("parent_sha") if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict) or not (parent is None or _is_sha(parent)):
+        raise IdentityError(
+            f"{bundle_dir / 'train_manifest.json'}: expected a JSON object whose parent_sha is "
+            f"null or a 64-hex SHA, got {type(manifest).__name__} with parent_sha {parent!r}"
+        )
+    return {"files": files, "parent_sha": parent}
+
+
+def _is_sha(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    )
 
 
 def canonical_sha(bundle_dir: Path) -> str:

@@ -64,6 +64,11 @@ class PrepareParams(_Section):
     split: SplitParams
     max_tokens: int = Field(default=60, ge=3, le=500, description="longer examples are dropped")
     tutor_domain: bool = True
+    malformed_lines: Literal["fail", "skip"] = Field(
+        default="fail",
+        description="a WordNet line that breaks the file format stops prepare (fail, naming "
+        "file and lines) or is dropped with a warning naming them (skip)",
+    )
 
 
 class FeatureParams(_Section):
@@ -216,6 +221,16 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 
 
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """``path:line:column: not valid YAML: what`` (1-based), one line, like a compiler."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    what = ", ".join(
+        str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
+    )
+    return f"{where}: not valid YAML: {what or exc}"
+
+
 def read_params_file(path: Path) -> dict[str, Any]:
     """Parse ``params.yaml`` with the safe loader; a clear error if it is not a mapping."""
     try:
@@ -225,7 +240,7 @@ def read_params_file(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+        raise ParamsError(_yaml_problem(path, exc)) from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data

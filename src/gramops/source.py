@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from collections.abc import Iterable
 from html.parser import HTMLParser
 from importlib import resources
@@ -199,26 +200,58 @@ def verify_archive(path: Path, sha256: str, key: str = "pull_corpus.sha256") -> 
         )
 
 
-def extract_member(archive: Path, member: str, dest: Path) -> None:
-    """Unpack the regular files directly under ``member`` into ``dest`` (flat, no links)."""
+def _unsafe_reason(info: tarfile.TarInfo, prefix: str) -> str | None:
+    """Why a member under ``prefix`` must not be unpacked, or None when it is harmless."""
+    rel = info.name[len(prefix) :]
+    parts = rel.split("/")
+    if ".." in parts or rel.startswith("/"):
+        return "its path escapes the member directory"
+    if info.issym() or info.islnk():
+        return f"it is a link to {info.linkname!r}"
+    if info.isdev() or info.isfifo():
+        return "it is a device or FIFO, not a regular file"
+    return None
+
+
+def extract_member(archive: Path, member: str, dest: Path, origin: str | None = None) -> None:
+    """Unpack the regular files directly under ``member`` into ``dest`` (flat, no links).
+
+    A link, device or ``..`` path under ``member`` means the archive is not the database it
+    claims to be: it is refused (naming the member) rather than skipped, and so is an
+    archive that is truncated or not a tarball at all.
+    """
     prefix = member.rstrip("/") + "/"
+    label = origin or archive.name
     found = 0
-    with tarfile.open(archive, "r:*") as tar:
-        for info in tar:
-            if not info.name.startswith(prefix) or not info.isfile():
-                continue
-            name = info.name[len(prefix) :]
-            if not name or "/" in name or name.startswith("."):
-                continue
-            source = tar.extractfile(info)
-            assert source is not None  # a regular file always has a payload
-            with source, (dest / name).open("wb") as out:
-                shutil.copyfileobj(source, out, _CHUNK)
-            found += 1
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for info in tar:
+                if not info.name.startswith(prefix):
+                    continue
+                reason = _unsafe_reason(info, prefix)
+                if reason is not None:
+                    raise SourceError(
+                        f"{label}: refusing member {info.name!r} under pull_corpus.member "
+                        f"{member!r}: {reason} (nothing was written)"
+                    )
+                if not info.isfile():
+                    continue
+                name = info.name[len(prefix) :]
+                if not name or "/" in name or name.startswith("."):
+                    continue
+                source = tar.extractfile(info)
+                assert source is not None  # a regular file always has a payload
+                with source, (dest / name).open("wb") as out:
+                    shutil.copyfileobj(source, out, _CHUNK)
+                found += 1
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise SourceError(
+            f"{label} is not a readable tar archive ({type(exc).__name__}: {exc}); it "
+            "may be truncated or corrupt (nothing was written)"
+        ) from exc
     if found == 0:
         raise SourceError(
-            f"{archive.name} has no files under pull_corpus.member {member!r}: "
-            "check the member path"
+            f"{label} has no files under pull_corpus.member {member!r}: check the member path"
         )
 
 
@@ -253,7 +286,18 @@ def pull_corpus(params: PullCorpusParams, out_dir: Path) -> dict[str, object]:
     the end, so any error leaves the previous state untouched.
     """
     out_dir = Path(out_dir)
+    # the topmost directory this call creates, removed again if the pull fails
+    created = next((d for d in reversed(out_dir.parents) if not d.exists()), None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _pull(params, out_dir)
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _pull(params: PullCorpusParams, out_dir: Path) -> dict[str, object]:
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".pull_corpus-") as tmp:
         work = Path(tmp) / "wordnet"
         work.mkdir()
@@ -283,7 +327,7 @@ def pull_corpus(params: PullCorpusParams, out_dir: Path) -> dict[str, object]:
             archive = Path(tmp) / "source.tar"
             download_verified(url, archive, params.sha256)
             log.info("sha256 verified (%s); unpacking %s", params.sha256[:12], params.member)
-            extract_member(archive, params.member, work)
+            extract_member(archive, params.member, work, origin=url)
             archive.unlink()
             digest = params.sha256
         check_complete(work, f"source {params.source!r}")
