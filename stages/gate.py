@@ -44,6 +44,7 @@ def main() -> None:
         challenger_evaluated_on_current=current["challenger"]["n"] > 0,
         challenger_cpqu=costs.get(challenger[:12], {}).get("cpqu"),
         champion_cpqu=costs.get(champion[:12], {}).get("cpqu"),
+        challenger_rolled_back=gate.rolled_back(registry.history()).get(challenger),
     )
     result = gate.decide(inputs, params)
     if result["decision"] == "promote":

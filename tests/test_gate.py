@@ -149,4 +149,37 @@ def test_same_model_holds_and_still_lists_rules():
     result = gate.decide(replace(GOOD, challenger=CHAMPION), PARAMS)
     assert result["decision"] == "hold"
     assert "nothing to promote" in result["reasons"][0]
-    assert len(result["rules"]) == 5
+    assert len(result["rules"]) == 6
+
+
+# --------------------------------------------------------------------------- rollbacks
+
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+def _move(op: str, new: str, previous: str | None, alias: str = "production") -> dict:
+    return {"op": op, "alias": alias, "new": new, "previous": previous, "time": "t", "actor": "x"}
+
+
+def test_a_rolled_back_challenger_is_blocked_with_the_rollback_named():
+    verdict = gate.rolled_back(
+        [_move("alias", A, None), _move("alias", B, A), _move("rollback", A, B)]
+    )
+    assert set(verdict) == {B}
+    result = gate.decide(replace(GOOD, challenger_rolled_back=verdict[B]), PARAMS)
+    assert result["decision"] == "block"
+    assert [n for n, v in _verdicts(result).items() if v == "fail"] == ["not_rolled_back"]
+    assert "rolled back from production at t by x" in result["reasons"][0]
+    assert "gramops promote" in result["reasons"][0]
+
+
+def test_an_explicit_promotion_lifts_a_rollback_and_other_aliases_do_not_count():
+    records = [_move("alias", A, None), _move("alias", B, A), _move("rollback", A, B)]
+    assert gate.rolled_back([*records, _move("alias", B, A)]) == {}
+    assert gate.rolled_back([*records, _move("alias", C, A)]) == {
+        B: "rolled back from production at t by x"
+    }
+    assert gate.rolled_back(records, alias="challenger") == {}
+    assert gate.rolled_back([_move("rollback", A, C, alias="canary")], alias="canary") == {
+        C: "rolled back from canary at t by x"
+    }

@@ -23,6 +23,7 @@ the metrics files and moves the alias.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -122,6 +123,29 @@ class GateInputs:
     challenger_evaluated_on_current: bool
     challenger_cpqu: float | None
     champion_cpqu: float | None
+    # set when production was rolled back away from the challenger and nobody has moved
+    # production back to it since: a description of that rollback (time, actor)
+    challenger_rolled_back: str | None = None
+
+
+def rolled_back(records: Iterable[dict[str, Any]], alias: str = "production") -> dict[str, str]:
+    """SHA -> description of the rollback that took ``alias`` away from it, still in force.
+
+    A rollback is a human verdict on a model: the gate must not promote it again on its own
+    at the next ``dvc repro``. Any later explicit move of the alias to that SHA (``gramops
+    promote``) lifts the verdict.
+    """
+    verdicts: dict[str, str] = {}
+    for record in records:
+        if record.get("alias") != alias:
+            continue
+        if record.get("op") == "rollback" and record.get("previous"):
+            verdicts[record["previous"]] = (
+                f"rolled back from {alias} at {record.get('time')} by {record.get('actor')}"
+            )
+        elif record.get("op") == "alias" and record.get("new"):
+            verdicts.pop(record["new"], None)
+    return verdicts
 
 
 @dataclass(frozen=True)
@@ -248,9 +272,25 @@ def _cpqu_ceiling(inputs: GateInputs, ceiling: float) -> Rule:
     )
 
 
+def _not_rolled_back(inputs: GateInputs) -> Rule:
+    verdict = inputs.challenger_rolled_back
+    if verdict is None:
+        return Rule("not_rolled_back", False, False, True, "the challenger was never rolled back")
+    return Rule(
+        "not_rolled_back",
+        True,
+        False,
+        False,
+        f"the challenger was {verdict}; the gate does not re-promote it on its own: promote "
+        "it explicitly (`gramops promote REF`) or set traffic.challenger to another model",
+    )
+
+
 def rules(inputs: GateInputs, params: GateThresholds) -> list[Rule]:
-    """Every rule, in the order a reviewer reads them: quality, safety, freshness, cost."""
+    """Every rule, in the order a reviewer reads them: a human verdict, quality, safety,
+    freshness, cost."""
     return [
+        _not_rolled_back(inputs),
         _quality_floor(inputs, params.quality_floor),
         _noninferiority_rule(
             "noninferiority_reference",
