@@ -4,7 +4,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from gramops.bundle import load_tensors, read_metadata, save_bundle
+from gramops.bundle import load_weights, read_metadata, save_bundle
 from gramops.features import featurize
 from gramops.identity import canonical_sha
 from gramops.jsonio import read_jsonl, write_json
@@ -36,7 +36,7 @@ def main() -> None:
         len(dev),
     )
     result = train_lora(
-        load_tensors(PARENT / "model.safetensors"),
+        load_weights(PARENT / "model.safetensors", parent_config),
         featurize(train, spec),
         encode_tags(r["tag"] for r in train),
         featurize(dev, spec),

@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from gramops.bundle import load_tensors, read_metadata, save_bundle
+from gramops.bundle import load_weights, read_metadata, save_bundle
 from gramops.identity import canonical_sha
 from gramops.model import quantize_int8
 from gramops.provenance import code_record
@@ -19,7 +19,7 @@ def main() -> None:
     parent_sha = canonical_sha(PARENT)
     parent_config = read_metadata(PARENT, "config.json")
     parent_manifest = read_metadata(PARENT, "train_manifest.json")
-    qweights = quantize_int8(load_tensors(PARENT / "model.safetensors"))
+    qweights = quantize_int8(load_weights(PARENT / "model.safetensors", parent_config))
     config = {
         **parent_config,
         "family": "int8",
