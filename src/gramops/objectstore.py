@@ -542,7 +542,7 @@ class S3MetadataFiles(MetadataFiles):
                 raise LockTimeoutError(
                     f"{self.where(LOCK_NAME)}: the registry lock is held by {info['holder']} "
                     f"(expires in {info['expires'] - time.time():.1f} s); waited "
-                    f"{timeout_s:.0f} s, retry when it has finished"
+                    f"{timeout_s:g} s, retry when it has finished"
                 )
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
