@@ -12,7 +12,7 @@ import json
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +124,19 @@ def s3_bucket(s3_env: dict[str, str]) -> Iterator[str]:
     boto3.client("s3").create_bucket(Bucket=name)
     yield f"s3://{name}"
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+_SUMMARIES: list[str] = []
+
+
+@pytest.fixture
+def reliability_summary() -> Callable[[str], None]:
+    """Record a line for the end-of-run summary (kills per operation, timings)."""
+    return _SUMMARIES.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _SUMMARIES:
+        terminalreporter.section("registry reliability")
+        for line in _SUMMARIES:
+            terminalreporter.write_line(line)
