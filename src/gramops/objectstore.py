@@ -220,7 +220,7 @@ class MetadataFiles:
         return self.read(name) is not None
 
     def names(self, directory: str) -> list[str]:
-        """File names directly inside ``directory`` (empty when it does not exist)."""
+        """File names directly inside ``directory``, unordered (empty when it is missing)."""
         raise NotImplementedError
 
     def append_jsonl(
@@ -316,7 +316,7 @@ class LocalMetadataFiles(MetadataFiles):
 
     def names(self, directory: str) -> list[str]:
         try:
-            return sorted(os.listdir(self.path(directory)))
+            return os.listdir(self.path(directory))
         except FileNotFoundError:
             return []
 

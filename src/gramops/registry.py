@@ -477,7 +477,7 @@ class Registry:
         tampered: list[ObjectProblem] = []
         errors: list[str] = []
         repaired = self._recover_if_journaled()
-        digests: dict[tuple[str, bool], tuple[str, str | None] | None] = {}
+        digests: dict[tuple[str, bool], tuple[str, str | None, Any] | None] = {}
         checked = 0
         shas = self.shas()
         known = set(shas)
@@ -503,6 +503,7 @@ class Registry:
             parent = entry.get("parent_sha")
             if parent is not None and parent not in known:
                 errors.append(f"entry {sha}: parent {parent} is not registered")
+            docs: dict[str, Any] = {}
             for item in files:
                 checked += 1
                 is_json = item["path"].endswith(".json")
@@ -521,6 +522,9 @@ class Registry:
                         f"but its object {item['object']} has {found[1]}; the entry was edited, "
                         f"restore {self._where(_entry_name(sha))} from git"
                     )
+                elif found[2] is not None:
+                    docs[item["path"]] = found[2]
+            errors.extend(self._fact_errors(sha, entry, files, docs))
         self._verify_bindings(records, known, errors)
         ok = not (missing or tampered or errors)
         return VerifyReport(ok, checked, missing, tampered, errors, repaired)
@@ -603,6 +607,14 @@ class Registry:
                 tmp = dest / f".{item['path']}.{uuid.uuid4().hex}.tmp"
                 staged.append((tmp, dest / item["path"]))
                 self._copy_verified(sha, item, tmp)
+            docs = {
+                final.name: _json_or_none(tmp.read_bytes())
+                for tmp, final in staged
+                if final.suffix == ".json"
+            }
+            edits = self._fact_errors(sha, entry, files, docs)
+            if edits:
+                raise RegistryError(f"refusing to materialize {ref!r}: {'; '.join(edits)}")
             for tmp, final in staged:
                 os.replace(tmp, final)
         finally:
@@ -1164,19 +1176,46 @@ class Registry:
             )
         return files
 
-    def _object_digests(self, key: str, is_json: bool) -> tuple[str, str | None] | None:
-        """(raw sha256, identity digest) of a stored object, or None when it is missing."""
+    def _object_digests(self, key: str, is_json: bool) -> tuple[str, str | None, Any] | None:
+        """(raw sha256, identity digest, parsed JSON or None) of a stored object; None when
+        it is missing."""
         from gramops.objectstore import ObjectStoreError
 
         try:
             if not is_json:
                 digest = self.objects.sha256(key)
-                return digest, digest
+                return digest, digest, None
             with self.objects.open(key) as fh:
                 data = fh.read()
         except (ObjectStoreError, FileNotFoundError):
             return None
-        return hashlib.sha256(data).hexdigest(), _identity_digest(data, key)
+        return hashlib.sha256(data).hexdigest(), _identity_digest(data, key), _json_or_none(data)
+
+    def _fact_errors(
+        self, sha: str, entry: dict[str, Any], files: list[dict[str, Any]], docs: dict[str, Any]
+    ) -> list[str]:
+        """Entry fields its own verified identity files contradict: edits the SHA cannot see.
+
+        ``docs`` maps an identity JSON file name to its parsed, verified content.
+        """
+        where = self._where(_entry_name(sha))
+        found: list[tuple[str, Any, Any]] = []
+        manifest = docs.get("train_manifest.json")
+        if isinstance(manifest, dict):
+            if manifest.get("family") is not None:
+                found.append(("family", manifest["family"], entry.get("family")))
+            corpus = (manifest.get("corpus") or {}).get("dvc_hash")
+            found.append(("corpus_dvc_hash", corpus, entry.get("corpus_dvc_hash")))
+        report = docs.get("eval_report.json")
+        if isinstance(report, dict):
+            found.append(("metrics", summary_metrics(report), entry.get("metrics")))
+        found.append(("size_bytes", sum(f.get("size", 0) for f in files), entry.get("size_bytes")))
+        return [
+            f"{where}: {key} is {actual!r} but the registered files say {expected!r}; the entry "
+            "was edited, restore it from git"
+            for key, expected, actual in found
+            if canonical_bytes(expected) != canonical_bytes(actual)
+        ]
 
     def _restore_objects(self, bundle_dir: Path, sha: str, entry: dict[str, Any]) -> int:
         """Copy back objects a known entry lacks, only from bytes that hash to the record."""
@@ -1284,6 +1323,13 @@ def _identity_digest(data: bytes, label: str) -> str | None:
         return hashlib.sha256(canonical_bytes(json.loads(data))).hexdigest()
     except (json.JSONDecodeError, UnicodeDecodeError):
         log.debug("%s: not JSON, no identity digest", label)
+        return None
+
+
+def _json_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
         return None
 
 
