@@ -6,6 +6,10 @@ fan-out keeps directories small). The root is any fsspec URL: a local directory 
 ``s3://bucket/prefix`` for a team, ``memory://`` in tests. Writes go to a temporary name and
 are renamed into place only after the bytes hashed to the expected key, so a reader never
 sees a half-written or wrong object under a valid key.
+
+The registry's metadata documents (tags, aliases, entries, the audit log) live beside it
+through :class:`MetadataFiles`: a local directory, or ``s3://`` where conditional writes
+give the cross-machine lock that a shared registry needs.
 """
 
 from __future__ import annotations

@@ -2,21 +2,36 @@
 
 Identity itself (the canonical SHA) lives in :mod:`gramops.identity`.
 
-State lives under one directory (``models/registry`` by default), git-tracked except the
-object bytes and the lock:
+State lives under one root (``models/registry`` by default), git-tracked except the object
+bytes, the lock and the journal:
 
 - ``index.jsonl``: the append-only audit log, one canonical-JSON record per operation with
-  its actor, time, new and previous value. It is written last, so a record means the
-  operation's files were all written.
+  its actor, time, new and previous value. Its line is written last: it is the commit point
+  of an operation.
 - ``tags.json`` (semver -> SHA, write-once unless ``retag``) and ``aliases.json``
   (alias -> SHA): the current bindings, small so that resolving a ref reads little.
 - ``entries/<sha>.json``: what a bundle is (family, parent, corpus hash, files, metrics).
 - ``objects/``: the bytes, content-addressed (:mod:`gramops.objectstore`), any fsspec URL.
-- ``.lock``: every mutation holds an exclusive ``fcntl.flock`` on it.
+- ``.lock``: every mutation holds it (``fcntl.flock`` locally; on S3 an object created by
+  a conditional write, with owner, holder and expiry, see ``S3MetadataFiles``).
+- ``.journal.json``: present only while a mutation is in flight: the log's size and the
+  previous bytes of every document it writes. Whoever takes the lock next (any mutation,
+  or ``verify``) rolls a dead holder's mutation forward when its log line is complete, and
+  back otherwise, with a warning; so even ``kill -9`` never leaves one half-applied.
 
-Every file is replaced atomically (tmp + fsync + ``os.replace``); a mutation validates
-everything before its first write and undoes its own writes if a later one raises, so a
-refused or failed operation changes nothing.
+Every document is replaced whole and atomically (tmp + fsync + ``os.replace`` locally, one
+PUT on S3); a mutation validates everything before its first write. Reads take no lock.
+
+Where the registry lives is configured by the environment only, so one codebase serves a
+laptop and a team:
+
+- ``GRAMOPS_REGISTRY``: the root, a local path or ``s3://bucket/prefix`` (default
+  ``models/registry``). A local root keeps the historical on-disk format byte for byte.
+- ``GRAMOPS_REGISTRY_OBJECTS``: the object store URL (default ``<root>/objects``).
+- ``GRAMOPS_REGISTRY_LOCK_TTL``: seconds after which an S3 lock counts as abandoned
+  (default 60).
+- S3 credentials and endpoint the usual botocore way (``AWS_ACCESS_KEY_ID``,
+  ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL`` for MinIO or a test server, ...).
 """
 
 from __future__ import annotations
