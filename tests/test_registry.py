@@ -689,3 +689,14 @@ def test_register_pending_previews_without_writing(reg, tmp_path):
             _model(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
         )
     assert {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()} == before
+
+
+def test_the_registry_root_comes_from_gramops_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAMOPS_REGISTRY", str(tmp_path / "team"))
+    monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
+    reg = Registry(actor="tester")
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    assert reg.root == tmp_path / "team" and reg.objects_url == str(tmp_path / "team" / "objects")
+    assert json.loads((tmp_path / "team" / "tags.json").read_text()) == {"v0.1.0": sha}
+    with pytest.raises(RegistryError, match=r"'memory://r'.*local directory or on s3://"):
+        Registry("memory://r")

@@ -358,7 +358,7 @@ class LocalMetadataFiles(MetadataFiles):
                     if time.monotonic() > deadline:
                         raise LockTimeoutError(
                             f"{lock_path}: another process has held the registry lock for over "
-                            f"{timeout_s:.0f} s; retry when it has finished"
+                            f"{timeout_s:g} s; retry when it has finished"
                         ) from None
                     time.sleep(0.02)
             try:
