@@ -246,6 +246,9 @@ class MetadataFiles:
         """Exclusive across processes and machines sharing the root; bounded wait."""
         raise NotImplementedError
 
+    def ensure_held(self) -> None:
+        """Before writing: make sure the lock is still ours (a local flock cannot be lost)."""
+
 
 def _jsonl_line(record: dict[str, Any]) -> bytes:
     return (
@@ -442,6 +445,7 @@ class S3MetadataFiles(MetadataFiles):
         self.root = root.rstrip("/")
         self.bucket, _, self.prefix = self.root.partition("/")
         self.ttl_s = ttl_s if ttl_s is not None else _lock_ttl_from_env()
+        self._held: tuple[str, str] | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -506,10 +510,36 @@ class S3MetadataFiles(MetadataFiles):
     def lock(self, holder: str, timeout_s: float) -> Iterator[None]:
         token = uuid.uuid4().hex
         self._acquire(token, holder, timeout_s)
+        self._held = (token, holder)
         try:
             yield
         finally:
+            self._held = None
             self._release(token)
+
+    def ensure_held(self) -> None:
+        """Renew our lease on the lock, or refuse to write if it expired and was taken.
+
+        Called before a mutation's first write, so a holder that stalled past the TTL (and
+        lost the lock to a waiter) writes nothing instead of racing the new holder.
+        """
+        if self._held is None:
+            raise ObjectStoreError(f"{self.where(LOCK_NAME)}: writing without holding the lock")
+        token, holder = self._held
+        current = self._get(LOCK_NAME)
+        info = _lock_info(current[0]) if current else None
+        if (
+            current is None
+            or info is None
+            or info["owner"] != token
+            or not self._put_if(LOCK_NAME, self._lock_body(token, holder), IfMatch=current[1])
+        ):
+            taken = info["holder"] if info and info["owner"] != token else "nobody"
+            raise LockTimeoutError(
+                f"{self.where(LOCK_NAME)}: this process's registry lock expired and is now "
+                f"held by {taken}; nothing was written, retry the operation (or raise "
+                f"{LOCK_TTL_ENV} above {self.ttl_s:g} s)"
+            )
 
     def _lock_body(self, token: str, holder: str) -> bytes:
         body = {
@@ -556,7 +586,7 @@ class S3MetadataFiles(MetadataFiles):
         if current is None:
             log.warning("%s: our registry lock was already gone", self.where(LOCK_NAME))
             return
-        data, _etag = current
+        data, etag = current
         if _lock_info(data)["owner"] != token:
             log.warning(
                 "%s: our registry lock expired and was taken by %s; not releasing it",
@@ -564,7 +594,14 @@ class S3MetadataFiles(MetadataFiles):
                 _lock_info(data)["holder"],
             )
             return
-        self.delete(LOCK_NAME)
+        try:  # only the version we read: never a lock someone else took meanwhile
+            self.fs.call_s3(
+                "delete_object", Bucket=self.bucket, Key=self.key(LOCK_NAME), IfMatch=etag
+            )
+        except Exception as exc:
+            if not _precondition_failed(exc):
+                raise
+            log.warning("%s: the lock changed hands; not releasing it", self.where(LOCK_NAME))
 
 
 def _lock_ttl_from_env() -> float:

@@ -1001,6 +1001,10 @@ class Registry:
         when its log line made it, and rolled back otherwise, by the next lock holder.
         """
         assert self._lock_depth, "registry mutations must hold the lock"
+        try:
+            self._meta.ensure_held()
+        except LockTimeoutError as exc:
+            raise RegistryError(str(exc)) from None
         journal = {
             "op": op,
             "index_size": len(self._meta.read(INDEX) or b""),

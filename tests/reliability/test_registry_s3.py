@@ -134,3 +134,23 @@ def test_a_live_lock_makes_a_mutation_time_out_naming_the_lock_and_its_holder(
     assert "waited 0.5 s" in message
     assert reg.history() == before and reg.aliases() == {}
     assert json.loads(meta.read(".lock")) == live  # a live lock is never broken
+
+
+def test_a_holder_whose_lock_was_taken_writes_nothing_and_leaves_the_new_lock(
+    s3_bucket, tmp_path, caplog
+):
+    root = f"{s3_bucket}/stalled"
+    reg = Registry(root, actor="alice")
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    meta = S3MetadataFiles(root)
+    thief = {"owner": "bob-token", "holder": "bob@ci pid 9", "expires": time.time() + 600}
+    before = reg.history()
+    with caplog.at_level(logging.WARNING), reg._locked():
+        # alice stalled past her TTL and bob broke the lock: simulate bob's takeover
+        meta.write(".lock", json.dumps(thief).encode())
+        with pytest.raises(RegistryError, match="expired and is now held by bob@ci pid 9"):
+            reg.set_alias("production", sha)
+    assert reg.history() == before and reg.aliases() == {}
+    assert not meta.exists(".journal.json")
+    assert json.loads(meta.read(".lock")) == thief  # alice's release left bob's lock alone
+    assert "taken by bob@ci pid 9; not releasing it" in caplog.text
