@@ -223,6 +223,10 @@ class MetadataFiles:
     def exists(self, name: str) -> bool:
         return self.read(name) is not None
 
+    def size(self, name: str) -> int:
+        """A document's length in bytes (0 when it does not exist)."""
+        return len(self.read(name) or b"")
+
     def names(self, directory: str) -> list[str]:
         """File names directly inside ``directory``, unordered (empty when it is missing)."""
         raise NotImplementedError
@@ -320,6 +324,12 @@ class LocalMetadataFiles(MetadataFiles):
 
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
+
+    def size(self, name: str) -> int:
+        try:
+            return self.path(name).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def names(self, directory: str) -> list[str]:
         try:

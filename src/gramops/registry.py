@@ -1007,7 +1007,7 @@ class Registry:
             raise RegistryError(str(exc)) from None
         journal = {
             "op": op,
-            "index_size": len(self._meta.read(INDEX) or b""),
+            "index_size": self._meta.size(INDEX),
             "previous": {name: _text_or_none(self._meta.read(name)) for name, _obj in writes},
         }
         self._meta.write(JOURNAL, dumps_pretty(journal).encode("utf-8"))
@@ -1055,7 +1055,7 @@ class Registry:
     def _roll_back(self, journal: dict[str, Any]) -> None:
         """Give every journaled document its previous bytes, the log its previous size."""
         size = int(journal["index_size"])
-        if len(self._meta.read(INDEX) or b"") > size:
+        if self._meta.size(INDEX) > size:
             self._meta.truncate(INDEX, size)
         for name, old in sorted(journal["previous"].items()):
             if old is None:
