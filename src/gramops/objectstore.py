@@ -242,6 +242,16 @@ class MetadataFiles:
             clean += b"\n"
         self.write(name, clean + _jsonl_line(build(last)))
 
+    def repair_jsonl(self, name: str) -> None:
+        """Drop a torn last line now, so that the log's size marks a record boundary."""
+        data = self.read(name)
+        if data is not None:
+            clean = drop_torn_tail(data, self.where(name))
+            if clean and not clean.endswith(b"\n"):
+                clean += b"\n"
+            if clean != data:
+                self.write(name, clean)
+
     def truncate(self, name: str, size: int) -> None:
         """Cut a document back to its first ``size`` bytes (undoing an append)."""
         self.write(name, (self.read(name) or b"")[:size])
@@ -349,6 +359,15 @@ class LocalMetadataFiles(MetadataFiles):
             fh.write(_jsonl_line(build(last)))
             fh.flush()
             os.fsync(fh.fileno())
+
+    def repair_jsonl(self, name: str) -> None:
+        """Reads only the last line, like an append does."""
+        path = self.path(name)
+        if path.is_file():
+            with path.open("a+b") as fh:
+                _repair_tail(fh, path)
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def truncate(self, name: str, size: int) -> None:
         with self.path(name).open("r+b") as fh:

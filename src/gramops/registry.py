@@ -1005,6 +1005,7 @@ class Registry:
             self._meta.ensure_held()
         except LockTimeoutError as exc:
             raise RegistryError(str(exc)) from None
+        self._meta.repair_jsonl(INDEX)  # the journaled size must end at a whole record
         journal = {
             "op": op,
             "index_size": self._meta.size(INDEX),
@@ -1021,7 +1022,7 @@ class Registry:
         self._meta.delete(JOURNAL)
 
     def _recover(self) -> str | None:
-        """Finish or undo the mutation a crashed lock holder left journaled; True if any.
+        """Finish or undo the mutation a crashed lock holder left journaled; what it did.
 
         Its log line is the commit point: present and complete means every document was
         written, so only the journal is left to remove; absent or torn means the documents
