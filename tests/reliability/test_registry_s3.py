@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +49,14 @@ def test_register_tag_alias_rollback_and_materialize_on_s3(s3_bucket, tmp_path, 
     assert not meta.exists(".journal.json") and not meta.exists(".lock")
     with pytest.raises(RegistryError, match="not on local disk"):
         _ = reg.root
+    assert reg.gc() == []  # every object is referenced
+    # the CLI finds the same registry from the environment alone
+    cli = subprocess.run(
+        [str(Path(sys.executable).parent / "gramops"), "registry", "verify"],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0 and "ok: 8 objects checked" in cli.stdout, cli.stdout + cli.stderr
 
 
 def _promote_many(root: str, actor: str, shas: list[str], semvers: list[str], errors: list) -> None:
