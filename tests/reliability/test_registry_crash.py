@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gramops.identity import canonical_sha
-from gramops.objectstore import S3MetadataFiles
+from gramops.objectstore import LocalMetadataFiles, S3MetadataFiles
 from gramops.registry import Registry, _alias_stack, _replay
 
 from .conftest import metadata_state, tiny_bundle
@@ -225,3 +225,74 @@ def test_kill_9_on_s3_is_recovered_and_the_dead_holders_lock_broken(
         + ", ".join(f"{k}: {n}" for k, n in sorted(outcomes.items()))
     )
     assert sum(n for k, n in outcomes.items() if "lock left" in k) >= 3, outcomes
+
+
+def _run_dying_at_step(root: Path, op: str, arg: Any, step: int, torn: bool) -> int:
+    """Run one mutation in a forked child that dies (``os._exit``) before its ``step``-th
+    metadata write; with ``torn``, that write is a log append cut in half. Exit code 0 means
+    the mutation had fewer steps and finished."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            steps = iter(range(step + 1))
+
+            def dying(method: Any) -> Any:
+                def wrapper(self: Any, name: str, *args: Any) -> Any:
+                    if next(steps) == step:
+                        if torn and method is LocalMetadataFiles.append_jsonl:
+                            with open(self.path(name), "ab") as fh:
+                                fh.write(b'{"seq":99,"op":"torn","ti')
+                        os._exit(9)
+                    return method(self, name, *args)
+
+                return wrapper
+
+            for attr in ("write", "delete", "append_jsonl", "truncate"):
+                setattr(LocalMetadataFiles, attr, dying(getattr(LocalMetadataFiles, attr)))
+            _mutate(Registry(root, actor=ACTOR), op, arg)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_kill_before_every_single_write_of_every_mutation_is_recovered(
+    tmp_path, reliability_summary
+):
+    """The random kills above, made exhaustive: every write boundary of every mutation."""
+    rng = random.Random(5)
+    root = tmp_path / "registry"
+    reg = Registry(root, actor=ACTOR)
+    for seed in range(3):
+        reg.register(
+            tiny_bundle(tmp_path / f"base{seed}", seed=seed), family="fp32", seed_semver="v0.1.0"
+        )
+    pool = [tiny_bundle(tmp_path / f"pool{i}", seed=100 + i) for i in range(30)]
+    kills: Counter[str] = Counter()
+    for op in OPS:
+        for torn in (False, True):
+            step = 0
+            while True:
+                arg = _plan(reg, op, rng, pool)
+                before = metadata_state(root)
+                code = _run_dying_at_step(root, op, arg, step, torn)
+                report = reg.verify()
+                assert report.ok, (op, step, report.errors)
+                assert (reg.tags(), reg.aliases()) == _replay(reg.history())
+                if code == 0:
+                    break
+                assert code == 9
+                state = metadata_state(root)
+                grown = len(state["index.jsonl"]) - len(before["index.jsonl"])
+                assert grown in (0, 1), (op, step)
+                if grown == 0:
+                    assert state == before, f"{op} killed before write {step} was half-applied"
+                else:
+                    assert state["index.jsonl"][-1]["op"] == op
+                kills[op] += 1
+                step += 1
+    reliability_summary(
+        "crash at every write boundary (and mid-append): "
+        + ", ".join(f"{op}: {n} kills" for op, n in kills.items())
+    )
+    assert all(kills[op] >= 4 for op in OPS), kills
