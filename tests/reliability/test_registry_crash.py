@@ -160,7 +160,7 @@ def test_kill_9_at_random_points_never_leaves_a_half_applied_mutation(
         assert sum(n for k, n in outcomes[op].items() if k.startswith("mid-op")) >= 5, outcomes
 
 
-S3_KILLS_PER_OP = 5
+S3_KILLS_PER_OP = 4
 
 
 def _s3_state(meta: S3MetadataFiles) -> dict[str, bytes | None]:
