@@ -2,10 +2,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gramops.objectstore import (
     LocalMetadataFiles,
     LockTimeoutError,
+    MetadataFiles,
     ObjectStore,
     ObjectStoreError,
     S3MetadataFiles,
@@ -157,3 +160,47 @@ def test_s3_lock_ttl_comes_from_the_environment_and_is_validated(monkeypatch):
     monkeypatch.setenv("GRAMOPS_REGISTRY_LOCK_TTL", "-1")
     with pytest.raises(ObjectStoreError, match="GRAMOPS_REGISTRY_LOCK_TTL='-1'.*positive"):
         S3MetadataFiles("s3://bucket/r")
+
+
+class _DictMetadataFiles(MetadataFiles):
+    """The whole-document behaviour S3 relies on (read, write), kept in a dict."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, bytes] = {}
+        self.url = "dict://"
+
+    def where(self, name: str) -> str:
+        return f"dict://{name}"
+
+    def read(self, name: str) -> bytes | None:
+        return self.docs.get(name)
+
+    def write(self, name: str, data: bytes) -> None:
+        self.docs[name] = data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.dictionaries(st.sampled_from("abé"), st.integers() | st.text(max_size=5)),
+            st.binary(max_size=12).filter(lambda b: b"\n" not in b),  # a torn tail
+        ),
+        max_size=8,
+    )
+)
+def test_whole_document_appends_write_the_same_bytes_as_local_appends(tmp_path_factory, steps):
+    """S3's read-modify-write append and the local in-place append agree byte for byte."""
+    local = LocalMetadataFiles(tmp_path_factory.mktemp("log"))
+    remote = _DictMetadataFiles()
+    for step in steps:
+        for meta in (local, remote):
+            if isinstance(step, dict):
+                meta.append_jsonl("log.jsonl", lambda last, s=step: {**s, "n": last})
+            elif isinstance(meta, LocalMetadataFiles):
+                with meta.path("log.jsonl").open("ab") as fh:
+                    fh.write(step)
+            else:
+                meta.write("log.jsonl", (meta.read("log.jsonl") or b"") + step)
+    if any(isinstance(step, dict) for step in steps):
+        assert local.read("log.jsonl") == remote.read("log.jsonl")
