@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from gramops.errors import GramopsError
+from gramops.jsonio import canonical_bytes
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -235,22 +236,14 @@ class MetadataFiles:
         self, name: str, build: Callable[[dict[str, Any] | None], dict[str, Any]]
     ) -> None:
         """Append ``build(last_record)`` as one canonical line, after dropping a torn tail."""
-        data = self.read(name) or b""
-        clean = drop_torn_tail(data, self.where(name))
-        last = last_record(clean)
-        if clean and not clean.endswith(b"\n"):
-            clean += b"\n"
-        self.write(name, clean + _jsonl_line(build(last)))
+        clean = _whole_lines(self.read(name) or b"", self.where(name))
+        self.write(name, clean + _jsonl_line(build(last_record(clean))))
 
     def repair_jsonl(self, name: str) -> None:
         """Drop a torn last line now, so that the log's size marks a record boundary."""
         data = self.read(name)
-        if data is not None:
-            clean = drop_torn_tail(data, self.where(name))
-            if clean and not clean.endswith(b"\n"):
-                clean += b"\n"
-            if clean != data:
-                self.write(name, clean)
+        if data is not None and (clean := _whole_lines(data, self.where(name))) != data:
+            self.write(name, clean)
 
     def truncate(self, name: str, size: int) -> None:
         """Cut a document back to its first ``size`` bytes (undoing an append)."""
@@ -265,12 +258,13 @@ class MetadataFiles:
 
 
 def _jsonl_line(record: dict[str, Any]) -> bytes:
-    return (
-        json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8"
-        )
-        + b"\n"
-    )
+    return canonical_bytes(record) + b"\n"
+
+
+def _whole_lines(data: bytes, label: str) -> bytes:
+    """A log's complete records, each ending with a newline."""
+    clean = drop_torn_tail(data, label)
+    return clean + b"\n" if clean and not clean.endswith(b"\n") else clean
 
 
 def drop_torn_tail(data: bytes, label: str) -> bytes:
