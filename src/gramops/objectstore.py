@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from gramops.errors import GramopsError
-from gramops.jsonio import canonical_bytes
+from gramops.jsonio import _atomic_write, canonical_bytes
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -314,14 +314,7 @@ class LocalMetadataFiles(MetadataFiles):
             return None
 
     def write(self, name: str, data: bytes) -> None:
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _atomic_write(self.path(name), data)
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
