@@ -487,11 +487,22 @@ class Registry:
         bytes no longer hash to its key) must not be used. Edited metadata (an entry whose
         files no longer hash to its SHA, a tag to an unknown SHA, bindings that disagree with
         the log) is reported under ``errors``.
+
+        It reads without the lock, so a mutation landing between two of its reads can look
+        like an inconsistency: metadata errors are confirmed by a second look under the lock.
         """
+        repaired = self._recover_if_journaled()
+        report = self._verify_once(repaired)
+        if report.errors and not self._lock_depth:
+            self.recoveries.clear()
+            with self._locked():
+                report = self._verify_once(repaired + self.recoveries)
+        return report
+
+    def _verify_once(self, repaired: list[str]) -> VerifyReport:
         missing: list[ObjectProblem] = []
         tampered: list[ObjectProblem] = []
         errors: list[str] = []
-        repaired = self._recover_if_journaled()
         digests: dict[tuple[str, bool], tuple[str, str | None, Any] | None] = {}
         checked = 0
         shas = self.shas()
