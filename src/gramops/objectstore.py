@@ -479,6 +479,13 @@ class S3MetadataFiles(MetadataFiles):
     def delete(self, name: str) -> None:
         self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key(name))
 
+    def exists(self, name: str) -> bool:
+        try:
+            self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key(name))
+        except FileNotFoundError:
+            return False
+        return True
+
     def names(self, directory: str) -> list[str]:
         prefix = self.key(directory).rstrip("/") + "/"
         found: list[str] = []
