@@ -622,9 +622,13 @@ class S3MetadataFiles(MetadataFiles):
                 "delete_object", Bucket=self.bucket, Key=self.key(LOCK_NAME), IfMatch=etag
             )
         except Exception as exc:
-            if not _precondition_failed(exc):
-                raise
-            log.warning("%s: the lock changed hands; not releasing it", self.where(LOCK_NAME))
+            if _precondition_failed(exc):
+                log.warning("%s: the lock changed hands; not releasing it", self.where(LOCK_NAME))
+                return
+            # stores without conditional deletes (older S3-compatible servers): we read it
+            # as ours a moment ago, so a plain delete is the best remaining option
+            log.debug("%s: conditional delete refused (%s)", self.where(LOCK_NAME), exc)
+            self.delete(LOCK_NAME)
 
 
 def _lock_ttl_from_env() -> float:
