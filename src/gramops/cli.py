@@ -17,7 +17,7 @@ from gramops.errors import GramopsError
 from gramops.identity import canonical_manifest, canonical_sha
 from gramops.jsonio import dumps_pretty, read_json
 from gramops.params import read_params_file, validate_all
-from gramops.registry import Registry
+from gramops.registry import Registry, registry_location
 from gramops.summary import SHORT, entry_summary
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -28,7 +28,7 @@ def _out(text: str) -> None:
 
 
 def _registry(args: argparse.Namespace) -> Registry:
-    return Registry(Path(args.registry))
+    return Registry(args.registry)
 
 
 def _sha(args: argparse.Namespace) -> int:
@@ -158,7 +158,8 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = _registry(args).verify()
+    registry = _registry(args)
+    report = registry.verify()
     if args.json:
         _out(
             dumps_pretty(
@@ -168,18 +169,29 @@ def _verify(args: argparse.Namespace) -> int:
                     "missing": report.missing,
                     "tampered": report.tampered,
                     "errors": report.errors,
+                    "repaired": report.repaired,
                 }
             )
         )
     else:
+        for repair in report.repaired:
+            _out(f"REPAIRED  {repair}")
         for sha, path, obj in report.missing:
-            _out(f"MISSING   {sha[:SHORT]} {path} (object {obj[:SHORT]} not in the store)")
+            names = _ref_names(registry, sha)
+            _out(f"MISSING   {names} {path} (object {obj[:SHORT]} not in the store)")
         for sha, path, obj in report.tampered:
-            _out(f"TAMPERED  {sha[:SHORT]} {path} (object {obj[:SHORT]} does not hash to its key)")
+            names = _ref_names(registry, sha)
+            _out(f"TAMPERED  {names} {path} (object {obj[:SHORT]} does not hash to its key)")
         for error in report.errors:
             _out(f"ERROR     {error}")
         _out(f"{'ok' if report.ok else 'FAILED'}: {report.checked} objects checked")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _ref_names(registry: Registry, sha: str) -> str:
+    """A SHA with the semvers and aliases that point at it: what a user would load it by."""
+    refs = [*registry.semvers_of(sha), *registry.aliases_of(sha)]
+    return f"{sha[:SHORT]} ({', '.join(refs)})" if refs else sha[:SHORT]
 
 
 def _gc(args: argparse.Namespace) -> int:
@@ -336,7 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 a check found problems, 2 bad input",
     )
     parser.add_argument(
-        "--registry", default="models/registry", help="registry directory (default: %(default)s)"
+        "--registry",
+        default=registry_location(),
+        help="registry directory or s3:// URL (default: $GRAMOPS_REGISTRY or models/registry; "
+        "now %(default)s)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
