@@ -35,11 +35,14 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "gramops"
 MODEL_PREFIX = "gramops-"
 DB_NAME = "mlflow.db"
-# `dvc exp run --temp` and queued experiments run in a copy of the workspace here.
-# The connection check must fail within seconds, not after MLflow's default retries (7,
-# with backoff) and 120 s timeout; users who set these themselves keep theirs. Only the
-# check is capped: later requests (e.g. uploading weights) keep MLflow's patient defaults.
-HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+# MLflow's HTTP defaults (7 retries with exponential backoff, 120 s per attempt) would keep
+# a stage waiting on a server that accepts connections and never answers for over 20
+# minutes per request. The connection check fails within seconds; every later request
+# (uploading a 17 MB weights file included) gets 30 s and one retry, so a server that
+# stalls mid-mirror fails the stage within about a minute. Users who set these variables
+# themselves keep theirs, e.g. MLFLOW_HTTP_REQUEST_TIMEOUT=300 for a slow remote store.
+CHECK_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+REQUEST_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 # Against a server, MLflow prints two "View run ... at" lines to stdout per finished run.
 QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 # MLflow's per-request limits for log_batch.
@@ -151,13 +154,13 @@ class Tracker:
 def connect(uri: str) -> Tracker:
     """Open MLflow at ``uri`` and make sure the ``gramops`` experiment exists.
 
-    The first request doubles as the reachability check, so a dead server fails here,
-    before anything is logged, within :data:`HTTP_LIMITS`' timeout.
+    The first request doubles as the reachability check, so a dead or stalled server fails
+    here, before anything is logged, within :data:`CHECK_LIMITS`' timeout.
     """
     # MLflow 3 reports usage at interpreter exit; a pipeline stage should not phone home
     # (nor wait on a closed network). Users who want it set MLFLOW_DISABLE_TELEMETRY=false.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    with _mlflow_errors(uri, "connecting"), _env_defaults(HTTP_LIMITS):
+    with _mlflow_errors(uri, "connecting"), _env_defaults(CHECK_LIMITS):
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=uri)
@@ -206,7 +209,10 @@ def mirror_stage_results(
     pipeline = pipeline_hash(results)
     context = {TAG_COMMIT: git_commit, "mlflow.source.git.commit": git_commit, TAG_EXP: dvc_exp}
     context = {k: v for k, v in context.items() if v}
-    with _mlflow_errors(tracker.uri, "mirroring stage results"), _env_defaults(QUIET):
+    with (
+        _mlflow_errors(tracker.uri, "mirroring stage results"),
+        _env_defaults({**QUIET, **REQUEST_LIMITS}),
+    ):
         client = tracker.client
         run_ids = {
             r.name: _find_run(tracker, {TAG_STAGE: r.name, TAG_LOCK: r.lock_hash}) for r in results
@@ -341,7 +347,10 @@ def mirror_model_registry(
     pointers: dict[str, dict[str, str]] = {}
     created: list[str] = []
     models: dict[str, _MlflowModel] = {}
-    with _mlflow_errors(tracker.uri, "mirroring the model registry"), _env_defaults(QUIET):
+    with (
+        _mlflow_errors(tracker.uri, "mirroring the model registry"),
+        _env_defaults({**QUIET, **REQUEST_LIMITS}),
+    ):
         client = tracker.client
         for entry in entries:
             sha, family = entry["sha"], entry["family"]
