@@ -144,6 +144,64 @@ def test_interrupted_run_is_not_mistaken_for_a_logged_result(
     assert mirror_stage_results(tracker, results, tmp_path).logged == ("train", "evaluate@fp32")
 
 
+class _CountingClient:
+    """An MlflowClient that counts its searches: each is a query the mirror waits on."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.searches = 0
+
+    def search_runs(self, *args: object, **kwargs: object) -> object:
+        self.searches += 1
+        return self._client.search_runs(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def _many(results: list[StageResult], count: int) -> list[StageResult]:
+    return [
+        dataclasses.replace(results[i % 2], name=f"stage{i}", lock_hash=f"{i:064x}")
+        for i in range(count)
+    ]
+
+
+def test_remirror_searches_a_few_times_not_once_per_result(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    many = _many(results, 12)
+    first = mirror_stage_results(tracker, many, tmp_path)
+    counting = dataclasses.replace(tracker, client=_CountingClient(tracker.client))
+
+    again = mirror_stage_results(counting, many, tmp_path)
+    assert again.logged == () and again.run_ids == first.run_ids
+    assert counting.client.searches <= 2  # this execution's parent, then its runs by id
+
+    counting.client.searches = 0
+    changed = [*many[:-1], dataclasses.replace(many[-1], lock_hash="f" * 64)]
+    third = mirror_stage_results(counting, changed, tmp_path)
+    assert third.logged == ("stage11",)
+    assert {k: v for k, v in third.run_ids.items() if k != "stage11"} == {
+        k: v for k, v in first.run_ids.items() if k != "stage11"
+    }
+    # no parent for the new execution, the newest parent, its runs by id, the changed stage
+    assert counting.client.searches <= 4
+
+
+def test_deleted_or_unlisted_runs_are_found_or_logged_again(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    first = mirror_stage_results(tracker, results, tmp_path)
+    # a parent whose list was edited by hand: every result is still found by its tags
+    tracker.client.set_tag(first.parent_run_id, "gramops.stage_runs", "not json")
+    again = mirror_stage_results(tracker, results, tmp_path)
+    assert again.logged == () and again.run_ids == first.run_ids
+    # a listed run deleted in the MLflow UI is no longer a logged result
+    tracker.client.delete_run(first.run_ids["train"])
+    third = mirror_stage_results(tracker, results, tmp_path)
+    assert third.logged == ("train",) and third.run_ids["train"] != first.run_ids["train"]
+
+
 # -- model registry ----------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ registered models, tagged ``canonical_sha`` and ``semver``, with the registry's 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -47,6 +48,7 @@ REQUEST_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_T
 QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 # MLflow's per-request limits for log_batch.
 _MAX_PARAMS, _MAX_METRICS = 100, 1000
+_RUN_ID = re.compile(r"[0-9A-Za-z]{1,64}")
 _NETWORK_REASON = re.compile(
     r"\[Errno -?\d+\][^\"')]*|Read timed out\. \(read timeout=[^)]*\)|timed out"
 )
@@ -214,10 +216,9 @@ def mirror_stage_results(
         _env_defaults({**QUIET, **REQUEST_LIMITS}),
     ):
         client = tracker.client
-        run_ids = {
-            r.name: _find_run(tracker, {TAG_STAGE: r.name, TAG_LOCK: r.lock_hash}) for r in results
-        }
         parent_id = _find_run(tracker, {TAG_PIPELINE: pipeline})
+        parent = client.get_run(parent_id) if parent_id is not None else None
+        run_ids = _find_stage_runs(tracker, results, parent)
         parent_created = parent_id is None
         if parent_id is None:
             parent_id = client.create_run(
@@ -242,11 +243,10 @@ def mirror_stage_results(
                 )
                 logged.append(result.name)
         stage_runs = canonical_bytes(run_ids).decode("utf-8")
-        parent = client.get_run(parent_id)
-        if parent.data.tags.get(TAG_STAGE_RUNS) != stage_runs:
+        if parent is None or parent.data.tags.get(TAG_STAGE_RUNS) != stage_runs:
             client.set_tag(parent_id, TAG_STAGE_RUNS, stage_runs)
         # Also finishes a parent left running by an interrupted mirror.
-        if parent.info.status != "FINISHED":
+        if parent is None or parent.info.status != "FINISHED":
             client.set_terminated(parent_id)
     log.info(
         "MLflow %s: %d stage results, %d newly logged under run %s",
@@ -256,6 +256,62 @@ def mirror_stage_results(
         parent_id,
     )
     return StageMirror(pipeline, parent_id, dict(run_ids), tuple(logged), parent_created)
+
+
+def _find_stage_runs(
+    tracker: Tracker, results: Sequence[StageResult], parent: Any | None
+) -> dict[str, str | None]:
+    """Each result's logged run (None when not logged yet), in a few searches, not one each.
+
+    A parent lists its stage runs in a tag: this execution's parent when it was mirrored
+    before (the usual no-op), else the newest parent. Its runs are checked in one search by
+    run id (still active, same stage and lock hash); only results not found among them (a
+    changed stage, or one last logged by an older execution) get a search by tags.
+    """
+    client = tracker.client
+    if parent is None:
+        newest = client.search_runs(
+            [tracker.experiment_id],
+            filter_string=f"tags.`{TAG_KIND}` = 'pipeline'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        parent = newest[0] if newest else None
+    listed = _listed_stage_runs(parent)
+    found: dict[str, str] = {}
+    if listed:
+        ids = ", ".join(f"'{run_id}'" for run_id in sorted(set(listed.values())))
+        runs = client.search_runs(
+            [tracker.experiment_id],
+            filter_string=f"attributes.run_id IN ({ids})",
+            max_results=len(listed),
+        )
+        tags_of = {run.info.run_id: run.data.tags for run in runs}
+        for r in results:
+            tags = tags_of.get(listed.get(r.name, ""), {})
+            if tags.get(TAG_STAGE) == r.name and tags.get(TAG_LOCK) == r.lock_hash:
+                found[r.name] = listed[r.name]
+    return {
+        r.name: found.get(r.name) or _find_run(tracker, {TAG_STAGE: r.name, TAG_LOCK: r.lock_hash})
+        for r in results
+    }
+
+
+def _listed_stage_runs(parent: Any | None) -> dict[str, str]:
+    """A parent's ``gramops.stage_runs`` tag as stage -> run id; {} when absent or edited
+    into something else (the ids go into a search filter, so only plain ids pass)."""
+    text = parent.data.tags.get(TAG_STAGE_RUNS) if parent is not None else None
+    try:
+        listed = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(listed, dict):
+        return {}
+    return {
+        name: run_id
+        for name, run_id in listed.items()
+        if isinstance(run_id, str) and _RUN_ID.fullmatch(run_id)
+    }
 
 
 def _find_run(tracker: Tracker, tags: Mapping[str, str]) -> str | None:
