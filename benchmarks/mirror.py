@@ -8,11 +8,14 @@ MLflow's schema migrations (seconds), a one-time cost of a new store, timed sepa
 
 - ``import mlflow`` alone, in a fresh interpreter (what every mirror pays first);
 - the full pipeline into an empty store: every stage result logged, three model versions
-  with their bundle files (target <= 3 s);
+  with their bundle files (target <= 3 s, wall time);
 - the same again: nothing new, every result found by its tags (the usual no-op);
 - one stage result changed (a new ``drift`` lock entry): one child run and a new parent;
 - with 1,000 runs of other pipeline executions already in the store: the full pipeline,
   then the no-op again (target <= 3 s each).
+
+Each figure is the fastest of ``--repeat`` runs (a new store copy each time where the
+scenario needs one), with that run's CPU time (user + system, child included).
 
 Needs the pipeline's outputs: run ``dvc repro`` first (``make bench`` does).
 
@@ -24,11 +27,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -55,12 +60,25 @@ def copy_workspace(repo: Path, dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def run_mirror(workspace: Path, uri: str) -> float:
+@dataclass(frozen=True)
+class Timing:
+    """Wall time (best of the repeats) and the CPU time of that run, child process included:
+    CPU time barely moves when other processes load the machine, wall time does."""
+
+    wall: float
+    cpu: float
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s (CPU {self.cpu:.2f} s)"
+
+
+def run_mirror(workspace: Path, uri: str) -> Timing:
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": uri,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
     }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
         [str(BIN / "python"), "stages/mirror.py"],
@@ -70,9 +88,15 @@ def run_mirror(workspace: Path, uri: str) -> float:
         text=True,
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"mirror failed in {workspace}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    return elapsed
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Timing(elapsed, cpu)
+
+
+def best(timings: list[Timing]) -> Timing:
+    return min(timings, key=lambda t: t.wall)
 
 
 def timed_python(code: str) -> float:
@@ -104,6 +128,7 @@ def fill_store(workspace: Path, uri: str, runs: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--tmp", default=None)
     args = parser.parse_args()
@@ -112,6 +137,7 @@ def main() -> int:
         or not (args.repo / "models/registry/objects").is_dir()
     ):
         sys.exit("the pipeline's outputs are missing: run `dvc repro` (or `make repro`) first")
+    target = f"<= {TARGET_S:.0f} s"
     rows = []
     with tempfile.TemporaryDirectory(prefix="gramops-bench-mirror-", dir=args.tmp) as tmp:
         root = Path(tmp)
@@ -120,66 +146,50 @@ def main() -> int:
             f"from mlflow.tracking import MlflowClient; "
             f"MlflowClient(tracking_uri='sqlite:///{template}').search_experiments()"
         )
-        rows.append(
-            Row("import mlflow (fresh interpreter)", f"{timed_python('import mlflow'):.2f} s")
-        )
+        imports = min(timed_python("import mlflow") for _ in range(args.repeat))
+        rows.append(Row("import mlflow (fresh interpreter)", f"{imports:.2f} s"))
         rows.append(
             Row("new SQLite store: MLflow's schema migrations (once per store)", f"{migrate:.2f} s")
         )
 
-        def store(name: str) -> str:
-            shutil.copyfile(template, root / f"{name}.db")
+        def store(source: Path, name: str) -> str:
+            shutil.copyfile(source, root / f"{name}.db")
             return f"sqlite:///{root / f'{name}.db'}"
 
         workspace = root / "ws"
         copy_workspace(args.repo, workspace)
-        uri = store("empty")
-        full = run_mirror(workspace, uri)
-        rows.append(
-            Row(
-                "full pipeline, empty store",
-                f"{full:.2f} s",
-                f"<= {TARGET_S:.0f} s",
-                full <= TARGET_S,
-            )
-        )
-        noop = run_mirror(workspace, uri)
-        rows.append(
-            Row(
-                "no-op (all results already logged)",
-                f"{noop:.2f} s",
-                f"<= {TARGET_S:.0f} s",
-                noop <= TARGET_S,
-            )
-        )
-        change_stage(workspace, "drift", "changed")
-        one = run_mirror(workspace, uri)
-        rows.append(
-            Row("one stage result changed", f"{one:.2f} s", f"<= {TARGET_S:.0f} s", one <= TARGET_S)
-        )
+        full, noop, one = [], [], []
+        for i in range(args.repeat):
+            uri = store(template, f"empty{i}")
+            full.append(run_mirror(workspace, uri))
+            noop.append(run_mirror(workspace, uri))
+        for i in range(args.repeat):
+            change_stage(workspace, "drift", f"change {i}")
+            one.append(run_mirror(workspace, uri))
+        for label, timings in (
+            ("full pipeline, empty store", full),
+            ("no-op (all results already logged)", noop),
+            ("one stage result changed", one),
+        ):
+            fastest = best(timings)
+            rows.append(Row(label, str(fastest), target, fastest.wall <= TARGET_S))
 
         busy_ws = root / "busy"
         copy_workspace(args.repo, busy_ws)
-        busy = store("busy")
-        held = fill_store(busy_ws, busy, args.runs)
-        full = run_mirror(busy_ws, busy)
-        rows.append(
-            Row(
-                f"full pipeline, {held:,} runs in the store",
-                f"{full:.2f} s",
-                f"<= {TARGET_S:.0f} s",
-                full <= TARGET_S,
-            )
-        )
-        noop = run_mirror(busy_ws, busy)
-        rows.append(
-            Row(
-                f"no-op, {held:,} runs in the store",
-                f"{noop:.2f} s",
-                f"<= {TARGET_S:.0f} s",
-                noop <= TARGET_S,
-            )
-        )
+        busy_template = root / "busy-template.db"
+        shutil.copyfile(template, busy_template)
+        held = fill_store(busy_ws, f"sqlite:///{busy_template}", args.runs)
+        full, noop = [], []
+        for i in range(args.repeat):
+            uri = store(busy_template, f"busy{i}")
+            full.append(run_mirror(busy_ws, uri))
+            noop.append(run_mirror(busy_ws, uri))
+        for label, timings in (
+            (f"full pipeline, {held:,} runs in the store", full),
+            (f"no-op, {held:,} runs in the store", noop),
+        ):
+            fastest = best(timings)
+            rows.append(Row(label, str(fastest), target, fastest.wall <= TARGET_S))
     ok = print_table("Mirror", rows)
     return 0 if ok else 1
 
