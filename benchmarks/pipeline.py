@@ -46,13 +46,14 @@ def env() -> dict[str, str]:
 def timed(args: list[str], cwd: Path) -> tuple[float, str]:
     """Wall time of a command and its output; a failure stops the benchmark with it."""
     start = time.perf_counter()
-    result = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+    # one stream, so each stage's log lines stay next to DVC's "Running stage" line
+    result = subprocess.run(
+        args, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        sys.exit(
-            f"{' '.join(args)} failed in {cwd}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-        )
-    return elapsed, result.stdout + result.stderr
+        sys.exit(f"{' '.join(args)} failed in {cwd}:\n{result.stdout[-6000:]}")
+    return elapsed, result.stdout
 
 
 def stages_run(output: str) -> list[str]:
