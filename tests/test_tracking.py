@@ -145,15 +145,20 @@ def test_interrupted_run_is_not_mistaken_for_a_logged_result(
 
 
 class _CountingClient:
-    """An MlflowClient that counts its searches: each is a query the mirror waits on."""
+    """An MlflowClient that counts its searches and batches: each is a request to wait on."""
 
     def __init__(self, client: object) -> None:
         self._client = client
         self.searches = 0
+        self.batches = 0
 
     def search_runs(self, *args: object, **kwargs: object) -> object:
         self.searches += 1
         return self._client.search_runs(*args, **kwargs)
+
+    def log_batch(self, *args: object, **kwargs: object) -> object:
+        self.batches += 1
+        return self._client.log_batch(*args, **kwargs)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._client, name)
@@ -186,6 +191,24 @@ def test_remirror_searches_a_few_times_not_once_per_result(
     }
     # no parent for the new execution, the newest parent, its runs by id, the changed stage
     assert counting.client.searches <= 4
+
+
+def test_values_go_in_one_batch_per_run_within_mlflow_limits(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    counting = dataclasses.replace(tracker, client=_CountingClient(tracker.client))
+    mirror_stage_results(counting, results, tmp_path)
+    assert counting.client.batches == 2  # one per stage result: params and metrics together
+
+    params = {f"p{i:03d}": str(i) for i in range(250)}
+    metrics = {f"m{i:04d}": float(i) for i in range(1500)}
+    big = [dataclasses.replace(results[0], name="big", params=params, metrics=metrics)]
+    counting.client.batches = 0
+    mirrored = mirror_stage_results(counting, big, tmp_path)
+    # at most 100 params and 1,000 values per request: 100+900, 100+600, 50
+    assert counting.client.batches == 3
+    run = tracker.client.get_run(mirrored.run_ids["big"])
+    assert run.data.params == params and run.data.metrics == metrics
 
 
 def test_deleted_or_unlisted_runs_are_found_or_logged_again(

@@ -46,8 +46,8 @@ CHECK_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIM
 REQUEST_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 # Against a server, MLflow prints two "View run ... at" lines to stdout per finished run.
 QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-# MLflow's per-request limits for log_batch.
-_MAX_PARAMS, _MAX_METRICS = 100, 1000
+# MLflow's per-request limits for log_batch: params, and params + metrics together.
+_MAX_PARAMS, _MAX_ENTITIES = 100, 1000
 _RUN_ID = re.compile(r"[0-9A-Za-z]{1,64}")
 _NETWORK_REASON = re.compile(
     r"\[Errno -?\d+\][^\"')]*|Read timed out\. \(read timeout=[^)]*\)|timed out"
@@ -362,10 +362,12 @@ def _log_values(
     stamp = int(time.time() * 1000)
     param_list = [Param(k, v) for k, v in sorted(params.items())]
     metric_list = [Metric(k, v, stamp, 0) for k, v in sorted(metrics.items())]
-    for i in range(0, len(param_list), _MAX_PARAMS):
-        client.log_batch(run_id, params=param_list[i : i + _MAX_PARAMS])
-    for i in range(0, len(metric_list), _MAX_METRICS):
-        client.log_batch(run_id, metrics=metric_list[i : i + _MAX_METRICS])
+    # one request for a stage's usual few dozen values, params and metrics together
+    while param_list or metric_list:
+        params_part, param_list = param_list[:_MAX_PARAMS], param_list[_MAX_PARAMS:]
+        room = _MAX_ENTITIES - len(params_part)
+        metrics_part, metric_list = metric_list[:room], metric_list[room:]
+        client.log_batch(run_id, params=params_part, metrics=metrics_part)
 
 
 @dataclass(frozen=True)
