@@ -32,7 +32,8 @@ def main() -> None:
     test = [r for r in read_jsonl(CORPUS / "test.jsonl") if r["domain"] == "verb"]
     tokens = sum(len(r["tokens"]) for r in test)
     requests = list(read_jsonl(TRAFFIC))
-    current = [r for r in requests if r["week"] == max(q["week"] for q in requests)]
+    latest = max(r["week"] for r in requests)
+    current = [r for r in requests if r["week"] == latest]
     registry = Registry(actor="stage:cpqu")
     order = [r["sha"] for r in registry.history() if r["op"] == "register"]
     rows = []

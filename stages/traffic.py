@@ -25,7 +25,8 @@ log = logging.getLogger("stages.traffic")
 def main() -> None:
     (params,) = load_params("traffic")
     requests = list(read_jsonl(TRAFFIC))
-    current = [r for r in requests if r["week"] == max(q["week"] for q in requests)]
+    latest = max(r["week"] for r in requests)
+    current = [r for r in requests if r["week"] == latest]
     registry = Registry(actor="stage:traffic")
     challenger_sha = resolve_challenger(registry, params.challenger)
     with tempfile.TemporaryDirectory(prefix="gramops-traffic-") as tmp:

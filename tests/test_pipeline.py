@@ -188,3 +188,13 @@ def test_foreach_list_instances_are_named_by_value() -> None:
 def test_helpers_directly() -> None:
     assert numeric_leaves({"a": {"b": 2, "c": False}}, "m.") == {"m.a.b": 2.0}
     assert lock_params({}) == {}
+
+
+def test_yaml_is_read_with_libyaml_when_pyyaml_has_it(workspace: Path) -> None:
+    # dvc.lock is tens of kB: the pure-Python loader took a tenth of the mirror stage
+    from gramops import pipeline
+
+    if yaml.__with_libyaml__:
+        assert pipeline._YAML_LOADER is yaml.CSafeLoader
+    lock_text = (workspace / "dvc.lock").read_text(encoding="utf-8")
+    assert pipeline._read_yaml(workspace / "dvc.lock") == yaml.safe_load(lock_text)

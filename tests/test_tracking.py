@@ -5,15 +5,21 @@ empty database is built per session and each test copies it into its own tmp_pat
 """
 
 import dataclasses
+import json
+import os
 import shutil
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from gramops.pipeline import StageResult
 from gramops.tracking import (
+    EXPERIMENT,
     TAG_LOCK,
     TAG_STAGE,
     Tracker,
@@ -136,6 +142,87 @@ def test_interrupted_run_is_not_mistaken_for_a_logged_result(
     # A run cut short before its lock hash tag was written does not count as logged.
     tracker.client.create_run(tracker.experiment_id, tags={TAG_STAGE: "train"})
     assert mirror_stage_results(tracker, results, tmp_path).logged == ("train", "evaluate@fp32")
+
+
+class _CountingClient:
+    """An MlflowClient that counts its searches and batches: each is a request to wait on."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.searches = 0
+        self.batches = 0
+
+    def search_runs(self, *args: object, **kwargs: object) -> object:
+        self.searches += 1
+        return self._client.search_runs(*args, **kwargs)
+
+    def log_batch(self, *args: object, **kwargs: object) -> object:
+        self.batches += 1
+        return self._client.log_batch(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def _many(results: list[StageResult], count: int) -> list[StageResult]:
+    return [
+        dataclasses.replace(results[i % 2], name=f"stage{i}", lock_hash=f"{i:064x}")
+        for i in range(count)
+    ]
+
+
+def test_remirror_searches_a_few_times_not_once_per_result(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    many = _many(results, 12)
+    first = mirror_stage_results(tracker, many, tmp_path)
+    counting = dataclasses.replace(tracker, client=_CountingClient(tracker.client))
+
+    again = mirror_stage_results(counting, many, tmp_path)
+    assert again.logged == () and again.run_ids == first.run_ids
+    assert counting.client.searches <= 2  # this execution's parent, then its runs by id
+
+    counting.client.searches = 0
+    changed = [*many[:-1], dataclasses.replace(many[-1], lock_hash="f" * 64)]
+    third = mirror_stage_results(counting, changed, tmp_path)
+    assert third.logged == ("stage11",)
+    assert {k: v for k, v in third.run_ids.items() if k != "stage11"} == {
+        k: v for k, v in first.run_ids.items() if k != "stage11"
+    }
+    # no parent for the new execution, the newest parent, its runs by id, the changed stage
+    assert counting.client.searches <= 4
+
+
+def test_values_go_in_one_batch_per_run_within_mlflow_limits(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    counting = dataclasses.replace(tracker, client=_CountingClient(tracker.client))
+    mirror_stage_results(counting, results, tmp_path)
+    assert counting.client.batches == 2  # one per stage result: params and metrics together
+
+    params = {f"p{i:03d}": str(i) for i in range(250)}
+    metrics = {f"m{i:04d}": float(i) for i in range(1500)}
+    big = [dataclasses.replace(results[0], name="big", params=params, metrics=metrics)]
+    counting.client.batches = 0
+    mirrored = mirror_stage_results(counting, big, tmp_path)
+    # at most 100 params and 1,000 values per request: 100+900, 100+600, 50
+    assert counting.client.batches == 3
+    run = tracker.client.get_run(mirrored.run_ids["big"])
+    assert run.data.params == params and run.data.metrics == metrics
+
+
+def test_deleted_or_unlisted_runs_are_found_or_logged_again(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    first = mirror_stage_results(tracker, results, tmp_path)
+    # a parent whose list was edited by hand: every result is still found by its tags
+    tracker.client.set_tag(first.parent_run_id, "gramops.stage_runs", "not json")
+    again = mirror_stage_results(tracker, results, tmp_path)
+    assert again.logged == () and again.run_ids == first.run_ids
+    # a listed run deleted in the MLflow UI is no longer a logged result
+    tracker.client.delete_run(first.run_ids["train"])
+    third = mirror_stage_results(tracker, results, tmp_path)
+    assert third.logged == ("train",) and third.run_ids["train"] != first.run_ids["train"]
 
 
 # -- model registry ----------------------------------------------------------------------------
@@ -273,6 +360,98 @@ def test_unreachable_server_fails_fast_naming_the_uri(monkeypatch: pytest.Monkey
     with pytest.raises(TrackingError, match=rf"MLflow at {uri}: connecting failed"):
         connect(default_tracking_uri(Path.cwd()))
     assert time.monotonic() - started < 10
+
+
+class _StallingServer(ThreadingHTTPServer):
+    """A loopback server that accepts every connection and never answers, except (when
+    ``answer_lookup``) MLflow's experiment lookup: a tracking server that hangs mid-mirror."""
+
+    daemon_threads = True
+
+    def __init__(self, answer_lookup: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _StallingHandler)
+        self.answer_lookup = answer_lookup
+        self.release = threading.Event()
+        self.stalled: list[str] = []
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _StallingHandler(BaseHTTPRequestHandler):
+    server: _StallingServer
+
+    def _handle(self) -> None:
+        if self.server.answer_lookup and self.path.startswith(
+            "/api/2.0/mlflow/experiments/get-by-name"
+        ):
+            experiment = {"experiment_id": "1", "name": EXPERIMENT, "lifecycle_stage": "active"}
+            body = json.dumps({"experiment": experiment}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.server.stalled.append(self.path)
+        self.server.release.wait(60)
+
+    do_GET = do_POST = _handle
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stalling_server(request: pytest.FixtureRequest) -> Iterator[_StallingServer]:
+    server = _StallingServer(answer_lookup=request.param)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("stalling_server", [False], indirect=True, ids=["stalls-at-once"])
+def test_server_that_accepts_and_stalls_fails_the_check_fast(
+    stalling_server: _StallingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stalling_server.uri)
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match=rf"MLflow at {stalling_server.uri}: connecting failed"):
+        connect(default_tracking_uri(Path.cwd()))
+    # the check's 3 s timeout, no retry (MLflow alone would wait 120 s, 7 times)
+    assert time.monotonic() - started < 10
+    assert len(stalling_server.stalled) == 1
+
+
+@pytest.mark.parametrize("stalling_server", [True], indirect=True, ids=["stalls-after-lookup"])
+def test_server_stalling_mid_mirror_fails_within_the_bound_and_keeps_results(
+    stalling_server: _StallingServer,
+    results: list[StageResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stalling_server.uri)
+    tracker = connect(default_tracking_uri(tmp_path))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    # A user's own limits win over the mirror's (30 s, one retry), which keeps this test short.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+    started = time.monotonic()
+    with pytest.raises(
+        TrackingError, match=rf"MLflow at {stalling_server.uri}: mirroring stage results failed"
+    ):
+        mirror_stage_results(tracker, results, tmp_path)
+    elapsed = time.monotonic() - started
+    # the mirror's one retry (REQUEST_LIMITS; MLflow alone would retry 7 times with backoff):
+    # two stalled attempts of 1 s each, then the error
+    assert 1.9 < elapsed < 8
+    assert len(stalling_server.stalled) == 2
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    # the limits were scoped to the mirror: nothing leaks into the rest of the process
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
 
 
 def test_workspace_root_walks_out_of_experiment_temp_copies(

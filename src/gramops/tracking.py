@@ -15,6 +15,7 @@ registered models, tagged ``canonical_sha`` and ``semver``, with the registry's 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -35,15 +36,19 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "gramops"
 MODEL_PREFIX = "gramops-"
 DB_NAME = "mlflow.db"
-# `dvc exp run --temp` and queued experiments run in a copy of the workspace here.
-# The connection check must fail within seconds, not after MLflow's default retries (7,
-# with backoff) and 120 s timeout; users who set these themselves keep theirs. Only the
-# check is capped: later requests (e.g. uploading weights) keep MLflow's patient defaults.
-HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+# MLflow's HTTP defaults (7 retries with exponential backoff, 120 s per attempt) would keep
+# a stage waiting on a server that accepts connections and never answers for over 20
+# minutes per request. The connection check fails within seconds; every later request
+# (uploading a 17 MB weights file included) gets 30 s and one retry, so a server that
+# stalls mid-mirror fails the stage within about a minute. Users who set these variables
+# themselves keep theirs, e.g. MLFLOW_HTTP_REQUEST_TIMEOUT=300 for a slow remote store.
+CHECK_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+REQUEST_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 # Against a server, MLflow prints two "View run ... at" lines to stdout per finished run.
 QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-# MLflow's per-request limits for log_batch.
-_MAX_PARAMS, _MAX_METRICS = 100, 1000
+# MLflow's per-request limits for log_batch: params, and params + metrics together.
+_MAX_PARAMS, _MAX_ENTITIES = 100, 1000
+_RUN_ID = re.compile(r"[0-9A-Za-z]{1,64}")
 _NETWORK_REASON = re.compile(
     r"\[Errno -?\d+\][^\"')]*|Read timed out\. \(read timeout=[^)]*\)|timed out"
 )
@@ -151,13 +156,13 @@ class Tracker:
 def connect(uri: str) -> Tracker:
     """Open MLflow at ``uri`` and make sure the ``gramops`` experiment exists.
 
-    The first request doubles as the reachability check, so a dead server fails here,
-    before anything is logged, within :data:`HTTP_LIMITS`' timeout.
+    The first request doubles as the reachability check, so a dead or stalled server fails
+    here, before anything is logged, within :data:`CHECK_LIMITS`' timeout.
     """
     # MLflow 3 reports usage at interpreter exit; a pipeline stage should not phone home
     # (nor wait on a closed network). Users who want it set MLFLOW_DISABLE_TELEMETRY=false.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    with _mlflow_errors(uri, "connecting"), _env_defaults(HTTP_LIMITS):
+    with _mlflow_errors(uri, "connecting"), _env_defaults(CHECK_LIMITS):
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=uri)
@@ -206,12 +211,14 @@ def mirror_stage_results(
     pipeline = pipeline_hash(results)
     context = {TAG_COMMIT: git_commit, "mlflow.source.git.commit": git_commit, TAG_EXP: dvc_exp}
     context = {k: v for k, v in context.items() if v}
-    with _mlflow_errors(tracker.uri, "mirroring stage results"), _env_defaults(QUIET):
+    with (
+        _mlflow_errors(tracker.uri, "mirroring stage results"),
+        _env_defaults({**QUIET, **REQUEST_LIMITS}),
+    ):
         client = tracker.client
-        run_ids = {
-            r.name: _find_run(tracker, {TAG_STAGE: r.name, TAG_LOCK: r.lock_hash}) for r in results
-        }
         parent_id = _find_run(tracker, {TAG_PIPELINE: pipeline})
+        parent = client.get_run(parent_id) if parent_id is not None else None
+        run_ids = _find_stage_runs(tracker, results, parent)
         parent_created = parent_id is None
         if parent_id is None:
             parent_id = client.create_run(
@@ -236,11 +243,10 @@ def mirror_stage_results(
                 )
                 logged.append(result.name)
         stage_runs = canonical_bytes(run_ids).decode("utf-8")
-        parent = client.get_run(parent_id)
-        if parent.data.tags.get(TAG_STAGE_RUNS) != stage_runs:
+        if parent is None or parent.data.tags.get(TAG_STAGE_RUNS) != stage_runs:
             client.set_tag(parent_id, TAG_STAGE_RUNS, stage_runs)
         # Also finishes a parent left running by an interrupted mirror.
-        if parent.info.status != "FINISHED":
+        if parent is None or parent.info.status != "FINISHED":
             client.set_terminated(parent_id)
     log.info(
         "MLflow %s: %d stage results, %d newly logged under run %s",
@@ -250,6 +256,62 @@ def mirror_stage_results(
         parent_id,
     )
     return StageMirror(pipeline, parent_id, dict(run_ids), tuple(logged), parent_created)
+
+
+def _find_stage_runs(
+    tracker: Tracker, results: Sequence[StageResult], parent: Any | None
+) -> dict[str, str | None]:
+    """Each result's logged run (None when not logged yet), in a few searches, not one each.
+
+    A parent lists its stage runs in a tag: this execution's parent when it was mirrored
+    before (the usual no-op), else the newest parent. Its runs are checked in one search by
+    run id (still active, same stage and lock hash); only results not found among them (a
+    changed stage, or one last logged by an older execution) get a search by tags.
+    """
+    client = tracker.client
+    if parent is None:
+        newest = client.search_runs(
+            [tracker.experiment_id],
+            filter_string=f"tags.`{TAG_KIND}` = 'pipeline'",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
+        parent = newest[0] if newest else None
+    listed = _listed_stage_runs(parent)
+    found: dict[str, str] = {}
+    if listed:
+        ids = ", ".join(f"'{run_id}'" for run_id in sorted(set(listed.values())))
+        runs = client.search_runs(
+            [tracker.experiment_id],
+            filter_string=f"attributes.run_id IN ({ids})",
+            max_results=len(listed),
+        )
+        tags_of = {run.info.run_id: run.data.tags for run in runs}
+        for r in results:
+            tags = tags_of.get(listed.get(r.name, ""), {})
+            if tags.get(TAG_STAGE) == r.name and tags.get(TAG_LOCK) == r.lock_hash:
+                found[r.name] = listed[r.name]
+    return {
+        r.name: found.get(r.name) or _find_run(tracker, {TAG_STAGE: r.name, TAG_LOCK: r.lock_hash})
+        for r in results
+    }
+
+
+def _listed_stage_runs(parent: Any | None) -> dict[str, str]:
+    """A parent's ``gramops.stage_runs`` tag as stage -> run id; {} when absent or edited
+    into something else (the ids go into a search filter, so only plain ids pass)."""
+    text = parent.data.tags.get(TAG_STAGE_RUNS) if parent is not None else None
+    try:
+        listed = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(listed, dict):
+        return {}
+    return {
+        name: run_id
+        for name, run_id in listed.items()
+        if isinstance(run_id, str) and _RUN_ID.fullmatch(run_id)
+    }
 
 
 def _find_run(tracker: Tracker, tags: Mapping[str, str]) -> str | None:
@@ -300,10 +362,12 @@ def _log_values(
     stamp = int(time.time() * 1000)
     param_list = [Param(k, v) for k, v in sorted(params.items())]
     metric_list = [Metric(k, v, stamp, 0) for k, v in sorted(metrics.items())]
-    for i in range(0, len(param_list), _MAX_PARAMS):
-        client.log_batch(run_id, params=param_list[i : i + _MAX_PARAMS])
-    for i in range(0, len(metric_list), _MAX_METRICS):
-        client.log_batch(run_id, metrics=metric_list[i : i + _MAX_METRICS])
+    # one request for a stage's usual few dozen values, params and metrics together
+    while param_list or metric_list:
+        params_part, param_list = param_list[:_MAX_PARAMS], param_list[_MAX_PARAMS:]
+        room = _MAX_ENTITIES - len(params_part)
+        metrics_part, metric_list = metric_list[:room], metric_list[room:]
+        client.log_batch(run_id, params=params_part, metrics=metrics_part)
 
 
 @dataclass(frozen=True)
@@ -341,7 +405,10 @@ def mirror_model_registry(
     pointers: dict[str, dict[str, str]] = {}
     created: list[str] = []
     models: dict[str, _MlflowModel] = {}
-    with _mlflow_errors(tracker.uri, "mirroring the model registry"), _env_defaults(QUIET):
+    with (
+        _mlflow_errors(tracker.uri, "mirroring the model registry"),
+        _env_defaults({**QUIET, **REQUEST_LIMITS}),
+    ):
         client = tracker.client
         for entry in entries:
             sha, family = entry["sha"], entry["family"]
