@@ -102,7 +102,8 @@ class Postgres:
 
     @property
     def uri(self) -> str:
-        return f"postgresql://{DB_USER}@127.0.0.1:{self.port}/{DATABASE}"
+        # psycopg2 (pinned); SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql://
+        return f"postgresql+psycopg2://{DB_USER}@127.0.0.1:{self.port}/{DATABASE}"
 
     def _cmd(self, *args: str) -> list[str]:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
