@@ -29,9 +29,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("team_stack")
 
@@ -72,7 +73,9 @@ def postgres_bin() -> Path:
     return found[-1].parent
 
 
-def _wait(check: callable, what: str, log_path: Path, proc: subprocess.Popen | None) -> None:
+def _wait(
+    check: Callable[[], bool], what: str, log_path: Path, proc: subprocess.Popen | None
+) -> None:
     """Poll ``check`` until it returns True; fail naming ``what`` and its log."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -87,7 +90,7 @@ def _wait(check: callable, what: str, log_path: Path, proc: subprocess.Popen | N
 
 
 def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL)
+    with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200
 
 
@@ -281,7 +284,7 @@ def start(workdir: Path, python: str = sys.executable) -> TeamStack:
         endpoint = f"http://127.0.0.1:{s3_port}"
         s3 = Process(
             name="S3 server (moto)",
-            args=[python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+            args=[python, str(Path(__file__).resolve()), "--serve-s3", str(s3_port)],
             env=base_env,
             log_path=workdir / "s3.log",
             health_url=f"{endpoint}/moto-api/",
@@ -329,13 +332,48 @@ def running(workdir: Path, python: str = sys.executable) -> Iterator[TeamStack]:
         stack.stop()
 
 
+def serve_s3(port: int) -> None:
+    """Run moto's S3 server on 127.0.0.1:``port`` with requests served one at a time.
+
+    moto checks a conditional PUT (``If-None-Match: *``, which the registry's lock relies
+    on) and then writes, in two steps: two requests on two of its threads can both win.
+    AWS S3 and MinIO evaluate the condition atomically; serving one request at a time gives
+    moto the same guarantee, so the tests exercise the registry's lock, not moto's race.
+    """
+    import threading
+
+    from moto.moto_server import threaded_moto_server
+    from moto.server import ThreadedMotoServer
+
+    serial = threading.Lock()
+    original = threaded_moto_server.DomainDispatcherApplication
+
+    class SerialApp(original):  # type: ignore[misc, valid-type]
+        def __call__(self, environ: Any, start_response: Any) -> Any:
+            with serial:
+                return list(super().__call__(environ, start_response))
+
+    threaded_moto_server.DomainDispatcherApplication = SerialApp
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
+    stopped.wait()
+    server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--workdir", type=Path, default=None, help="service logs (default: a temp dir)"
     )
+    parser.add_argument("--serve-s3", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.serve_s3:
+        serve_s3(args.serve_s3)
+        return 0
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="gramops-stack-"))
     stop = False
 
