@@ -254,7 +254,7 @@ def test_annotate_sets_pointers_once_and_refuses_identity_fields(reg, tmp_path):
     assert reg.verify().ok
 
 
-def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_path):
+def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_path, caplog):
     sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     before = _snapshot(reg.root)
     crash = (
@@ -262,7 +262,12 @@ def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_
         "from pathlib import Path\n"
         "from gramops.registry import Registry\n"
         "registry = Registry(Path(sys.argv[1]), actor='crash')\n"
-        "os.replace = lambda src, dst: os._exit(17)  # die after the tmp file is fsynced\n"
+        "replace = os.replace\n"
+        "def dying(src, dst):  # die after tags.json.tmp is fsynced, before it replaces tags.json\n"
+        "    if str(dst).endswith('tags.json'):\n"
+        "        os._exit(17)\n"
+        "    replace(src, dst)\n"
+        "os.replace = dying\n"
         "registry.promote(sys.argv[2], 'v9.0.0')\n"
     )
     child = subprocess.run(
@@ -270,12 +275,20 @@ def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_
     )
     assert child.returncode == 17, child.stderr
     assert json.loads((reg.root / "tags.json.tmp").read_text()) == {"v0.1.0": sha, "v9.0.0": sha}
+    journal = json.loads(reg.journal_path.read_text())
+    assert journal["op"] == "tag" and journal["previous"] == {
+        "tags.json": before["tags.json"].decode()
+    }
     after = _snapshot(reg.root)
-    del after["tags.json.tmp"]
+    del after["tags.json.tmp"], after[".journal.json"]
     assert after == before
-    assert reg.tags() == {"v0.1.0": sha}
-    # the dead process released its lock: the registry carries on
-    assert reg.promote(sha, "v9.0.0") == sha and reg.history()[-1]["seq"] == 2
+    assert reg.tags() == {"v0.1.0": sha}  # a lock-free read sees the old file
+    # the dead process released its lock; the next mutation rolls the journaled one back
+    with caplog.at_level(logging.WARNING):
+        assert reg.promote(sha, "v9.0.0") == sha
+    assert "rolled back an interrupted tag" in caplog.text
+    assert reg.history()[-1]["seq"] == 2 and not reg.journal_path.exists()
+    assert reg.verify().ok
 
 
 def test_a_failing_mutation_undoes_its_own_writes(reg, tmp_path, monkeypatch):
@@ -295,8 +308,9 @@ def test_a_failing_mutation_undoes_its_own_writes(reg, tmp_path, monkeypatch):
     assert result.created and result.semver == "v0.1.1"
 
 
-def test_register_interrupted_before_its_log_line_is_completed_by_registering_again(reg, tmp_path):
+def test_register_killed_before_its_log_line_is_rolled_back_by_verify(reg, tmp_path):
     reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    before = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
     bundle = _model(tmp_path / "b", seed=2)
     crash = (
         "import sys\n"
@@ -312,13 +326,46 @@ def test_register_interrupted_before_its_log_line_is_completed_by_registering_ag
     )
     assert child.returncode == 17, child.stderr
     sha = canonical_sha(bundle)
+    # lock-free reads see the half-applied register until someone takes the lock
     assert reg.tags()["v0.1.1"] == sha and len(reg.history()) == 1
-    assert any("no register record" in e for e in reg.verify().errors)
+    report = reg.verify()
+    assert report.ok, report.errors
+    assert report.repaired == [
+        f"rolled back an interrupted register (restored entries/{sha}.json, tags.json)"
+    ]
+    after = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
+    assert after == before  # the orphaned objects are harmless: gc collects them
     result = reg.register(bundle, family="fp32", seed_semver="v0.1.0")
     assert result.created and result.semver == "v0.1.1"
     assert [(r["op"], r["sha"]) for r in reg.history()][-1] == ("register", sha)
-    assert reg.tags() == {"v0.1.0": reg.history()[0]["sha"], "v0.1.1": sha}
-    assert reg.verify().ok
+    assert reg.verify().ok and reg.verify().repaired == []
+
+
+def test_mutation_killed_after_its_log_line_is_rolled_forward(reg, tmp_path, caplog):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    crash = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from gramops.registry import Registry\n"
+        "append = Registry._append\n"
+        "def dying(*args, **kwargs):  # the log line is durable, the journal not yet removed\n"
+        "    append(*args, **kwargs)\n"
+        "    os._exit(17)\n"
+        "Registry._append = dying\n"
+        "Registry(Path(sys.argv[1]), actor='crash').set_alias('production', sys.argv[2])\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", crash, str(reg.root), sha], capture_output=True, text=True
+    )
+    assert child.returncode == 17, child.stderr
+    assert reg.journal_path.is_file()
+    with caplog.at_level(logging.WARNING):
+        report = reg.verify()
+    assert report.ok and report.repaired == [
+        "rolled forward an interrupted alias (its log line is in index.jsonl)"
+    ]
+    assert "rolled forward" in caplog.text and not reg.journal_path.exists()
+    assert reg.aliases() == {"production": sha} and reg.history()[-1]["actor"] == "crash"
 
 
 def test_a_torn_last_index_line_is_ignored_then_dropped(reg, tmp_path, caplog):

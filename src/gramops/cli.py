@@ -17,7 +17,7 @@ from gramops.errors import GramopsError
 from gramops.identity import canonical_manifest, canonical_sha
 from gramops.jsonio import dumps_pretty, read_json
 from gramops.params import read_params_file, validate_all
-from gramops.registry import Registry
+from gramops.registry import Registry, registry_location
 from gramops.summary import SHORT, entry_summary
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -28,7 +28,7 @@ def _out(text: str) -> None:
 
 
 def _registry(args: argparse.Namespace) -> Registry:
-    return Registry(Path(args.registry))
+    return Registry(args.registry)
 
 
 def _sha(args: argparse.Namespace) -> int:
@@ -168,10 +168,13 @@ def _verify(args: argparse.Namespace) -> int:
                     "missing": report.missing,
                     "tampered": report.tampered,
                     "errors": report.errors,
+                    "repaired": report.repaired,
                 }
             )
         )
     else:
+        for repair in report.repaired:
+            _out(f"REPAIRED  {repair}")
         for sha, path, obj in report.missing:
             _out(f"MISSING   {sha[:SHORT]} {path} (object {obj[:SHORT]} not in the store)")
         for sha, path, obj in report.tampered:
@@ -336,7 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 a check found problems, 2 bad input",
     )
     parser.add_argument(
-        "--registry", default="models/registry", help="registry directory (default: %(default)s)"
+        "--registry",
+        default=registry_location(),
+        help="registry directory or s3:// URL (default: $GRAMOPS_REGISTRY or models/registry; "
+        "now %(default)s)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

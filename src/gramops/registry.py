@@ -21,7 +21,6 @@ refused or failed operation changes nothing.
 
 from __future__ import annotations
 
-import fcntl
 import getpass
 import hashlib
 import json
@@ -31,7 +30,6 @@ import re
 import socket
 import struct
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,7 +46,13 @@ from gramops.identity import (
     identity_files,
     manifest_sha,
 )
-from gramops.jsonio import _atomic_write, canonical_bytes, dumps_pretty
+from gramops.jsonio import canonical_bytes, dumps_pretty
+from gramops.objectstore import (
+    LocalMetadataFiles,
+    LockTimeoutError,
+    ObjectStoreError,
+    open_metadata,
+)
 from gramops.workspace import in_workspace
 
 if TYPE_CHECKING:
@@ -66,7 +70,13 @@ class RegistryError(GramopsError):
 # ---------------------------------------------------------------------------------------------
 
 DEFAULT_ROOT = Path("models/registry")
+REGISTRY_ENV = "GRAMOPS_REGISTRY"
 OBJECTS_ENV = "GRAMOPS_REGISTRY_OBJECTS"
+INDEX = "index.jsonl"
+TAGS = "tags.json"
+ALIASES = "aliases.json"
+ENTRIES = "entries"
+JOURNAL = ".journal.json"
 ACTOR_ENV = "GRAMOPS_ACTOR"
 FAMILIES = ("fp32", "int8", "lora")
 OPS = ("register", "tag", "retag", "alias", "rollback", "annotate")
@@ -134,6 +144,15 @@ def check_alias(name: str) -> str:
             "e.g. production, challenger"
         )
     return name
+
+
+def registry_location() -> str:
+    """The registry root when none is given: ``GRAMOPS_REGISTRY`` or ``models/registry``."""
+    return os.environ.get(REGISTRY_ENV, "").strip() or str(DEFAULT_ROOT)
+
+
+def _entry_name(sha: str) -> str:
+    return f"{ENTRIES}/{sha}.json"
 
 
 def default_actor() -> str:
@@ -205,6 +224,7 @@ class VerifyReport:
     missing: list[ObjectProblem] = field(default_factory=list)
     tampered: list[ObjectProblem] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -213,6 +233,7 @@ class VerifyReport:
             "missing": [p._asdict() for p in self.missing],
             "tampered": [p._asdict() for p in self.tampered],
             "errors": list(self.errors),
+            "repaired": list(self.repaired),
         }
 
 
@@ -242,49 +263,76 @@ class Registry:
 
     def __init__(
         self,
-        root: Path = DEFAULT_ROOT,
+        root: Path | str | None = None,
         objects_url: str | None = None,
         actor: str | None = None,
     ) -> None:
-        self.root = Path(root)
-        self.objects_url = (
-            objects_url
-            or os.environ.get(OBJECTS_ENV, "").strip()
+        location = str(root) if root is not None else registry_location()
+        try:
+            self._meta = open_metadata(location)
+        except ObjectStoreError as exc:
+            raise RegistryError(str(exc)) from exc
+        self.url = self._meta.url
+        if isinstance(self._meta, LocalMetadataFiles):
             # an experiment's temporary copy shares the workspace's (gitignored) objects
-            or str(in_workspace(self.root) / "objects")
-        )
+            default_objects = str(in_workspace(Path(location)) / "objects")
+        else:
+            default_objects = f"{self.url}/objects"
+        self.objects_url = objects_url or os.environ.get(OBJECTS_ENV, "").strip() or default_objects
         self.actor = actor or default_actor()
         self._store: ObjectStore | None = None
         self._thread_lock = threading.RLock()
         self._lock_depth = 0
+        # what _recover did, newest last: verify reports it, tests count it
+        self.recoveries: list[str] = []
 
     def __repr__(self) -> str:
-        return f"Registry({str(self.root)!r}, objects_url={self.objects_url!r})"
+        return f"Registry({self.url!r}, objects_url={self.objects_url!r})"
 
     # -- paths ------------------------------------------------------------------------------
 
     @property
+    def root(self) -> Path:
+        """The local directory of the metadata (a registry on S3 has none)."""
+        if not isinstance(self._meta, LocalMetadataFiles):
+            raise RegistryError(
+                f"registry {self.url} is not on local disk; it has no directory (use its URL)"
+            )
+        return self._meta.root
+
+    @property
     def index_path(self) -> Path:
-        return self.root / "index.jsonl"
+        return self.root / INDEX
 
     @property
     def tags_path(self) -> Path:
-        return self.root / "tags.json"
+        return self.root / TAGS
 
     @property
     def aliases_path(self) -> Path:
-        return self.root / "aliases.json"
+        return self.root / ALIASES
 
     @property
     def entries_dir(self) -> Path:
-        return self.root / "entries"
+        return self.root / ENTRIES
 
     @property
     def lock_path(self) -> Path:
         return self.root / ".lock"
 
+    @property
+    def journal_path(self) -> Path:
+        return self.root / JOURNAL
+
     def entry_path(self, sha: str) -> Path:
-        return self.entries_dir / f"{sha}.json"
+        return self.root / _entry_name(sha)
+
+    def _where(self, name: str) -> str:
+        """A metadata document's path or URL, for messages."""
+        return self._meta.where(name)
+
+    def _has_entry(self, sha: str) -> bool:
+        return self._meta.exists(_entry_name(sha))
 
     @property
     def objects(self) -> ObjectStore:
@@ -299,10 +347,10 @@ class Registry:
 
     def tags(self) -> dict[str, str]:
         """semver -> SHA, the one place semvers are recorded."""
-        return self._read_map(self.tags_path)
+        return self._read_map(TAGS)
 
     def aliases(self) -> dict[str, str]:
-        return self._read_map(self.aliases_path)
+        return self._read_map(ALIASES)
 
     def semvers_of(self, sha: str) -> list[str]:
         return sorted((v for v, s in self.tags().items() if s == sha), key=parse_semver)
@@ -312,10 +360,7 @@ class Registry:
 
     def shas(self) -> list[str]:
         """Every registered SHA, from the entry file names alone (no entry is read)."""
-        try:
-            names = os.listdir(self.entries_dir)
-        except FileNotFoundError:
-            return []
+        names = self._meta.names(ENTRIES)
         return sorted(
             name[:-5] for name in names if name.endswith(".json") and _FULL_SHA.fullmatch(name[:-5])
         )
@@ -353,21 +398,21 @@ class Registry:
             if semver in tags:
                 return tags[semver]
             known = ", ".join(sorted(tags, key=parse_semver)) or "none"
-            raise RegistryError(f"semver {semver} is not tagged in {self.root} (tagged: {known})")
+            raise RegistryError(f"semver {semver} is not tagged in {self.url} (tagged: {known})")
         aliases = self.aliases()
         if text in aliases:
             return aliases[text]
         known = ", ".join(sorted(aliases)) or "none"
         raise RegistryError(
             f"unknown ref {text!r}: not a SHA (8+ hex digits), a semver (v0.1.0) or an alias "
-            f"of {self.root} (aliases: {known}); `gramops registry list` shows what exists"
+            f"of {self.url} (aliases: {known}); `gramops registry list` shows what exists"
         )
 
     def _resolve_hex(self, text: str, lowered: str) -> str:
         if len(lowered) == 64:
-            if self.entry_path(lowered).is_file():
+            if self._has_entry(lowered):
                 return lowered
-            raise RegistryError(f"SHA {lowered} is not registered in {self.root}")
+            raise RegistryError(f"SHA {lowered} is not registered in {self.url}")
         if len(lowered) < MIN_SHORT_SHA:
             raise RegistryError(
                 f"short SHA {text!r} has {len(lowered)} hex digits; give at least "
@@ -377,7 +422,7 @@ class Registry:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise RegistryError(f"no registered SHA starts with {text!r} in {self.root}")
+            raise RegistryError(f"no registered SHA starts with {text!r} in {self.url}")
         raise RegistryError(
             f"short SHA {text!r} is ambiguous, it matches {len(matches)} entries: "
             f"{', '.join(matches)}; give more hex digits"
@@ -398,10 +443,10 @@ class Registry:
             if sha in seen:
                 raise RegistryError(f"entry {sha}: parent links form a cycle; run verify")
             seen.add(sha)
-            if not self.entry_path(sha).is_file():
+            if not self._has_entry(sha):
                 child = chain[-1]["sha"] if chain else ref
                 raise RegistryError(
-                    f"entry {child} names parent {sha}, which is not registered in {self.root}"
+                    f"entry {child} names parent {sha}, which is not registered in {self.url}"
                 )
             entry = self._load_entry(sha)
             chain.append(
@@ -431,6 +476,7 @@ class Registry:
         missing: list[ObjectProblem] = []
         tampered: list[ObjectProblem] = []
         errors: list[str] = []
+        repaired = self._recover_if_journaled()
         digests: dict[tuple[str, bool], tuple[str, str | None] | None] = {}
         checked = 0
         shas = self.shas()
@@ -438,7 +484,7 @@ class Registry:
         records, torn = self._read_index_safely(errors)
         if torn:
             errors.append(
-                f"{self.index_path}: the last line is torn (an interrupted append); it is "
+                f"{self._where(INDEX)}: the last line is torn (an interrupted append); it is "
                 "ignored and will be dropped by the next registry operation"
             )
         registered = {r.get("sha") for r in records if r.get("op") == "register"}
@@ -451,7 +497,7 @@ class Registry:
                 continue
             if sha not in registered:
                 errors.append(
-                    f"entry {sha} has no register record in {self.index_path} (an interrupted "
+                    f"entry {sha} has no register record in {self._where(INDEX)} (an interrupted "
                     "register?): register its bundle again to complete it"
                 )
             parent = entry.get("parent_sha")
@@ -473,11 +519,23 @@ class Registry:
                     errors.append(
                         f"entry {sha}: {item['path']} records identity digest {item['sha256']} "
                         f"but its object {item['object']} has {found[1]}; the entry was edited, "
-                        f"restore {self.entry_path(sha)} from git"
+                        f"restore {self._where(_entry_name(sha))} from git"
                     )
         self._verify_bindings(records, known, errors)
         ok = not (missing or tampered or errors)
-        return VerifyReport(ok, checked, missing, tampered, errors)
+        return VerifyReport(ok, checked, missing, tampered, errors, repaired)
+
+    def _recover_if_journaled(self) -> list[str]:
+        """Repair an interrupted mutation before checking; reads stay lock-free otherwise.
+
+        Taking the lock also waits for a mutation that is still running, whose journal is
+        not a crash's: the recovery under the lock then finds nothing to do.
+        """
+        if not self._meta.exists(JOURNAL):
+            return []
+        self.recoveries.clear()
+        with self._locked():
+            return list(self.recoveries)
 
     def _verify_bindings(
         self, records: list[dict[str, Any]], known: set[str], errors: list[str]
@@ -489,19 +547,19 @@ class Registry:
             return
         for semver, sha in sorted(tags.items()):
             if sha not in known:
-                errors.append(f"{self.tags_path}: {semver} -> {sha}, which is not registered")
+                errors.append(f"{self._where(TAGS)}: {semver} -> {sha}, which is not registered")
         for alias, sha in sorted(aliases.items()):
             if sha not in known:
-                errors.append(f"{self.aliases_path}: {alias} -> {sha}, which is not registered")
+                errors.append(f"{self._where(ALIASES)}: {alias} -> {sha}, which is not registered")
         replay_tags, replay_aliases = _replay(records)
         if replay_tags != tags:
             errors.append(
-                f"{self.tags_path} differs from what {self.index_path} records "
+                f"{self._where(TAGS)} differs from what {self._where(INDEX)} records "
                 f"({_diff(replay_tags, tags)}); it was edited outside the registry"
             )
         if replay_aliases != aliases:
             errors.append(
-                f"{self.aliases_path} differs from what {self.index_path} records "
+                f"{self._where(ALIASES)} differs from what {self._where(INDEX)} records "
                 f"({_diff(replay_aliases, aliases)}); it was edited outside the registry"
             )
 
@@ -524,7 +582,7 @@ class Registry:
         if manifest_sha([(f["path"], f["sha256"]) for f in files], entry.get("parent_sha")) != sha:
             raise RegistryError(
                 f"entry {sha}: its files list does not hash to its SHA (the entry was edited); "
-                f"refusing to materialize, restore {self.entry_path(sha)} from git"
+                f"refusing to materialize, restore {self._where(_entry_name(sha))} from git"
             )
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
@@ -601,10 +659,10 @@ class Registry:
         with self._locked():
             registered = self._registered_shas()
             if sha in registered:
-                if not self.entry_path(sha).is_file():
+                if not self._has_entry(sha):
                     raise RegistryError(
-                        f"{bundle_dir}: SHA {sha} is in {self.index_path} but its entry file "
-                        f"{self.entry_path(sha)} is gone; restore it from git"
+                        f"{bundle_dir}: SHA {sha} is in {self._where(INDEX)} but its entry file "
+                        f"{self._where(_entry_name(sha))} is gone; restore it from git"
                     )
                 entry = self._load_entry(sha)
                 if entry.get("family") != family:
@@ -636,7 +694,7 @@ class Registry:
                 "mlflow": {},
             }
             self._commit(
-                [(self.entry_path(sha), entry), (self.tags_path, {**tags, semver: sha})],
+                [(_entry_name(sha), entry), (TAGS, {**tags, semver: sha})],
                 op="register",
                 sha=sha,
                 semver=semver,
@@ -704,7 +762,7 @@ class Registry:
                     "purpose"
                 )
             self._commit(
-                [(self.tags_path, {**tags, version: sha})],
+                [(TAGS, {**tags, version: sha})],
                 op="tag",
                 sha=sha,
                 semver=version,
@@ -731,7 +789,7 @@ class Registry:
             if current == sha:
                 return sha, current
             self._commit(
-                [(self.tags_path, {**tags, version: sha})],
+                [(TAGS, {**tags, version: sha})],
                 op="retag",
                 sha=sha,
                 semver=version,
@@ -750,7 +808,7 @@ class Registry:
             if current == sha:
                 return sha, current
             self._commit(
-                [(self.aliases_path, {**aliases, alias: sha})],
+                [(ALIASES, {**aliases, alias: sha})],
                 op="alias",
                 sha=sha,
                 alias=alias,
@@ -782,25 +840,26 @@ class Registry:
             current = self.aliases().get(alias)
             if current is None:
                 raise RegistryError(
-                    f"alias {alias!r} is not set in {self.root}; nothing to roll back"
+                    f"alias {alias!r} is not set in {self.url}; nothing to roll back"
                 )
             stack = _alias_stack(self.history(), alias)
             if not stack or stack[-1] != current:
                 raise RegistryError(
-                    f"alias {alias!r} is {current} in {self.aliases_path} but {self.index_path} "
-                    f"says {stack[-1] if stack else 'unset'}; run `gramops registry verify`"
+                    f"alias {alias!r} is {current} in {self._where(ALIASES)} but "
+                    f"{self._where(INDEX)} says {stack[-1] if stack else 'unset'}; run "
+                    "`gramops registry verify`"
                 )
             if len(stack) < 2:
                 raise RegistryError(
-                    f"alias {alias!r} has no earlier holder in {self.index_path} to roll back to"
+                    f"alias {alias!r} has no earlier holder in {self._where(INDEX)} to roll back to"
                 )
             target = stack[-2]
-            if not self.entry_path(target).is_file():
+            if not self._has_entry(target):
                 raise RegistryError(
                     f"alias {alias!r} would roll back to {target}, which is not registered"
                 )
             self._commit(
-                [(self.aliases_path, {**self.aliases(), alias: target})],
+                [(ALIASES, {**self.aliases(), alias: target})],
                 op="rollback",
                 sha=target,
                 alias=alias,
@@ -833,7 +892,7 @@ class Registry:
                 return entry
             updated = {**entry, key: value}
             self._commit(
-                [(self.entry_path(sha), updated)],
+                [(_entry_name(sha), updated)],
                 op="annotate",
                 sha=sha,
                 new={key: value},
@@ -873,7 +932,11 @@ class Registry:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the registry's cross-process lock (re-entrant within this object)."""
+        """Hold the registry's cross-process lock (re-entrant within this object).
+
+        Whoever takes the lock first finishes or undoes a mutation a dead holder left behind
+        (see :meth:`_recover`), so every mutation starts from a consistent registry.
+        """
         with self._thread_lock:
             if self._lock_depth:
                 self._lock_depth += 1
@@ -882,30 +945,20 @@ class Registry:
                 finally:
                     self._lock_depth -= 1
                 return
-            self.root.mkdir(parents=True, exist_ok=True)
-            with self.lock_path.open("a+b") as fh:
-                deadline = time.monotonic() + LOCK_TIMEOUT_S
-                while True:
+            try:
+                with self._meta.lock(self.actor, LOCK_TIMEOUT_S):
+                    self._lock_depth = 1
                     try:
-                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise RegistryError(
-                                f"{self.lock_path}: another process has held the registry lock "
-                                f"for over {LOCK_TIMEOUT_S:.0f} s; retry when it has finished"
-                            ) from None
-                        time.sleep(0.02)
-                self._lock_depth = 1
-                try:
-                    yield
-                finally:
-                    self._lock_depth = 0
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                        self._recover()
+                        yield
+                    finally:
+                        self._lock_depth = 0
+            except LockTimeoutError as exc:  # only acquiring the lock raises it
+                raise RegistryError(str(exc)) from None
 
     def _commit(
         self,
-        writes: list[tuple[Path, Any]],
+        writes: list[tuple[str, Any]],
         *,
         op: str,
         new: Any,
@@ -914,22 +967,71 @@ class Registry:
         semver: str | None = None,
         alias: str | None = None,
     ) -> None:
-        """Write files atomically, then append the one log line; undo the files on failure."""
+        """Journal, write the documents, append the one log line, drop the journal.
+
+        The journal (written atomically before the first document) holds the log's size and
+        every document's previous bytes, so a mutation killed at any point is rolled forward
+        when its log line made it, and rolled back otherwise, by the next lock holder.
+        """
         assert self._lock_depth, "registry mutations must hold the lock"
-        done: list[tuple[Path, bytes | None]] = []
+        journal = {
+            "op": op,
+            "index_size": len(self._meta.read(INDEX) or b""),
+            "previous": {name: _text_or_none(self._meta.read(name)) for name, _obj in writes},
+        }
+        self._meta.write(JOURNAL, dumps_pretty(journal).encode("utf-8"))
         try:
-            for path, obj in writes:
-                old = path.read_bytes() if path.is_file() else None
-                _atomic_write(path, dumps_pretty(obj).encode("utf-8"))
-                done.append((path, old))
+            for name, obj in writes:
+                self._meta.write(name, dumps_pretty(obj).encode("utf-8"))
             self._append(op, sha=sha, semver=semver, alias=alias, new=new, previous=previous)
         except BaseException:
-            for path, old in reversed(done):
-                if old is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    _atomic_write(path, old)
+            self._roll_back(journal)
             raise
+        self._meta.delete(JOURNAL)
+
+    def _recover(self) -> str | None:
+        """Finish or undo the mutation a crashed lock holder left journaled; True if any.
+
+        Its log line is the commit point: present and complete means every document was
+        written, so only the journal is left to remove; absent or torn means the documents
+        get their previous bytes back and the log its previous size.
+        """
+        raw = self._meta.read(JOURNAL)
+        if raw is None:
+            return None
+        try:
+            journal = json.loads(raw)
+            size = int(journal["index_size"])
+            previous = dict(journal["previous"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RegistryError(
+                f"{self._where(JOURNAL)}: unreadable journal of an interrupted mutation ({exc}); "
+                "compare the registry with git, then delete the journal"
+            ) from exc
+        index = self._meta.read(INDEX) or b""
+        tail = index[size:]
+        if tail.endswith(b"\n") and tail.count(b"\n") == 1 and _is_record(tail, journal["op"]):
+            done = f"rolled forward an interrupted {journal['op']} (its log line is in {INDEX})"
+            self._meta.delete(JOURNAL)
+        else:
+            restored = ", ".join(sorted(previous)) or "nothing"
+            done = f"rolled back an interrupted {journal['op']} (restored {restored})"
+            self._roll_back(journal)
+        log.warning("%s: %s", self._where(JOURNAL), done)
+        self.recoveries.append(done)
+        return done
+
+    def _roll_back(self, journal: dict[str, Any]) -> None:
+        """Give every journaled document its previous bytes, the log its previous size."""
+        size = int(journal["index_size"])
+        if len(self._meta.read(INDEX) or b"") > size:
+            self._meta.truncate(INDEX, size)
+        for name, old in sorted(journal["previous"].items()):
+            if old is None:
+                self._meta.delete(name)
+            else:
+                self._meta.write(name, old.encode("utf-8"))
+        self._meta.delete(JOURNAL)
 
     def _append(
         self,
@@ -941,13 +1043,11 @@ class Registry:
         new: Any,
         previous: Any,
     ) -> None:
-        """Append one fsynced record; a torn tail left by a crashed writer is dropped first."""
+        """Append one durable record; a torn tail left by a crashed writer is dropped first."""
         assert op in OPS
-        path = self.index_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a+b") as fh:
-            last = _repair_tail(fh, path)
-            record = {
+
+        def build(last: dict[str, Any] | None) -> dict[str, Any]:
+            return {
                 "seq": (last["seq"] if last else 0) + 1,
                 "op": op,
                 "time": utc_now(),
@@ -958,15 +1058,12 @@ class Registry:
                 "new": new,
                 "previous": previous,
             }
-            fh.seek(0, os.SEEK_END)
-            fh.write(canonical_bytes(record) + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+
+        self._meta.append_jsonl(INDEX, build)
 
     def _read_index(self) -> tuple[list[dict[str, Any]], bool]:
-        try:
-            raw = self.index_path.read_bytes()
-        except FileNotFoundError:
+        raw = self._meta.read(INDEX)
+        if raw is None:
             return [], False
         lines = raw.split(b"\n")
         complete, tail = lines[:-1], lines[-1]
@@ -982,8 +1079,8 @@ class Registry:
                     torn = True
                     break
                 raise RegistryError(
-                    f"{self.index_path}: line {number} is not valid JSON ({exc}); the audit log "
-                    "is corrupt, restore it from git"
+                    f"{self._where(INDEX)}: line {number} is not valid JSON ({exc}); the audit "
+                    "log is corrupt, restore it from git"
                 ) from exc
         if tail.strip():
             try:
@@ -991,7 +1088,7 @@ class Registry:
             except ValueError:
                 torn = True
         if torn:
-            log.warning("%s: ignoring a torn last line (an interrupted append)", self.index_path)
+            log.warning("%s: ignoring a torn last line (an interrupted append)", self._where(INDEX))
         return records, torn
 
     def _read_index_safely(self, errors: list[str]) -> tuple[list[dict[str, Any]], bool]:
@@ -1004,33 +1101,37 @@ class Registry:
     def _registered_shas(self) -> set[str]:
         return {r["sha"] for r in self.history() if r.get("op") == "register" and r.get("sha")}
 
-    def _read_map(self, path: Path) -> dict[str, str]:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+    def _read_map(self, name: str) -> dict[str, str]:
+        raw = self._meta.read(name)
+        if raw is None:
             return {}
-        except json.JSONDecodeError as exc:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
             raise RegistryError(
-                f"{path}: not valid JSON ({exc}); restore it from git or rebuild it from "
-                "index.jsonl"
+                f"{self._where(name)}: not valid JSON ({exc}); restore it from git or rebuild it "
+                "from index.jsonl"
             ) from exc
         if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in data.items()
         ):
-            raise RegistryError(f"{path}: expected a JSON object of name -> SHA strings")
+            raise RegistryError(
+                f"{self._where(name)}: expected a JSON object of name -> SHA strings"
+            )
         return data
 
     def _load_entry(self, sha: str) -> dict[str, Any]:
-        path = self.entry_path(sha)
+        where = self._where(_entry_name(sha))
+        raw = self._meta.read(_entry_name(sha))
+        if raw is None:
+            raise RegistryError(f"SHA {sha} has no entry file {where}; is it registered?")
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise RegistryError(f"SHA {sha} has no entry file {path}; is it registered?") from exc
-        except json.JSONDecodeError as exc:
-            raise RegistryError(f"{path}: not valid JSON ({exc}); restore it from git") from exc
+            entry = json.loads(raw)
+        except ValueError as exc:
+            raise RegistryError(f"{where}: not valid JSON ({exc}); restore it from git") from exc
         if not isinstance(entry, dict) or entry.get("sha") != sha:
             raise RegistryError(
-                f"{path}: not the entry of {sha} (its sha field is "
+                f"{where}: not the entry of {sha} (its sha field is "
                 f"{entry.get('sha') if isinstance(entry, dict) else None!r}); restore it from git"
             )
         return entry
@@ -1050,16 +1151,16 @@ class Registry:
         )
         if not ok:
             raise RegistryError(
-                f"{self.entry_path(sha)}: malformed files list (each item needs a plain file "
-                "name path, sha256 and a 64-hex object); restore it from git"
+                f"{self._where(_entry_name(sha))}: malformed files list (each item needs a plain "
+                "file name path, sha256 and a 64-hex object); restore it from git"
             )
         recomputed = manifest_sha(
             [(f["path"], f["sha256"]) for f in files], entry.get("parent_sha")
         )
         if recomputed != sha:
             raise RegistryError(
-                f"{self.entry_path(sha)}: its files list and parent_sha hash to {recomputed}, not "
-                f"to {sha}; the entry was edited, restore it from git"
+                f"{self._where(_entry_name(sha))}: its files list and parent_sha hash to "
+                f"{recomputed}, not to {sha}; the entry was edited, restore it from git"
             )
         return files
 
@@ -1117,11 +1218,9 @@ class Registry:
                 f"{bundle_dir}: a {family} bundle derives from an fp32 model, but its "
                 "train_manifest.json has no parent_sha"
             )
-        if parent is not None and (
-            parent not in registered or not self.entry_path(parent).is_file()
-        ):
+        if parent is not None and (parent not in registered or not self._has_entry(parent)):
             raise RegistryError(
-                f"{bundle_dir}: parent {parent} is not registered in {self.root}; register "
+                f"{bundle_dir}: parent {parent} is not registered in {self.url}; register "
                 "the parent bundle first"
             )
 
@@ -1139,8 +1238,8 @@ class Registry:
             return max(own, key=parse_semver)
         families: dict[str, str | None] = {}
         for tagged in set(tags.values()):
-            path = self.entry_path(tagged)
-            families[tagged] = self._load_entry(tagged).get("family") if path.is_file() else None
+            known = self._has_entry(tagged)
+            families[tagged] = self._load_entry(tagged).get("family") if known else None
         mine = sorted((v for v, s in tags.items() if families[s] == family), key=parse_semver)
         if not mine or parse_semver(seed) > parse_semver(mine[-1]):
             if seed in tags:
@@ -1195,53 +1294,18 @@ def _file_record(path: Path) -> dict[str, Any]:
     return {"path": path.name, "sha256": identity, "object": raw, "size": path.stat().st_size}
 
 
-def _repair_tail(fh: Any, path: Path) -> dict[str, Any] | None:
-    """The last complete record of an index opened ``a+b``; a torn tail is truncated away.
-
-    Only the lock holder appends, so an unparsable last line can only be the remains of a
-    writer that crashed mid-append: its operation never completed (the log line is written
-    last), and appending after it would bury garbage in the middle of the log.
-    """
-    while True:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        if size == 0:
-            return None
-        start = _line_start(fh, size)
-        fh.seek(start)
-        line = fh.read(size - start)
-        try:
-            record = json.loads(line)
-        except ValueError:
-            log.warning("%s: dropping a torn last line (an interrupted append)", path)
-            fh.truncate(start)
-            fh.flush()
-            os.fsync(fh.fileno())
-            continue
-        if not line.endswith(b"\n"):
-            fh.write(b"\n")
-        return record if isinstance(record, dict) else None
+def _text_or_none(data: bytes | None) -> str | None:
+    """A metadata document's bytes as journal text (they are always UTF-8 JSON)."""
+    return None if data is None else data.decode("utf-8")
 
 
-def _line_start(fh: Any, end: int) -> int:
-    """Offset where the last line before ``end`` starts (trailing newlines ignored)."""
-    pos = end
-    first = True
-    while pos > 0:
-        start = max(0, pos - 65536)
-        fh.seek(start)
-        block = fh.read(pos - start)
-        if first:
-            stripped = block.rstrip(b"\n")
-            if not stripped and start > 0:
-                pos = start
-                continue
-            block, first = stripped, False
-        cut = block.rfind(b"\n")
-        if cut != -1:
-            return start + cut + 1
-        pos = start
-    return 0
+def _is_record(line: bytes, op: str) -> bool:
+    """Whether ``line`` is the complete log record of an ``op`` (the journal's commit point)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("op") == op
 
 
 def _replay(records: Iterable[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
