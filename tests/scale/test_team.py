@@ -27,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 FAMILIES = ("fp32", "int8", "lora")
 GRAMOPS = str(BIN / "gramops")
+GIT_USER = ("-c", "user.name=gramops test", "-c", "user.email=test@gramops.invalid")
 
 
 def _load_stack_module():
@@ -47,9 +48,9 @@ def stack(tmp_path_factory):
         yield running
 
 
-def _clone(stack, dest: Path) -> Path:
+def _clone(stack, source: Path, dest: Path) -> Path:
     """A fresh clone configured for the team: S3 DVC remote in config.local, nothing else."""
-    sh(["git", "clone", "--quiet", str(ROOT), str(dest)], cwd=dest.parent)
+    sh(["git", "clone", "--quiet", str(source), str(dest)], cwd=dest.parent)
     template = ROOT / ".dvc" / "plots" / "offline.html"
     if template.exists():  # what `make install` adds beside the venv
         shutil.copy2(template, dest / ".dvc" / "plots" / "offline.html")
@@ -61,7 +62,7 @@ def _clone(stack, dest: Path) -> Path:
 def team(stack, tmp_path_factory) -> dict:
     """Clone A after a cold `dvc repro` with MLflow down, then one with MLflow back up."""
     env = stack.client_env()
-    repo = _clone(stack, tmp_path_factory.mktemp("team") / "a")
+    repo = _clone(stack, ROOT, tmp_path_factory.mktemp("team") / "a")
     stack.mlflow.stop()
     try:
         down = sh([DVC, "repro"], cwd=repo, check=False, env=env)
@@ -146,8 +147,8 @@ def test_registered_models_and_aliases_match_the_registry(stack, team):
 
 
 def _show(repo: Path, env: dict, ref: str) -> dict:
-    """`gramops registry show REF --json`: full SHA, semvers and aliases of one entry."""
-    return json.loads(_gramops(repo, env, "registry", "show", ref, "--json").stdout)
+    """`gramops registry show REF` (JSON): full SHA, semvers and aliases of one entry."""
+    return json.loads(_gramops(repo, env, "registry", "show", ref).stdout)
 
 
 def test_artifacts_and_registry_objects_are_in_s3(stack, team):
@@ -173,16 +174,21 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cached_outs(repo: Path) -> list[str]:
-    """Every DVC-cached output recorded in dvc.lock (what `dvc push` uploads)."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    outs = {out["path"] for stage in lock.values() for out in stage.get("outs", ()) if "md5" in out}
-    return sorted(p for p in outs if _is_cached(repo, p))
-
-
-def _is_cached(repo: Path, path: str) -> bool:
-    dvc_yaml = (repo / "dvc.yaml").read_text()
-    return path in dvc_yaml and f"{path}:\n          cache: false" not in dvc_yaml
+# What `dvc push` uploads and `dvc pull` must restore: the corpus, the shifted traffic and
+# every model file (dvc.yaml outs with the cache on).
+CACHED_OUTS = (
+    "data/raw/wordnet",
+    "data/processed",
+    "data/shifted",
+    *(f"models/{f}/{name}" for f in ("fp32", "int8") for name in ("model.safetensors",)),
+    "models/lora/adapter.safetensors",
+    *(
+        f"models/{f}/{name}"
+        for f in FAMILIES
+        for name in ("config.json", "train_manifest.json", "eval_report.json")
+    ),
+    "models/manifest.json",
+)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -195,29 +201,33 @@ def _files(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def second(stack, team, tmp_path_factory) -> dict:
-    """Clone B: fresh, after clone A's `dvc push` and its own `dvc pull` from S3."""
+    """Clone B: a fresh clone of A's commit after A's `dvc push`, then `dvc pull` from S3."""
+    # what a team member does after `dvc repro`: commit the lock and metrics, push the data
+    sh(["git", "add", "-A"], cwd=team["path"])
+    sh(["git", *GIT_USER, "commit", "--quiet", "-m", "repro"], cwd=team["path"])
     sh([DVC, "push"], cwd=team["path"], env=team["env"])
-    repo = _clone(stack, tmp_path_factory.mktemp("team") / "b")
+    repo = _clone(stack, team["path"], tmp_path_factory.mktemp("team") / "b")
     pulled = sh([DVC, "pull"], cwd=repo, env=team["env"])
     return {"path": repo, "env": team["env"], "pull": pulled}
 
 
 def test_dvc_pull_into_a_fresh_clone_restores_corpus_and_models_byte_for_byte(stack, team, second):
     assert _s3_keys(stack, "dvc/files/md5/")
-    outs = _cached_outs(team["path"])
-    assert {"data/raw/wordnet", "data/processed", "models/fp32/model.safetensors"} <= set(outs)
-    for out in outs:
+    lock = yaml.safe_load((team["path"] / "dvc.lock").read_text())["stages"]
+    locked = {o["path"] for stage in lock.values() for o in stage.get("outs", ())}
+    assert set(CACHED_OUTS) <= locked
+    for out in CACHED_OUTS:
         a, b = _files(team["path"] / out), _files(second["path"] / out)
         assert a and a == b, out
     status = sh([DVC, "status", "--json"], cwd=second["path"], env=second["env"])
     assert json.loads(status.stdout) == {}
 
 
-def _promote_loop(repo: Path, env: dict, family: str, semvers: list[str], alias: str, refs):
-    """One shell loop: bind each semver to ``family``, and move ``alias`` through ``refs``."""
+def _promote_loop(repo: Path, env: dict, ref: str, semvers: list[str], alias: str, refs):
+    """One shell loop: bind each semver to ``ref``, and move ``alias`` through ``refs``."""
     script = "; ".join(
-        f"{GRAMOPS} registry promote {family} {semver} && {GRAMOPS} registry alias {alias} {ref}"
-        for semver, ref in zip(semvers, refs, strict=True)
+        f"{GRAMOPS} registry promote {ref} {semver} && {GRAMOPS} registry alias {alias} {target}"
+        for semver, target in zip(semvers, refs, strict=True)
     )
     return subprocess.Popen(
         ["bash", "-ec", script],
@@ -236,8 +246,12 @@ def test_two_clones_promote_concurrently_and_lose_no_update(stack, team, second)
     a_semvers, b_semvers = [f"v1.0.{i}" for i in range(4)], [f"v2.0.{i}" for i in range(4)]
     a_refs, b_refs = ["fp32", "int8"] * 2, ["int8", "fp32"] * 2
     procs = [
-        _promote_loop(team["path"], env, "fp32", a_semvers, "team-a", a_refs),
-        _promote_loop(second["path"], env, "int8", b_semvers, "team-b", b_refs),
+        _promote_loop(
+            team["path"], env, sha["fp32"], a_semvers, "team-a", [sha[r] for r in a_refs]
+        ),
+        _promote_loop(
+            second["path"], env, sha["int8"], b_semvers, "team-b", [sha[r] for r in b_refs]
+        ),
     ]
     for proc in procs:
         out, err = proc.communicate(timeout=300)
