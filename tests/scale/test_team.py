@@ -9,6 +9,7 @@ registry; queued experiments mirror into the same server.
 """
 
 import importlib.util
+import itertools
 import json
 import shutil
 import subprocess
@@ -224,7 +225,10 @@ def test_dvc_pull_into_a_fresh_clone_restores_corpus_and_models_byte_for_byte(st
 
 
 def _promote_loop(repo: Path, env: dict, ref: str, semvers: list[str], alias: str, refs):
-    """One shell loop: bind each semver to ``ref``, and move ``alias`` through ``refs``."""
+    """One shell loop: bind each semver to ``ref``, and move ``alias`` through ``refs``.
+
+    The audit log names the clone (``GRAMOPS_ACTOR``), so the test can see the interleaving.
+    """
     script = "; ".join(
         f"{GRAMOPS} registry promote {ref} {semver} && {GRAMOPS} registry alias {alias} {target}"
         for semver, target in zip(semvers, refs, strict=True)
@@ -232,7 +236,7 @@ def _promote_loop(repo: Path, env: dict, ref: str, semvers: list[str], alias: st
     return subprocess.Popen(
         ["bash", "-ec", script],
         cwd=repo,
-        env={**tool_env(), **env},
+        env={**tool_env(), **env, "GRAMOPS_ACTOR": alias},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -265,6 +269,10 @@ def test_two_clones_promote_concurrently_and_lose_no_update(stack, team, second)
     records = _log_records(stack)
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
     new = records[seen:]
+    # the two loops really ran at once: their records interleave in the log
+    actors = [r["actor"] for r in new]
+    assert sorted(set(actors)) == ["team-a", "team-b"]
+    assert sum(a != b for a, b in itertools.pairwise(actors)) > 1, actors
     assert sorted(r["semver"] for r in new if r["op"] == "tag") == sorted(a_semvers + b_semvers)
     # every move is logged with the value the other clone's writes left: no lost update
     for alias, refs in (("team-a", a_refs), ("team-b", b_refs)):
