@@ -2,8 +2,21 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gramops.objectstore import ObjectStore, ObjectStoreError, check_key, sha256_file
+from gramops.objectstore import (
+    LocalMetadataFiles,
+    LockTimeoutError,
+    MetadataFiles,
+    ObjectStore,
+    ObjectStoreError,
+    S3MetadataFiles,
+    check_key,
+    drop_torn_tail,
+    open_metadata,
+    sha256_file,
+)
 
 
 @pytest.fixture(params=["path", "file-url", "memory"])
@@ -67,3 +80,127 @@ def test_keys_that_are_not_sha256_hex_are_refused(key):
 def test_an_unknown_protocol_names_the_url():
     with pytest.raises(ObjectStoreError, match="nosuchproto://bucket"):
         ObjectStore("nosuchproto://bucket/objects")
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata files
+# ---------------------------------------------------------------------------------------------
+
+
+def test_open_metadata_takes_paths_file_urls_and_s3_and_refuses_other_schemes(tmp_path):
+    assert isinstance(open_metadata(tmp_path / "r"), LocalMetadataFiles)
+    local = open_metadata((tmp_path / "r").as_uri())
+    assert isinstance(local, LocalMetadataFiles) and local.root == tmp_path / "r"
+    s3 = open_metadata("s3://bucket/team/registry")
+    assert isinstance(s3, S3MetadataFiles)
+    assert s3.where("tags.json") == "s3://bucket/team/registry/tags.json"
+    with pytest.raises(ObjectStoreError, match=r"'memory://r'.*local directory or on s3://"):
+        open_metadata("memory://r")
+
+
+def test_local_documents_are_replaced_whole_and_listed(tmp_path):
+    meta = LocalMetadataFiles(tmp_path / "r")
+    assert meta.read("tags.json") is None and meta.names("entries") == []
+    meta.write("entries/a.json", b"{}\n")
+    meta.write("tags.json", b"{}\n")
+    meta.write("tags.json", b'{"v0.1.0": "x"}\n')
+    assert meta.read("tags.json") == b'{"v0.1.0": "x"}\n'
+    assert meta.names("entries") == ["a.json"] and meta.exists("entries/a.json")
+    assert not (tmp_path / "r" / "tags.json.tmp").exists()
+    meta.delete("entries/a.json")
+    meta.delete("entries/a.json")  # missing is fine
+    assert meta.names("entries") == []
+
+
+def test_jsonl_append_numbers_from_the_last_record_and_drops_a_torn_tail(tmp_path, caplog):
+    meta = LocalMetadataFiles(tmp_path)
+    for _ in range(2):
+        meta.append_jsonl("log.jsonl", lambda last: {"seq": (last["seq"] if last else 0) + 1})
+    assert meta.read("log.jsonl") == b'{"seq":1}\n{"seq":2}\n'
+    with (tmp_path / "log.jsonl").open("ab") as fh:
+        fh.write(b'{"seq":3,"op')
+    meta.append_jsonl("log.jsonl", lambda last: {"seq": last["seq"] + 1, "é": "ü"})
+    assert meta.read("log.jsonl") == b'{"seq":1}\n{"seq":2}\n{"seq":3,"\xc3\xa9":"\xc3\xbc"}\n'
+    assert "torn" in caplog.text
+    meta.truncate("log.jsonl", len(b'{"seq":1}\n'))
+    assert meta.read("log.jsonl") == b'{"seq":1}\n'
+
+
+@pytest.mark.parametrize(
+    ("data", "clean"),
+    [
+        (b"", b""),
+        (b'{"a":1}\n', b'{"a":1}\n'),
+        (b'{"a":1}', b'{"a":1}'),
+        (b'{"a":1}\n{"b"', b'{"a":1}\n'),
+        (b'{"a":1}\n{"b"\n', b'{"a":1}\n'),
+        (b"{torn", b""),
+    ],
+)
+def test_drop_torn_tail_keeps_complete_records_only(data, clean):
+    assert drop_torn_tail(data, "log") == clean
+
+
+def test_a_held_local_lock_times_out_naming_the_lock_file(tmp_path):
+    meta = LocalMetadataFiles(tmp_path)
+    # a second open file description conflicts like another process would
+    with (
+        meta.lock("alice", 1.0),
+        pytest.raises(LockTimeoutError, match=r"\.lock: another process has held"),
+        LocalMetadataFiles(tmp_path).lock("bob", 0.1),
+    ):
+        pass
+    with meta.lock("bob", 0.1):  # released on exit
+        pass
+
+
+def test_s3_lock_ttl_comes_from_the_environment_and_is_validated(monkeypatch):
+    monkeypatch.setenv("GRAMOPS_REGISTRY_LOCK_TTL", "5")
+    assert S3MetadataFiles("s3://bucket/r").ttl_s == 5.0
+    monkeypatch.setenv("GRAMOPS_REGISTRY_LOCK_TTL", "-1")
+    with pytest.raises(ObjectStoreError, match="GRAMOPS_REGISTRY_LOCK_TTL='-1'.*positive"):
+        S3MetadataFiles("s3://bucket/r")
+
+
+class _DictMetadataFiles(MetadataFiles):
+    """The whole-document behaviour S3 relies on (read, write), kept in a dict."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, bytes] = {}
+        self.url = "dict://"
+
+    def where(self, name: str) -> str:
+        return f"dict://{name}"
+
+    def read(self, name: str) -> bytes | None:
+        return self.docs.get(name)
+
+    def write(self, name: str, data: bytes) -> None:
+        self.docs[name] = data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.dictionaries(st.sampled_from("abé"), st.integers() | st.text(max_size=5)),
+            st.binary(max_size=12).filter(lambda b: b"\n" not in b),  # a torn tail
+        ),
+        max_size=8,
+    )
+)
+def test_whole_document_appends_write_the_same_bytes_as_local_appends(tmp_path_factory, steps):
+    """S3's read-modify-write append and the local in-place append agree byte for byte."""
+    local = LocalMetadataFiles(tmp_path_factory.mktemp("log"))
+    remote = _DictMetadataFiles()
+    for step in steps:
+        for meta in (local, remote):
+            if isinstance(step, dict):
+                meta.append_jsonl("log.jsonl", lambda last, s=step: {**s, "n": last})
+            elif isinstance(meta, LocalMetadataFiles):
+                with meta.path("log.jsonl").open("ab") as fh:
+                    fh.write(step)
+            else:
+                meta.write("log.jsonl", (meta.read("log.jsonl") or b"") + step)
+    if any(isinstance(step, dict) for step in steps):
+        assert local.read("log.jsonl") == remote.read("log.jsonl")

@@ -689,3 +689,40 @@ def test_register_pending_previews_without_writing(reg, tmp_path):
             _model(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
         )
     assert {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()} == before
+
+
+def test_the_registry_root_comes_from_gramops_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAMOPS_REGISTRY", str(tmp_path / "team"))
+    monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
+    reg = Registry(actor="tester")
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    assert reg.root == tmp_path / "team" and reg.objects_url == str(tmp_path / "team" / "objects")
+    assert json.loads((tmp_path / "team" / "tags.json").read_text()) == {"v0.1.0": sha}
+    with pytest.raises(RegistryError, match=r"'memory://r'.*local directory or on s3://"):
+        Registry("memory://r")
+
+
+def test_a_torn_tail_left_before_a_mutation_is_dropped_before_it_is_journaled(reg, tmp_path):
+    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    clean = reg.index_path.read_bytes()
+    with reg.index_path.open("ab") as fh:
+        fh.write(b'{"seq":2,"op":"al')
+    crash = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from gramops.registry import Registry\n"
+        "append = Registry._append\n"
+        "def dying(*args, **kwargs):\n"
+        "    append(*args, **kwargs)\n"
+        "    os._exit(17)\n"
+        "Registry._append = dying\n"
+        "Registry(Path(sys.argv[1]), actor='crash').set_alias('production', sys.argv[2])\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", crash, str(reg.root), sha], capture_output=True, text=True
+    )
+    assert child.returncode == 17, child.stderr
+    assert json.loads(reg.journal_path.read_text())["index_size"] == len(clean)
+    report = reg.verify()
+    assert report.ok and report.repaired[0].startswith("rolled forward"), report.errors
+    assert [r["seq"] for r in reg.history()] == [1, 2]

@@ -158,7 +158,8 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = _registry(args).verify()
+    registry = _registry(args)
+    report = registry.verify()
     if args.json:
         _out(
             dumps_pretty(
@@ -176,13 +177,21 @@ def _verify(args: argparse.Namespace) -> int:
         for repair in report.repaired:
             _out(f"REPAIRED  {repair}")
         for sha, path, obj in report.missing:
-            _out(f"MISSING   {sha[:SHORT]} {path} (object {obj[:SHORT]} not in the store)")
+            names = _ref_names(registry, sha)
+            _out(f"MISSING   {names} {path} (object {obj[:SHORT]} not in the store)")
         for sha, path, obj in report.tampered:
-            _out(f"TAMPERED  {sha[:SHORT]} {path} (object {obj[:SHORT]} does not hash to its key)")
+            names = _ref_names(registry, sha)
+            _out(f"TAMPERED  {names} {path} (object {obj[:SHORT]} does not hash to its key)")
         for error in report.errors:
             _out(f"ERROR     {error}")
         _out(f"{'ok' if report.ok else 'FAILED'}: {report.checked} objects checked")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _ref_names(registry: Registry, sha: str) -> str:
+    """A SHA with the semvers and aliases that point at it: what a user would load it by."""
+    refs = [*registry.semvers_of(sha), *registry.aliases_of(sha)]
+    return f"{sha[:SHORT]} ({', '.join(refs)})" if refs else sha[:SHORT]
 
 
 def _gc(args: argparse.Namespace) -> int:

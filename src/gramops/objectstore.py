@@ -6,6 +6,10 @@ fan-out keeps directories small). The root is any fsspec URL: a local directory 
 ``s3://bucket/prefix`` for a team, ``memory://`` in tests. Writes go to a temporary name and
 are renamed into place only after the bytes hashed to the expected key, so a reader never
 sees a half-written or wrong object under a valid key.
+
+The registry's metadata documents (tags, aliases, entries, the audit log) live beside it
+through :class:`MetadataFiles`: a local directory, or ``s3://`` where conditional writes
+give the cross-machine lock that a shared registry needs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from gramops.errors import GramopsError
+from gramops.jsonio import _atomic_write, canonical_bytes
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -219,20 +224,26 @@ class MetadataFiles:
     def exists(self, name: str) -> bool:
         return self.read(name) is not None
 
+    def size(self, name: str) -> int:
+        """A document's length in bytes (0 when it does not exist)."""
+        return len(self.read(name) or b"")
+
     def names(self, directory: str) -> list[str]:
-        """File names directly inside ``directory`` (empty when it does not exist)."""
+        """File names directly inside ``directory``, unordered (empty when it is missing)."""
         raise NotImplementedError
 
     def append_jsonl(
         self, name: str, build: Callable[[dict[str, Any] | None], dict[str, Any]]
     ) -> None:
         """Append ``build(last_record)`` as one canonical line, after dropping a torn tail."""
-        data = self.read(name) or b""
-        clean = drop_torn_tail(data, self.where(name))
-        last = last_record(clean)
-        if clean and not clean.endswith(b"\n"):
-            clean += b"\n"
-        self.write(name, clean + _jsonl_line(build(last)))
+        clean = _whole_lines(self.read(name) or b"", self.where(name))
+        self.write(name, clean + _jsonl_line(build(last_record(clean))))
+
+    def repair_jsonl(self, name: str) -> None:
+        """Drop a torn last line now, so that the log's size marks a record boundary."""
+        data = self.read(name)
+        if data is not None and (clean := _whole_lines(data, self.where(name))) != data:
+            self.write(name, clean)
 
     def truncate(self, name: str, size: int) -> None:
         """Cut a document back to its first ``size`` bytes (undoing an append)."""
@@ -242,14 +253,18 @@ class MetadataFiles:
         """Exclusive across processes and machines sharing the root; bounded wait."""
         raise NotImplementedError
 
+    def ensure_held(self) -> None:
+        """Before writing: make sure the lock is still ours (a local flock cannot be lost)."""
+
 
 def _jsonl_line(record: dict[str, Any]) -> bytes:
-    return (
-        json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8"
-        )
-        + b"\n"
-    )
+    return canonical_bytes(record) + b"\n"
+
+
+def _whole_lines(data: bytes, label: str) -> bytes:
+    """A log's complete records, each ending with a newline."""
+    clean = drop_torn_tail(data, label)
+    return clean + b"\n" if clean and not clean.endswith(b"\n") else clean
 
 
 def drop_torn_tail(data: bytes, label: str) -> bytes:
@@ -299,14 +314,7 @@ class LocalMetadataFiles(MetadataFiles):
             return None
 
     def write(self, name: str, data: bytes) -> None:
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _atomic_write(self.path(name), data)
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
@@ -314,9 +322,15 @@ class LocalMetadataFiles(MetadataFiles):
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
 
+    def size(self, name: str) -> int:
+        try:
+            return self.path(name).stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def names(self, directory: str) -> list[str]:
         try:
-            return sorted(os.listdir(self.path(directory)))
+            return os.listdir(self.path(directory))
         except FileNotFoundError:
             return []
 
@@ -332,6 +346,15 @@ class LocalMetadataFiles(MetadataFiles):
             fh.write(_jsonl_line(build(last)))
             fh.flush()
             os.fsync(fh.fileno())
+
+    def repair_jsonl(self, name: str) -> None:
+        """Reads only the last line, like an append does."""
+        path = self.path(name)
+        if path.is_file():
+            with path.open("a+b") as fh:
+                _repair_tail(fh, path)
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def truncate(self, name: str, size: int) -> None:
         with self.path(name).open("r+b") as fh:
@@ -354,7 +377,7 @@ class LocalMetadataFiles(MetadataFiles):
                     if time.monotonic() > deadline:
                         raise LockTimeoutError(
                             f"{lock_path}: another process has held the registry lock for over "
-                            f"{timeout_s:.0f} s; retry when it has finished"
+                            f"{timeout_s:g} s; retry when it has finished"
                         ) from None
                     time.sleep(0.02)
             try:
@@ -438,6 +461,7 @@ class S3MetadataFiles(MetadataFiles):
         self.root = root.rstrip("/")
         self.bucket, _, self.prefix = self.root.partition("/")
         self.ttl_s = ttl_s if ttl_s is not None else _lock_ttl_from_env()
+        self._held: tuple[str, str] | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -454,6 +478,13 @@ class S3MetadataFiles(MetadataFiles):
 
     def delete(self, name: str) -> None:
         self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key(name))
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key(name))
+        except FileNotFoundError:
+            return False
+        return True
 
     def names(self, directory: str) -> list[str]:
         prefix = self.key(directory).rstrip("/") + "/"
@@ -502,10 +533,36 @@ class S3MetadataFiles(MetadataFiles):
     def lock(self, holder: str, timeout_s: float) -> Iterator[None]:
         token = uuid.uuid4().hex
         self._acquire(token, holder, timeout_s)
+        self._held = (token, holder)
         try:
             yield
         finally:
+            self._held = None
             self._release(token)
+
+    def ensure_held(self) -> None:
+        """Renew our lease on the lock, or refuse to write if it expired and was taken.
+
+        Called before a mutation's first write, so a holder that stalled past the TTL (and
+        lost the lock to a waiter) writes nothing instead of racing the new holder.
+        """
+        if self._held is None:
+            raise ObjectStoreError(f"{self.where(LOCK_NAME)}: writing without holding the lock")
+        token, holder = self._held
+        current = self._get(LOCK_NAME)
+        info = _lock_info(current[0]) if current else None
+        if (
+            current is None
+            or info is None
+            or info["owner"] != token
+            or not self._put_if(LOCK_NAME, self._lock_body(token, holder), IfMatch=current[1])
+        ):
+            taken = info["holder"] if info and info["owner"] != token else "nobody"
+            raise LockTimeoutError(
+                f"{self.where(LOCK_NAME)}: this process's registry lock expired and is now "
+                f"held by {taken}; nothing was written, retry the operation (or raise "
+                f"{LOCK_TTL_ENV} above {self.ttl_s:g} s)"
+            )
 
     def _lock_body(self, token: str, holder: str) -> bytes:
         body = {
@@ -552,7 +609,7 @@ class S3MetadataFiles(MetadataFiles):
         if current is None:
             log.warning("%s: our registry lock was already gone", self.where(LOCK_NAME))
             return
-        data, _etag = current
+        data, etag = current
         if _lock_info(data)["owner"] != token:
             log.warning(
                 "%s: our registry lock expired and was taken by %s; not releasing it",
@@ -560,7 +617,18 @@ class S3MetadataFiles(MetadataFiles):
                 _lock_info(data)["holder"],
             )
             return
-        self.delete(LOCK_NAME)
+        try:  # only the version we read: never a lock someone else took meanwhile
+            self.fs.call_s3(
+                "delete_object", Bucket=self.bucket, Key=self.key(LOCK_NAME), IfMatch=etag
+            )
+        except Exception as exc:
+            if _precondition_failed(exc):
+                log.warning("%s: the lock changed hands; not releasing it", self.where(LOCK_NAME))
+                return
+            # stores without conditional deletes (older S3-compatible servers): we read it
+            # as ours a moment ago, so a plain delete is the best remaining option
+            log.debug("%s: conditional delete refused (%s)", self.where(LOCK_NAME), exc)
+            self.delete(LOCK_NAME)
 
 
 def _lock_ttl_from_env() -> float:

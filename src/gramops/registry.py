@@ -2,21 +2,36 @@
 
 Identity itself (the canonical SHA) lives in :mod:`gramops.identity`.
 
-State lives under one directory (``models/registry`` by default), git-tracked except the
-object bytes and the lock:
+State lives under one root (``models/registry`` by default), git-tracked except the object
+bytes, the lock and the journal:
 
 - ``index.jsonl``: the append-only audit log, one canonical-JSON record per operation with
-  its actor, time, new and previous value. It is written last, so a record means the
-  operation's files were all written.
+  its actor, time, new and previous value. Its line is written last: it is the commit point
+  of an operation.
 - ``tags.json`` (semver -> SHA, write-once unless ``retag``) and ``aliases.json``
   (alias -> SHA): the current bindings, small so that resolving a ref reads little.
 - ``entries/<sha>.json``: what a bundle is (family, parent, corpus hash, files, metrics).
 - ``objects/``: the bytes, content-addressed (:mod:`gramops.objectstore`), any fsspec URL.
-- ``.lock``: every mutation holds an exclusive ``fcntl.flock`` on it.
+- ``.lock``: every mutation holds it (``fcntl.flock`` locally; on S3 an object created by
+  a conditional write, with owner, holder and expiry, see ``S3MetadataFiles``).
+- ``.journal.json``: present only while a mutation is in flight: the log's size and the
+  previous bytes of every document it writes. Whoever takes the lock next (any mutation,
+  or ``verify``) rolls a dead holder's mutation forward when its log line is complete, and
+  back otherwise, with a warning; so even ``kill -9`` never leaves one half-applied.
 
-Every file is replaced atomically (tmp + fsync + ``os.replace``); a mutation validates
-everything before its first write and undoes its own writes if a later one raises, so a
-refused or failed operation changes nothing.
+Every document is replaced whole and atomically (tmp + fsync + ``os.replace`` locally, one
+PUT on S3); a mutation validates everything before its first write. Reads take no lock.
+
+Where the registry lives is configured by the environment only, so one codebase serves a
+laptop and a team:
+
+- ``GRAMOPS_REGISTRY``: the root, a local path or ``s3://bucket/prefix`` (default
+  ``models/registry``). A local root keeps the historical on-disk format byte for byte.
+- ``GRAMOPS_REGISTRY_OBJECTS``: the object store URL (default ``<root>/objects``).
+- ``GRAMOPS_REGISTRY_LOCK_TTL``: seconds after which an S3 lock counts as abandoned
+  (default 60).
+- S3 credentials and endpoint the usual botocore way (``AWS_ACCESS_KEY_ID``,
+  ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL`` for MinIO or a test server, ...).
 """
 
 from __future__ import annotations
@@ -472,12 +487,23 @@ class Registry:
         bytes no longer hash to its key) must not be used. Edited metadata (an entry whose
         files no longer hash to its SHA, a tag to an unknown SHA, bindings that disagree with
         the log) is reported under ``errors``.
+
+        It reads without the lock, so a mutation landing between two of its reads can look
+        like an inconsistency: metadata errors are confirmed by a second look under the lock.
         """
+        repaired = self._recover_if_journaled()
+        report = self._verify_once(repaired)
+        if report.errors and not self._lock_depth:
+            self.recoveries.clear()
+            with self._locked():
+                report = self._verify_once(repaired + self.recoveries)
+        return report
+
+    def _verify_once(self, repaired: list[str]) -> VerifyReport:
         missing: list[ObjectProblem] = []
         tampered: list[ObjectProblem] = []
         errors: list[str] = []
-        repaired = self._recover_if_journaled()
-        digests: dict[tuple[str, bool], tuple[str, str | None] | None] = {}
+        digests: dict[tuple[str, bool], tuple[str, str | None, Any] | None] = {}
         checked = 0
         shas = self.shas()
         known = set(shas)
@@ -503,6 +529,7 @@ class Registry:
             parent = entry.get("parent_sha")
             if parent is not None and parent not in known:
                 errors.append(f"entry {sha}: parent {parent} is not registered")
+            docs: dict[str, Any] = {}
             for item in files:
                 checked += 1
                 is_json = item["path"].endswith(".json")
@@ -521,6 +548,9 @@ class Registry:
                         f"but its object {item['object']} has {found[1]}; the entry was edited, "
                         f"restore {self._where(_entry_name(sha))} from git"
                     )
+                elif found[2] is not None:
+                    docs[item["path"]] = found[2]
+            errors.extend(self._fact_errors(sha, entry, files, docs))
         self._verify_bindings(records, known, errors)
         ok = not (missing or tampered or errors)
         return VerifyReport(ok, checked, missing, tampered, errors, repaired)
@@ -603,6 +633,14 @@ class Registry:
                 tmp = dest / f".{item['path']}.{uuid.uuid4().hex}.tmp"
                 staged.append((tmp, dest / item["path"]))
                 self._copy_verified(sha, item, tmp)
+            docs = {
+                final.name: _json_or_none(tmp.read_bytes())
+                for tmp, final in staged
+                if final.suffix == ".json"
+            }
+            edits = self._fact_errors(sha, entry, files, docs)
+            if edits:
+                raise RegistryError(f"refusing to materialize {ref!r}: {'; '.join(edits)}")
             for tmp, final in staged:
                 os.replace(tmp, final)
         finally:
@@ -974,9 +1012,14 @@ class Registry:
         when its log line made it, and rolled back otherwise, by the next lock holder.
         """
         assert self._lock_depth, "registry mutations must hold the lock"
+        try:
+            self._meta.ensure_held()
+        except LockTimeoutError as exc:
+            raise RegistryError(str(exc)) from None
+        self._meta.repair_jsonl(INDEX)  # the journaled size must end at a whole record
         journal = {
             "op": op,
-            "index_size": len(self._meta.read(INDEX) or b""),
+            "index_size": self._meta.size(INDEX),
             "previous": {name: _text_or_none(self._meta.read(name)) for name, _obj in writes},
         }
         self._meta.write(JOURNAL, dumps_pretty(journal).encode("utf-8"))
@@ -990,7 +1033,7 @@ class Registry:
         self._meta.delete(JOURNAL)
 
     def _recover(self) -> str | None:
-        """Finish or undo the mutation a crashed lock holder left journaled; True if any.
+        """Finish or undo the mutation a crashed lock holder left journaled; what it did.
 
         Its log line is the commit point: present and complete means every document was
         written, so only the journal is left to remove; absent or torn means the documents
@@ -1024,7 +1067,7 @@ class Registry:
     def _roll_back(self, journal: dict[str, Any]) -> None:
         """Give every journaled document its previous bytes, the log its previous size."""
         size = int(journal["index_size"])
-        if len(self._meta.read(INDEX) or b"") > size:
+        if self._meta.size(INDEX) > size:
             self._meta.truncate(INDEX, size)
         for name, old in sorted(journal["previous"].items()):
             if old is None:
@@ -1164,19 +1207,46 @@ class Registry:
             )
         return files
 
-    def _object_digests(self, key: str, is_json: bool) -> tuple[str, str | None] | None:
-        """(raw sha256, identity digest) of a stored object, or None when it is missing."""
+    def _object_digests(self, key: str, is_json: bool) -> tuple[str, str | None, Any] | None:
+        """(raw sha256, identity digest, parsed JSON or None) of a stored object; None when
+        it is missing."""
         from gramops.objectstore import ObjectStoreError
 
         try:
             if not is_json:
                 digest = self.objects.sha256(key)
-                return digest, digest
+                return digest, digest, None
             with self.objects.open(key) as fh:
                 data = fh.read()
         except (ObjectStoreError, FileNotFoundError):
             return None
-        return hashlib.sha256(data).hexdigest(), _identity_digest(data, key)
+        return hashlib.sha256(data).hexdigest(), _identity_digest(data, key), _json_or_none(data)
+
+    def _fact_errors(
+        self, sha: str, entry: dict[str, Any], files: list[dict[str, Any]], docs: dict[str, Any]
+    ) -> list[str]:
+        """Entry fields its own verified identity files contradict: edits the SHA cannot see.
+
+        ``docs`` maps an identity JSON file name to its parsed, verified content.
+        """
+        where = self._where(_entry_name(sha))
+        found: list[tuple[str, Any, Any]] = []
+        manifest = docs.get("train_manifest.json")
+        if isinstance(manifest, dict):
+            if manifest.get("family") is not None:
+                found.append(("family", manifest["family"], entry.get("family")))
+            corpus = (manifest.get("corpus") or {}).get("dvc_hash")
+            found.append(("corpus_dvc_hash", corpus, entry.get("corpus_dvc_hash")))
+        report = docs.get("eval_report.json")
+        if isinstance(report, dict):
+            found.append(("metrics", summary_metrics(report), entry.get("metrics")))
+        found.append(("size_bytes", sum(f.get("size", 0) for f in files), entry.get("size_bytes")))
+        return [
+            f"{where}: {key} is {actual!r} but the registered files say {expected!r}; the entry "
+            "was edited, restore it from git"
+            for key, expected, actual in found
+            if canonical_bytes(expected) != canonical_bytes(actual)
+        ]
 
     def _restore_objects(self, bundle_dir: Path, sha: str, entry: dict[str, Any]) -> int:
         """Copy back objects a known entry lacks, only from bytes that hash to the record."""
@@ -1284,6 +1354,13 @@ def _identity_digest(data: bytes, label: str) -> str | None:
         return hashlib.sha256(canonical_bytes(json.loads(data))).hexdigest()
     except (json.JSONDecodeError, UnicodeDecodeError):
         log.debug("%s: not JSON, no identity digest", label)
+        return None
+
+
+def _json_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
         return None
 
 

@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,12 @@ def _worker(root: str, index: int, ops: int, bundles: list[str], out: str, barri
 
 
 def run_workers(
-    root: str, tmp_path: Path, workers: int, ops: int
+    root: str, tmp_path: Path, workers: int, ops: int, watch: Callable[[], None] | None = None
 ) -> tuple[list[list[list[Any]]], float]:
-    """Run ``workers`` forked processes on ``root``; their logged ops and the wall time."""
+    """Run ``workers`` forked processes on ``root``; their logged ops and the wall time.
+
+    ``watch`` is called over and over while they run (a reader racing the writers).
+    """
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(workers)
     outs = [tmp_path / f"w{i}.json" for i in range(workers)]
@@ -86,6 +90,8 @@ def run_workers(
     started = time.monotonic()
     for proc in procs:
         proc.start()
+    while watch is not None and any(p.is_alive() for p in procs):
+        watch()
     for proc in procs:
         proc.join(300)
     elapsed = time.monotonic() - started
@@ -130,11 +136,21 @@ def test_8_processes_x_50_mixed_operations_lose_nothing(tmp_path, reliability_su
     root = tmp_path / "registry"
     reg = Registry(root, actor="setup")
     _seed_registry(reg, tmp_path)
-    done, elapsed = run_workers(str(root), tmp_path, WORKERS, OPS_PER_WORKER)
+    reader = Registry(root, actor="reader")
+    verdicts: list[bool] = []
+
+    def verify_while_they_run() -> None:
+        report = reader.verify()
+        assert report.ok, report.errors
+        verdicts.append(report.ok)
+
+    done, elapsed = run_workers(str(root), tmp_path, WORKERS, OPS_PER_WORKER, verify_while_they_run)
     logged = check_log(reg, done)
+    assert verdicts  # the reader did race the writers
     reliability_summary(
         f"concurrency (local): {WORKERS} processes x {OPS_PER_WORKER} ops in {elapsed:.1f} s, "
-        f"{logged - 3} changes logged exactly once, verify ok"
+        f"{logged - 3} changes logged exactly once; {len(verdicts)} verify runs meanwhile, "
+        "all ok"
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gramops.identity import canonical_sha
+from gramops.objectstore import LocalMetadataFiles, S3MetadataFiles
 from gramops.registry import Registry, _alias_stack, _replay
 
 from .conftest import metadata_state, tiny_bundle
@@ -72,6 +73,7 @@ def _run_killed(root: Path, op: str, arg: Any, delay: float) -> bool:
         os.close(read_end)
         try:
             reg = Registry(root, actor=ACTOR)
+            reg.aliases()  # connect first (S3): the kill is aimed at the mutation itself
             os.write(write_end, b"x")
             _mutate(reg, op, arg)
         finally:
@@ -156,3 +158,141 @@ def test_kill_9_at_random_points_never_leaves_a_half_applied_mutation(
     # the random delays must actually hit mutations in flight, for every kind of mutation
     for op in OPS:
         assert sum(n for k, n in outcomes[op].items() if k.startswith("mid-op")) >= 5, outcomes
+
+
+S3_KILLS_PER_OP = 4
+
+
+def _s3_state(meta: S3MetadataFiles) -> dict[str, bytes | None]:
+    names = [f"entries/{n}" for n in meta.names("entries")]
+    return {name: meta.read(name) for name in ("index.jsonl", "tags.json", "aliases.json", *names)}
+
+
+def test_kill_9_on_s3_is_recovered_and_the_dead_holders_lock_broken(
+    s3_bucket, tmp_path, monkeypatch, reliability_summary
+):
+    """On S3 no kernel releases a dead holder's lock: the next mutation breaks it at expiry."""
+    monkeypatch.setenv("GRAMOPS_REGISTRY_LOCK_TTL", "0.5")
+    root = f"{s3_bucket}/crash"
+    rng = random.Random(7)
+    reg = Registry(root, actor=ACTOR)
+    meta = S3MetadataFiles(root)
+    for seed in range(3):
+        reg.register(
+            tiny_bundle(tmp_path / f"base{seed}", seed=seed), family="fp32", seed_semver="v0.1.0"
+        )
+    pool = [tiny_bundle(tmp_path / f"pool{i}", seed=100 + i) for i in range(S3_KILLS_PER_OP + 2)]
+    durations: dict[str, float] = {}
+    for op in OPS:  # how long each mutation takes here, to aim the kills inside it
+        arg = _plan(reg, op, rng, pool)
+        tick = time.perf_counter()
+        _mutate(reg, op, arg)
+        durations[op] = time.perf_counter() - tick
+    outcomes: Counter[str] = Counter()
+    started = time.monotonic()
+    for round_ in range(S3_KILLS_PER_OP * len(OPS)):
+        op = OPS[round_ % len(OPS)]
+        arg = _plan(reg, op, rng, pool)
+        before = _s3_state(meta)
+        _run_killed(root, op, arg, rng.uniform(0, 1.3 * durations[op]))
+        mid_operation = meta.exists(".journal.json")
+        lock_left = meta.exists(".lock")
+        with reg._locked():  # the next lock holder: waits out the TTL, breaks, recovers
+            pass
+        assert bool(reg.recoveries) == mid_operation
+        reg.recoveries.clear()
+        report = reg.verify()
+        assert report.ok and not report.repaired, (op, report.errors)
+        records = reg.history()
+        grown = len(records) - len((before["index.jsonl"] or b"").splitlines())
+        assert grown in (0, 1)
+        if grown == 0:
+            after = _s3_state(meta)
+            assert after == before, f"{op} was half-applied"
+        else:
+            assert records[-1]["op"] == op and records[-1]["actor"] == ACTOR
+        assert (reg.tags(), reg.aliases()) == _replay(records)
+        outcomes[
+            ("mid-op" if mid_operation else "between") + (", lock left behind" if lock_left else "")
+        ] += 1
+    elapsed = time.monotonic() - started
+    # every abandoned lock was broken by a later mutation: the registry is usable
+    current = reg.aliases().get("production")
+    reg.set_alias("production", next(s for s in reg.shas() if s != current))
+    assert not meta.exists(".lock")
+    reliability_summary(
+        f"crash on S3: {sum(outcomes.values())} SIGKILLs in {elapsed:.1f} s: "
+        + ", ".join(f"{k}: {n}" for k, n in sorted(outcomes.items()))
+    )
+    assert sum(n for k, n in outcomes.items() if "lock left" in k) >= 3, outcomes
+
+
+def _run_dying_at_step(root: Path, op: str, arg: Any, step: int, torn: bool) -> int:
+    """Run one mutation in a forked child that dies (``os._exit``) before its ``step``-th
+    metadata write; with ``torn``, that write is a log append cut in half. Exit code 0 means
+    the mutation had fewer steps and finished."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            steps = iter(range(step + 1))
+
+            def dying(method: Any) -> Any:
+                def wrapper(self: Any, name: str, *args: Any) -> Any:
+                    if next(steps) == step:
+                        if torn and method is LocalMetadataFiles.append_jsonl:
+                            with open(self.path(name), "ab") as fh:
+                                fh.write(b'{"seq":99,"op":"torn","ti')
+                        os._exit(9)
+                    return method(self, name, *args)
+
+                return wrapper
+
+            for attr in ("write", "delete", "append_jsonl", "truncate"):
+                setattr(LocalMetadataFiles, attr, dying(getattr(LocalMetadataFiles, attr)))
+            _mutate(Registry(root, actor=ACTOR), op, arg)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_kill_before_every_single_write_of_every_mutation_is_recovered(
+    tmp_path, reliability_summary
+):
+    """The random kills above, made exhaustive: every write boundary of every mutation."""
+    rng = random.Random(5)
+    root = tmp_path / "registry"
+    reg = Registry(root, actor=ACTOR)
+    for seed in range(3):
+        reg.register(
+            tiny_bundle(tmp_path / f"base{seed}", seed=seed), family="fp32", seed_semver="v0.1.0"
+        )
+    pool = [tiny_bundle(tmp_path / f"pool{i}", seed=100 + i) for i in range(30)]
+    kills: Counter[str] = Counter()
+    for op in OPS:
+        for torn in (False, True):
+            step = 0
+            while True:
+                arg = _plan(reg, op, rng, pool)
+                before = metadata_state(root)
+                code = _run_dying_at_step(root, op, arg, step, torn)
+                report = reg.verify()
+                assert report.ok, (op, step, report.errors)
+                assert (reg.tags(), reg.aliases()) == _replay(reg.history())
+                if code == 0:
+                    break
+                assert code == 9
+                state = metadata_state(root)
+                grown = len(state["index.jsonl"]) - len(before["index.jsonl"])
+                assert grown in (0, 1), (op, step)
+                if grown == 0:
+                    assert state == before, f"{op} killed before write {step} was half-applied"
+                else:
+                    assert state["index.jsonl"][-1]["op"] == op
+                kills[op] += 1
+                step += 1
+    reliability_summary(
+        "crash at every write boundary (and mid-append): "
+        + ", ".join(f"{op}: {n} kills" for op, n in kills.items())
+    )
+    assert all(kills[op] >= 4 for op in OPS), kills

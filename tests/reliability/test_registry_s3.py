@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +49,14 @@ def test_register_tag_alias_rollback_and_materialize_on_s3(s3_bucket, tmp_path, 
     assert not meta.exists(".journal.json") and not meta.exists(".lock")
     with pytest.raises(RegistryError, match="not on local disk"):
         _ = reg.root
+    assert reg.gc() == []  # every object is referenced
+    # the CLI finds the same registry from the environment alone
+    cli = subprocess.run(
+        [str(Path(sys.executable).parent / "gramops"), "registry", "verify"],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0 and "ok: 8 objects checked" in cli.stdout, cli.stdout + cli.stderr
 
 
 def _promote_many(root: str, actor: str, shas: list[str], semvers: list[str], errors: list) -> None:
@@ -134,3 +145,23 @@ def test_a_live_lock_makes_a_mutation_time_out_naming_the_lock_and_its_holder(
     assert "waited 0.5 s" in message
     assert reg.history() == before and reg.aliases() == {}
     assert json.loads(meta.read(".lock")) == live  # a live lock is never broken
+
+
+def test_a_holder_whose_lock_was_taken_writes_nothing_and_leaves_the_new_lock(
+    s3_bucket, tmp_path, caplog
+):
+    root = f"{s3_bucket}/stalled"
+    reg = Registry(root, actor="alice")
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    meta = S3MetadataFiles(root)
+    thief = {"owner": "bob-token", "holder": "bob@ci pid 9", "expires": time.time() + 600}
+    before = reg.history()
+    with caplog.at_level(logging.WARNING), reg._locked():
+        # alice stalled past her TTL and bob broke the lock: simulate bob's takeover
+        meta.write(".lock", json.dumps(thief).encode())
+        with pytest.raises(RegistryError, match="expired and is now held by bob@ci pid 9"):
+            reg.set_alias("production", sha)
+    assert reg.history() == before and reg.aliases() == {}
+    assert not meta.exists(".journal.json")
+    assert json.loads(meta.read(".lock")) == thief  # alice's release left bob's lock alone
+    assert "taken by bob@ci pid 9; not releasing it" in caplog.text
