@@ -112,8 +112,16 @@ class Postgres:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
         return ["runuser", "-u", self.as_user, "--", *cmd] if self.as_user else cmd
 
+    def _run(self, what: str, *args: str) -> None:
+        result = subprocess.run(self._cmd(*args), capture_output=True, text=True)
+        if result.returncode != 0:
+            server_log = self.data_dir / "server.log"
+            tail = server_log.read_text(errors="replace")[-3000:] if server_log.exists() else ""
+            raise StackError(f"PostgreSQL: {what} failed:\n{result.stderr.strip()}\n{tail}")
+
     @classmethod
     def start(cls, port: int | None = None) -> Postgres:
+        """initdb, start and create the ``mlflow`` database; nothing is left on failure."""
         bin_dir = postgres_bin()
         as_user = "postgres" if os.geteuid() == 0 else None
         # Not under the caller's temp dir: pytest's is 0700 root, which `postgres` cannot enter.
@@ -122,29 +130,28 @@ class Postgres:
             entry = pwd.getpwnam(as_user)
             os.chown(data_dir, entry.pw_uid, entry.pw_gid)
         pg = cls(data_dir=data_dir, port=port or free_port(), bin_dir=bin_dir, as_user=as_user)
-        cluster = data_dir / "cluster"
-        subprocess.run(
-            pg._cmd(
-                "initdb", "-D", str(cluster), "-U", DB_USER, "--auth=trust", "-E", "UTF8",
-                "--no-sync",
-            ),
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        cluster = str(data_dir / "cluster")
+        # a throwaway server: no fsync, trust for loopback only, socket in its own dir
         options = f"-c listen_addresses=127.0.0.1 -p {pg.port} -k {data_dir} -c fsync=off"
-        result = subprocess.run(
-            pg._cmd(
-                "pg_ctl", "-D", str(cluster), "-l", str(data_dir / "server.log"),
-                "-o", options, "-w", "-t", "60", "start",
-            ),
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if result.returncode != 0:
-            log_text = (data_dir / "server.log").read_text(errors="replace")[-3000:]
-            raise StackError(f"PostgreSQL did not start:\n{result.stderr}\n{log_text}")
-        subprocess.run(
-            pg._cmd("createdb", "-h", "127.0.0.1", "-p", str(pg.port), "-U", DB_USER, DATABASE),
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        try:
+            # UTF-8 whatever the machine's locale (C works with every encoding)
+            pg._run(
+                "initdb",
+                *("initdb", "-D", cluster, "-U", DB_USER, "--auth=trust", "--no-sync"),
+                *("-E", "UTF8", "--locale=C"),
+            )
+            pg._run(
+                "start",
+                *("pg_ctl", "-D", cluster, "-l", str(data_dir / "server.log"), "-o", options),
+                *("-w", "-t", "60", "start"),
+            )
+            pg._run(
+                "createdb",
+                *("createdb", "-h", "127.0.0.1", "-p", str(pg.port), "-U", DB_USER, DATABASE),
+            )
+        except BaseException:
+            pg.stop()
+            raise
         log.info("PostgreSQL %s on 127.0.0.1:%d", bin_dir.parent.name, pg.port)
         return pg
 
