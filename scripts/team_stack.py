@@ -258,19 +258,17 @@ class TeamStack:
         self.postgres.stop()
 
 
-def _create_bucket(endpoint: str) -> None:
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client for the stack's server."""
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
-    s3.create_bucket(Bucket=BUCKET)
-
-
-def _boto_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
-    }
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+    )
 
 
 def start(workdir: Path, python: str = sys.executable) -> TeamStack:
@@ -298,7 +296,7 @@ def start(workdir: Path, python: str = sys.executable) -> TeamStack:
         )
         s3.start()
         started.append(s3)
-        _create_bucket(endpoint)
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
         mlflow_port = free_port()
         mlflow_uri = f"http://127.0.0.1:{mlflow_port}"
         mlflow = Process(

@@ -102,9 +102,7 @@ def _gramops(repo: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def _s3_keys(stack, prefix: str) -> list[str]:
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint, **team_stack._boto_credentials())
+    s3 = team_stack.s3_client(stack.s3_endpoint)
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=team_stack.BUCKET, Prefix=prefix
@@ -284,9 +282,7 @@ def test_two_clones_promote_concurrently_and_lose_no_update(stack, team, second)
 
 
 def _log_records(stack) -> list[dict]:
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint, **team_stack._boto_credentials())
+    s3 = team_stack.s3_client(stack.s3_endpoint)
     body = s3.get_object(Bucket=team_stack.BUCKET, Key="registry/index.jsonl")["Body"].read()
     return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
 
