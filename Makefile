@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 
 PLOTS_TEMPLATE := .dvc/plots/offline.html
 
-.PHONY: install repro test lint bench clean-venv
+.PHONY: install system-deps repro test test-scale lint bench clean-venv
 
 install: $(STAMP) $(PLOTS_TEMPLATE)
 
@@ -31,12 +31,21 @@ $(PLOTS_TEMPLATE): tools/vega/package.json tools/vega/package-lock.json tools/of
 repro: install
 	$(BIN)/dvc repro
 
-test: install
+# PostgreSQL (the team-scale tests start their own server) and Chromium (status page test):
+# Debian packages, one apt-get, skipped at once when both are installed.
+system-deps:
+	@scripts/install_system_deps.sh
+
+test: install system-deps
 	$(BIN)/python -m pytest
 
+# Only the team deployment: PostgreSQL + S3 + MLflow server, two clones (a few minutes).
+test-scale: install system-deps
+	$(BIN)/python -m pytest tests/scale
+
 lint: install
-	$(BIN)/ruff check src stages tests benchmarks
-	$(BIN)/ruff format --check src stages tests benchmarks
+	$(BIN)/ruff check src stages tests benchmarks scripts
+	$(BIN)/ruff format --check src stages tests benchmarks scripts
 
 # Every benchmark in benchmarks/ (README there): each prints a table of measured figures with
 # PASS/FAIL against its target; all run even when one misses a target, and `make bench`

@@ -331,6 +331,59 @@ def test_semver_and_alias_moves_are_mirrored(tracker: Tracker, registry_data: di
     assert mirrored.aliases == {"gramops-fp32": {}, "gramops-int8": {"production": "1"}}
 
 
+class _LosesOneRace:
+    """A client whose first version-tag write hits the row a concurrent mirror just wrote."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.conflicts = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def set_model_version_tag(self, *args: object) -> None:
+        from mlflow.exceptions import MlflowException
+
+        if not self.conflicts:
+            self.conflicts += 1
+            self._client.set_model_version_tag(*args)  # the other mirror's identical write
+            raise MlflowException(
+                "(psycopg2.errors.UniqueViolation) duplicate key value violates unique "
+                'constraint "model_version_tag_pk"',
+                error_code="BAD_REQUEST",
+            )
+        self._client.set_model_version_tag(*args)
+
+
+def test_a_write_lost_to_a_concurrent_mirror_is_synced_again(
+    tracker: Tracker, registry_data: dict
+) -> None:
+    _mirror_models(tracker, registry_data)
+    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    racing = _LosesOneRace(tracker.client)
+    mirrored = _mirror_models(dataclasses.replace(tracker, client=racing), registry_data)
+    assert racing.conflicts == 1
+    version = tracker.client.get_model_version("gramops-fp32", "1")
+    assert version.tags["semver"] == "v1.0.0" and version.tags["semvers"] == "v0.1.0,v1.0.0"
+    assert mirrored.pointers[FP32] == {"registered_model": "gramops-fp32", "version": "1"}
+
+
+def test_other_model_registry_errors_are_not_retried(tracker: Tracker, registry_data: dict) -> None:
+    from mlflow.exceptions import MlflowException
+
+    class Refuses(_LosesOneRace):
+        def set_model_version_tag(self, *args: object) -> None:
+            self.conflicts += 1
+            raise MlflowException("tag value too long", error_code="INVALID_PARAMETER_VALUE")
+
+    _mirror_models(tracker, registry_data)
+    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    refusing = Refuses(tracker.client)
+    with pytest.raises(TrackingError, match="tag value too long"):
+        _mirror_models(dataclasses.replace(tracker, client=refusing), registry_data)
+    assert refusing.conflicts == 1
+
+
 def test_fresh_store_gives_the_same_pointers_and_summary(
     tmp_path: Path, migrated_db: Path, registry_data: dict, results: list
 ) -> None:

@@ -49,6 +49,9 @@ QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 # MLflow's per-request limits for log_batch: params, and params + metrics together.
 _MAX_PARAMS, _MAX_ENTITIES = 100, 1000
 _RUN_ID = re.compile(r"[0-9A-Za-z]{1,64}")
+# A concurrent mirror wrote the same row first (PostgreSQL, MySQL, SQLite wordings).
+_CONFLICT = re.compile(r"UniqueViolation|duplicate (key|entry)|UNIQUE constraint failed")
+_CONFLICT_ATTEMPTS = 3
 _NETWORK_REASON = re.compile(
     r"\[Errno -?\d+\][^\"')]*|Read timed out\. \(read timeout=[^)]*\)|timed out"
 )
@@ -402,39 +405,73 @@ def mirror_model_registry(
     hand in MLflow on a gramops model is removed, because the registry is the authority.
     ``semvers`` maps a SHA to its semvers, lowest first.
     """
-    pointers: dict[str, dict[str, str]] = {}
-    created: list[str] = []
-    models: dict[str, _MlflowModel] = {}
+    from mlflow.exceptions import MlflowException
+
     with (
         _mlflow_errors(tracker.uri, "mirroring the model registry"),
         _env_defaults({**QUIET, **REQUEST_LIMITS}),
     ):
-        client = tracker.client
-        for entry in entries:
-            sha, family = entry["sha"], entry["family"]
-            name = model_name(family)
-            if name not in models:
-                models[name] = _mlflow_model(client, name, family)
-            versions = models[name].versions
-            if sha not in versions:
-                run_id = _find_run(tracker, {TAG_KIND: "bundle", TAG_SHA: sha})
-                if run_id is None:
-                    run_id = _log_bundle(tracker, entry, materialize)
-                tags, description = _version_metadata(entry, list(semvers.get(sha, ())))
-                # OSS registries create versions READY at once; waiting only logs noise.
-                versions[sha] = client.create_model_version(
-                    name,
-                    source=f"runs:/{run_id}/bundle",
-                    run_id=run_id,
-                    tags={k: v for k, v in tags.items() if v},
-                    description=description,
-                    await_creation_for=0,
-                )
-                created.append(sha)
-            else:
-                _sync_version(client, versions[sha], entry, list(semvers.get(sha, ())))
-            pointers[sha] = {"registered_model": name, "version": str(versions[sha].version)}
-        mirrored = _sync_aliases(client, tracker.uri, aliases, pointers, models)
+        attempt = 1
+        while True:
+            try:
+                return _mirror_models(tracker, entries, semvers, aliases, materialize)
+            except MlflowException as exc:
+                if attempt == _CONFLICT_ATTEMPTS or not _is_write_conflict(exc):
+                    raise
+                # every write is found again first, so a second pass only writes what is left
+                log.info("MLflow %s: a concurrent mirror wrote first; syncing again", tracker.uri)
+                time.sleep(0.5 * attempt)
+                attempt += 1
+
+
+def _is_write_conflict(exc: Exception) -> bool:
+    """A write that lost a race with another mirror (two queued experiments at once).
+
+    MLflow's server checks then inserts, so a concurrent writer of the same model version
+    tag or alias surfaces as the database's unique-key violation; a tag or alias the other
+    mirror removed first is "does not exist". A fresh pass re-reads and converges.
+    """
+    codes = ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
+    return getattr(exc, "error_code", "") in codes or bool(_CONFLICT.search(str(exc)))
+
+
+def _mirror_models(
+    tracker: Tracker,
+    entries: Sequence[Mapping[str, Any]],
+    semvers: Mapping[str, Sequence[str]],
+    aliases: Mapping[str, str],
+    materialize: Callable[[str, Path], Path | None],
+) -> ModelMirror:
+    """One pass of :func:`mirror_model_registry`: read what MLflow has, write differences."""
+    pointers: dict[str, dict[str, str]] = {}
+    created: list[str] = []
+    models: dict[str, _MlflowModel] = {}
+    client = tracker.client
+    for entry in entries:
+        sha, family = entry["sha"], entry["family"]
+        name = model_name(family)
+        if name not in models:
+            models[name] = _mlflow_model(client, name, family)
+        versions = models[name].versions
+        if sha not in versions:
+            run_id = _find_run(tracker, {TAG_KIND: "bundle", TAG_SHA: sha})
+            if run_id is None:
+                run_id = _log_bundle(tracker, entry, materialize)
+            tags, description = _version_metadata(entry, list(semvers.get(sha, ())))
+            # OSS registries create versions READY at once; waiting only logs noise.
+            versions[sha] = client.create_model_version(
+                name,
+                source=f"runs:/{run_id}/bundle",
+                run_id=run_id,
+                tags={k: v for k, v in tags.items() if v},
+                description=description,
+                await_creation_for=0,
+            )
+            created.append(sha)
+        else:
+            _sync_version(client, versions[sha], entry, list(semvers.get(sha, ())))
+        pointers[sha] = {"registered_model": name, "version": str(versions[sha].version)}
+    mirrored = _sync_aliases(client, tracker.uri, aliases, pointers, models)
     log.info(
         "MLflow %s: %d registry entries, %d new model versions",
         tracker.uri,
@@ -575,6 +612,8 @@ def _sync_aliases(
             try:
                 client.set_registered_model_alias(name, alias, version)
             except MlflowException as exc:
+                if _is_write_conflict(exc):
+                    raise
                 raise TrackingError(
                     f"MLflow at {uri}: cannot mirror registry alias {alias!r} onto {name} "
                     f"version {version}: {exc}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DVC, sh, stages_run
+from conftest import BIN, DVC, sh, stages_run
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,14 @@ def test_shift_variant_reruns_only_downstream_stages(workspace):
     assert names & _exp_names(workspace)
 
 
+def _drift_runs(repo: Path) -> int:
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        query = "select count(*) from tags where key='gramops.stage' and value='drift'"
+        return db.execute(query).fetchone()[0]
+
+
 def test_queued_grid_runs_and_lists_drift_per_variant(workspace):
+    drift_runs = _drift_runs(workspace)
     sh(
         [
             DVC,
@@ -54,7 +61,8 @@ def test_queued_grid_runs_and_lists_drift_per_variant(workspace):
         ],
         cwd=workspace,
     )
-    sh([DVC, "queue", "start", "-j", "1"], cwd=workspace)
+    # two workers at once: both mirror into the workspace's mlflow.db and read its registry
+    sh([DVC, "queue", "start", "-j", "2"], cwd=workspace)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         status = sh([DVC, "queue", "status"], cwd=workspace).stdout
@@ -77,6 +85,15 @@ def test_queued_grid_runs_and_lists_drift_per_variant(workspace):
         > variants[("tense", 0.2)]["features"]["tag"]["kl"]
     )
     names = sorted(_exp_names(workspace))
+    assert len(names) == 4
+    with sqlite3.connect(workspace / "mlflow.db") as db:
+        mirrored = {v for (v,) in db.execute("select value from tags where key='gramops.dvc_exp'")}
+    assert set(names) <= mirrored
+    # one new drift result per variant, none logged twice
+    assert _drift_runs(workspace) == drift_runs + 4
+    verify = sh([str(BIN / "gramops"), "registry", "verify", "--json"], cwd=workspace)
+    report = json.loads(verify.stdout)
+    assert report["tampered"] == [] and report["errors"] == []
     out = workspace / "diff"
     sh([DVC, "plots", "diff", names[0], names[1], "-o", str(out)], cwd=workspace)
     assert "cdn.jsdelivr" not in (out / "index.html").read_text()

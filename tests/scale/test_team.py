@@ -1,0 +1,315 @@
+"""The team deployment for real: MLflow on PostgreSQL + S3, DVC remote and registry on S3.
+
+`scripts/team_stack.py` starts PostgreSQL (Debian packages), moto's S3 server and
+`mlflow server` on loopback. Two fresh clones of this repository are configured only by
+environment variables and their untracked `.dvc/config.local`, exactly as docs/team.md
+tells a team member. The tests run in file order and build on each other: the first clone
+runs the pipeline while MLflow is down, then up; the second pulls from S3; both share the
+registry; queued experiments mirror into the same server.
+"""
+
+import importlib.util
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, DVC, ROOT, sh, stages_run, tool_env
+from gramops.identity import canonical_sha
+
+pytestmark = pytest.mark.e2e
+
+FAMILIES = ("fp32", "int8", "lora")
+GRAMOPS = str(BIN / "gramops")
+GIT_USER = ("-c", "user.name=gramops test", "-c", "user.email=test@gramops.invalid")
+
+
+def _load_stack_module():
+    path = ROOT / "scripts" / "team_stack.py"
+    spec = importlib.util.spec_from_file_location("team_stack", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["team_stack"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+team_stack = _load_stack_module()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with team_stack.running(tmp_path_factory.mktemp("stack"), python=sys.executable) as running:
+        yield running
+
+
+def _clone(stack, source: Path, dest: Path) -> Path:
+    """A fresh clone configured for the team: S3 DVC remote in config.local, nothing else."""
+    sh(["git", "clone", "--quiet", str(source), str(dest)], cwd=dest.parent)
+    template = ROOT / ".dvc" / "plots" / "offline.html"
+    if template.exists():  # what `make install` adds beside the venv
+        shutil.copy2(template, dest / ".dvc" / "plots" / "offline.html")
+    stack.configure_dvc_remote(dest, dvc=DVC)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def team(stack, tmp_path_factory) -> dict:
+    """Clone A after a cold `dvc repro` with MLflow down, then one with MLflow back up."""
+    env = stack.client_env()
+    repo = _clone(stack, ROOT, tmp_path_factory.mktemp("team") / "a")
+    stack.mlflow.stop()
+    try:
+        down = sh([DVC, "repro"], cwd=repo, check=False, env=env)
+    finally:
+        stack.mlflow.start()
+    up = sh([DVC, "repro"], cwd=repo, env=env)
+    return {"path": repo, "env": env, "down": down, "up": up}
+
+
+def _client(stack):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=stack.mlflow_uri)
+
+
+def _runs(stack) -> list:
+    client = _client(stack)
+    experiment = client.get_experiment_by_name("gramops")
+    return client.search_runs([experiment.experiment_id], max_results=5000)
+
+
+def _stage_run_counts(stack) -> Counter:
+    return Counter(
+        r.data.tags["gramops.stage"]
+        for r in _runs(stack)
+        if r.data.tags.get("gramops.kind") == "stage"
+    )
+
+
+def _locked_stages(repo: Path) -> set[str]:
+    return set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
+
+
+def _gramops(repo: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return sh([GRAMOPS, *args], cwd=repo, env=env)
+
+
+def _s3_keys(stack, prefix: str) -> list[str]:
+    s3 = team_stack.s3_client(stack.s3_endpoint)
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=team_stack.BUCKET, Prefix=prefix
+    ):
+        keys.extend(obj["Key"] for obj in page.get("Contents", ()))
+    return keys
+
+
+def test_mlflow_down_fails_naming_the_uri_and_the_next_repro_runs_only_the_mirror(stack, team):
+    down, up = team["down"], team["up"]
+    assert down.returncode != 0
+    ran = stages_run(down.stdout)
+    assert set(ran) == _locked_stages(team["path"]) and ran[-1] == "mirror", ran
+    assert f"MLflow at {stack.mlflow_uri}" in down.stdout + down.stderr
+    assert stages_run(up.stdout) == ["mirror"]
+
+
+def test_every_stage_result_is_one_run_on_the_server_even_after_a_forced_mirror(stack, team):
+    stages = _locked_stages(team["path"]) - {"mirror"}
+    counts = _stage_run_counts(stack)
+    assert set(counts) == stages
+    assert set(counts.values()) == {1}
+    pipelines = [r for r in _runs(stack) if r.data.tags.get("gramops.kind") == "pipeline"]
+    assert len(pipelines) == 1
+    sh([DVC, "repro", "--force", "--single-item", "mirror"], cwd=team["path"], env=team["env"])
+    assert _stage_run_counts(stack) == counts
+
+
+def test_registered_models_and_aliases_match_the_registry(stack, team):
+    repo, env = team["path"], team["env"]
+    client = _client(stack)
+    assert _show(repo, env, "production")["sha"] in {
+        canonical_sha(repo / "models" / family) for family in FAMILIES
+    }
+    for family in FAMILIES:
+        sha = canonical_sha(repo / "models" / family)
+        versions = client.search_model_versions(f"name='gramops-{family}'")
+        assert [v.tags.get("canonical_sha") for v in versions] == [sha]
+        model = client.get_registered_model(f"gramops-{family}")
+        assert sorted(model.aliases) == _show(repo, env, sha)["aliases"]
+
+
+def _show(repo: Path, env: dict, ref: str) -> dict:
+    """`gramops registry show REF` (JSON): full SHA, semvers and aliases of one entry."""
+    return json.loads(_gramops(repo, env, "registry", "show", ref).stdout)
+
+
+def test_artifacts_and_registry_objects_are_in_s3(stack, team):
+    repo, env = team["path"], team["env"]
+    artifacts = _s3_keys(stack, "mlflow/")
+    names = {Path(key).name for key in artifacts}
+    # stage results (metrics, plots) and the bundles behind the model versions
+    assert {"drift.json", "gate.json", "model.safetensors", "adapter.safetensors"} <= names
+    verify = json.loads(_gramops(repo, env, "registry", "verify", "--json").stdout)
+    assert verify["missing"] == [] and verify["tampered"] == [] and verify["errors"] == []
+    objects = _s3_keys(stack, "registry-objects/")
+    for family in FAMILIES:
+        weights = "adapter.safetensors" if family == "lora" else "model.safetensors"
+        digest = _sha256(repo / "models" / family / weights)
+        assert f"registry-objects/{digest[:2]}/{digest[2:]}" in objects
+    # the registry's metadata lives in S3 too, not in the clone's models/registry
+    assert any(key.endswith("index.jsonl") for key in _s3_keys(stack, "registry/"))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# What `dvc push` uploads and `dvc pull` must restore: the corpus, the shifted traffic and
+# every model file (dvc.yaml outs with the cache on).
+CACHED_OUTS = (
+    "data/raw/wordnet",
+    "data/processed",
+    "data/shifted",
+    *(f"models/{f}/{name}" for f in ("fp32", "int8") for name in ("model.safetensors",)),
+    "models/lora/adapter.safetensors",
+    *(
+        f"models/{f}/{name}"
+        for f in FAMILIES
+        for name in ("config.json", "train_manifest.json", "eval_report.json")
+    ),
+    "models/manifest.json",
+)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    if root.is_file():
+        return {"": root.read_bytes()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def second(stack, team, tmp_path_factory) -> dict:
+    """Clone B: a fresh clone of A's commit after A's `dvc push`, then `dvc pull` from S3."""
+    # what a team member does after `dvc repro`: commit the lock and metrics, push the data
+    sh(["git", "add", "-A"], cwd=team["path"])
+    sh(["git", *GIT_USER, "commit", "--quiet", "-m", "repro"], cwd=team["path"])
+    sh([DVC, "push"], cwd=team["path"], env=team["env"])
+    repo = _clone(stack, team["path"], tmp_path_factory.mktemp("team") / "b")
+    pulled = sh([DVC, "pull"], cwd=repo, env=team["env"])
+    return {"path": repo, "env": team["env"], "pull": pulled}
+
+
+def test_dvc_pull_into_a_fresh_clone_restores_corpus_and_models_byte_for_byte(stack, team, second):
+    assert _s3_keys(stack, "dvc/files/md5/")
+    lock = yaml.safe_load((team["path"] / "dvc.lock").read_text())["stages"]
+    locked = {o["path"] for stage in lock.values() for o in stage.get("outs", ())}
+    assert set(CACHED_OUTS) <= locked
+    for out in CACHED_OUTS:
+        a, b = _files(team["path"] / out), _files(second["path"] / out)
+        assert a and a == b, out
+    status = sh([DVC, "status", "--json"], cwd=second["path"], env=second["env"])
+    assert json.loads(status.stdout) == {}
+
+
+def _promote_loop(repo: Path, env: dict, ref: str, semvers: list[str], alias: str, refs):
+    """One shell loop: bind each semver to ``ref``, and move ``alias`` through ``refs``.
+
+    The audit log names the clone (``GRAMOPS_ACTOR``), so the test can see the interleaving.
+    """
+    script = "; ".join(
+        f"{GRAMOPS} registry promote {ref} {semver} && {GRAMOPS} registry alias {alias} {target}"
+        for semver, target in zip(semvers, refs, strict=True)
+    )
+    return subprocess.Popen(
+        ["bash", "-ec", script],
+        cwd=repo,
+        env={**tool_env(), **env, "GRAMOPS_ACTOR": alias},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_clones_promote_concurrently_and_lose_no_update(stack, team, second):
+    env = team["env"]
+    seen = len(_log_records(stack))
+    sha = {family: canonical_sha(team["path"] / "models" / family) for family in FAMILIES}
+    a_semvers, b_semvers = [f"v1.0.{i}" for i in range(4)], [f"v2.0.{i}" for i in range(4)]
+    a_refs, b_refs = ["fp32", "int8"] * 2, ["int8", "fp32"] * 2
+    procs = [
+        _promote_loop(
+            team["path"], env, sha["fp32"], a_semvers, "team-a", [sha[r] for r in a_refs]
+        ),
+        _promote_loop(
+            second["path"], env, sha["int8"], b_semvers, "team-b", [sha[r] for r in b_refs]
+        ),
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out + err
+    for repo in (team["path"], second["path"]):
+        for semvers, family in ((a_semvers, "fp32"), (b_semvers, "int8")):
+            for semver in semvers:
+                assert _show(repo, env, semver)["sha"] == sha[family], (repo, semver)
+        assert _show(repo, env, "team-a")["sha"] == sha["int8"]
+        assert _show(repo, env, "team-b")["sha"] == sha["fp32"]
+    records = _log_records(stack)
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+    new = records[seen:]
+    # the two loops really ran at once: their records interleave in the log
+    actors = [r["actor"] for r in new]
+    assert sorted(set(actors)) == ["team-a", "team-b"]
+    assert sum(a != b for a, b in itertools.pairwise(actors)) > 1, actors
+    assert sorted(r["semver"] for r in new if r["op"] == "tag") == sorted(a_semvers + b_semvers)
+    # every move is logged with the value the other clone's writes left: no lost update
+    for alias, refs in (("team-a", a_refs), ("team-b", b_refs)):
+        moves = [
+            (r["previous"], r["new"]) for r in new if r["op"] == "alias" and r["alias"] == alias
+        ]
+        targets = [sha[ref] for ref in refs]
+        assert moves == list(zip([None, *targets[:-1]], targets, strict=True)), alias
+
+
+def _log_records(stack) -> list[dict]:
+    s3 = team_stack.s3_client(stack.s3_endpoint)
+    body = s3.get_object(Bucket=team_stack.BUCKET, Key="registry/index.jsonl")["Body"].read()
+    return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
+
+
+def test_queued_experiments_mirror_into_the_server_and_keep_the_registry_sound(stack, team):
+    repo, env = team["path"], team["env"]
+    drift_runs = _stage_run_counts(stack)["drift"]
+    for intensity in ("0.3", "0.7"):
+        sh([DVC, "exp", "run", "--queue", "-S", f"shift.intensity={intensity}"], cwd=repo, env=env)
+    sh([DVC, "queue", "start", "-j", "2"], cwd=repo, env=env)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = sh([DVC, "queue", "status"], cwd=repo, env=env).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Success" in status and "Failed" not in status, status
+    shown = json.loads(sh([DVC, "exp", "show", "--json"], cwd=repo, env=env).stdout)
+    names = {exp["name"] for rev in shown for exp in (rev.get("experiments") or [])}
+    assert len(names) == 2
+    tagged = {r.data.tags.get("gramops.dvc_exp") for r in _runs(stack)}
+    assert names <= tagged
+    # each variant's new drift result is one more run; nothing upstream is logged again
+    counts = _stage_run_counts(stack)
+    assert counts["drift"] == drift_runs + 2
+    assert counts["train"] == 1 and counts["register"] == 1
+    verify = json.loads(_gramops(repo, env, "registry", "verify", "--json").stdout)
+    assert verify["missing"] == [] and verify["tampered"] == [] and verify["errors"] == []
+    records = _log_records(stack)
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
