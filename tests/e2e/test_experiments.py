@@ -13,7 +13,7 @@ from conftest import BIN, DVC, sh, stages_run
 pytestmark = pytest.mark.e2e
 
 # everything downstream of shift; never prepare, train, quantize, finetune or register
-DOWNSTREAM = {"shift", "drift", "traffic", "cpqu", "gate", "lineage", "mirror"}
+DOWNSTREAM = {"shift", "drift", "traffic", "cpqu", "gate", "lineage", "status", "mirror"}
 
 
 @pytest.fixture

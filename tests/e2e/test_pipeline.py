@@ -30,6 +30,7 @@ ALL_STAGES = {
     "traffic",
     "cpqu",
     "gate",
+    "status",
     "mirror",
 }
 
@@ -43,7 +44,7 @@ def test_cold_repro_runs_every_stage_and_reproduces_the_committed_lock(pipeline_
     # the monitoring, cost, gate and lineage stages write git-tracked metrics and plots,
     # already right in a clone; every other stage has an output a fresh clone lacks
     # (DVC-cached data and models, the register and mirror summaries).
-    tracked_only = {"drift", "traffic", "cpqu", "gate", "lineage"}
+    tracked_only = {"drift", "traffic", "cpqu", "gate", "lineage", "status"}
     assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - tracked_only
     # Same code, data, params and seed: dvc.lock and the git-tracked metrics are unchanged.
     status = sh(["git", "status", "--porcelain"], cwd=repo).stdout
