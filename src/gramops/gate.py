@@ -282,7 +282,13 @@ def _cpqu_ceiling(inputs: GateInputs, ceiling: float) -> Rule:
 def _not_rolled_back(inputs: GateInputs) -> Rule:
     verdict = inputs.challenger_rolled_back
     if verdict is None:
-        return Rule("not_rolled_back", False, False, True, "the challenger was never rolled back")
+        return Rule(
+            "not_rolled_back",
+            False,
+            False,
+            True,
+            "no rollback from production stands against the challenger",
+        )
     return Rule(
         "not_rolled_back",
         True,
