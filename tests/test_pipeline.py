@@ -190,11 +190,10 @@ def test_helpers_directly() -> None:
     assert lock_params({}) == {}
 
 
-def test_yaml_is_read_with_libyaml_when_pyyaml_has_it(workspace: Path) -> None:
+def test_yaml_is_read_with_libyaml_safely(workspace: Path) -> None:
     # dvc.lock is tens of kB: the pure-Python loader took a tenth of the mirror stage
     from gramops import pipeline
 
-    if yaml.__with_libyaml__:
-        assert pipeline._YAML_LOADER is yaml.CSafeLoader
+    assert yaml.__with_libyaml__  # the pinned PyYAML wheel has libyaml: CSafeLoader exists
     lock_text = (workspace / "dvc.lock").read_text(encoding="utf-8")
     assert pipeline._read_yaml(workspace / "dvc.lock") == yaml.safe_load(lock_text)

@@ -32,9 +32,8 @@ log = logging.getLogger(__name__)
 # and data directories are not (bundles reach MLflow through the model registry mirror).
 ARTIFACT_MAX_BYTES = 1 << 20
 PARAMS_FILE = "params.yaml"
-# libyaml's loader when PyYAML has it (its wheels do): dvc.lock is ~45 kB and the pure-Python
-# loader spent a quarter of a second on it, a tenth of the whole mirror stage.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# YAML is read with libyaml's safe loader (PyYAML's wheels have it): dvc.lock is ~45 kB and
+# the pure-Python loader spent a quarter of a second on it, a tenth of the mirror stage.
 _TEMPLATE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
 
 
@@ -178,7 +177,7 @@ def read_metrics_file(path: Path) -> Mapping[str, Any]:
         elif path.suffix == ".toml":
             data = tomllib.loads(text)
         else:
-            data = yaml.load(text, Loader=_YAML_LOADER)
+            data = yaml.load(text, Loader=yaml.CSafeLoader)
     except (ValueError, yaml.YAMLError) as exc:
         raise PipelineError(f"{path}: not a readable metrics file ({exc})") from exc
     return data if isinstance(data, Mapping) else {}
@@ -246,7 +245,7 @@ def _artifacts(
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     except FileNotFoundError as exc:
         raise PipelineError(f"{path}: missing; the mirror runs inside a DVC workspace") from exc
     except yaml.YAMLError as exc:
