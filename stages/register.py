@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gramops.jsonio import write_json
 from gramops.provenance import environment_manifest
-from gramops.registry import Registry
+from gramops.registry import Registry, registry_location
 from gramops.stage import load_params, run
 from gramops.summary import keyed_summaries
 
@@ -42,9 +42,15 @@ def main() -> None:
     if "production" not in registry.aliases():
         registry.set_alias("production", current["fp32"])
         log.info("no production model yet: production -> fp32 %s", current["fp32"][:12])
+    # Where the registry lives is recorded beside what it holds: the stages that read the
+    # registry depend on this file, so pointing GRAMOPS_REGISTRY at a team's store (which
+    # DVC cannot see) re-runs them against it, and `dvc metrics diff` shows the move.
     write_json(
         Path("metrics/registry.json"),
-        {"families": keyed_summaries(current, registry.entry, registry.semvers_of)},
+        {
+            "registry": registry_location(),
+            "families": keyed_summaries(current, registry.entry, registry.semvers_of),
+        },
     )
     write_json(
         Path("models/manifest.json"),

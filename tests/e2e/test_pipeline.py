@@ -213,7 +213,7 @@ def test_mirror_with_mlflow_down_fails_clearly_and_recovers_once(pipeline_repo, 
     _edit_yaml(repo / "params.yaml", "drift", "bins", 8)
     down = sh([DVC, "repro"], cwd=repo, check=False, env={"MLFLOW_TRACKING_URI": dead})
     assert down.returncode != 0
-    assert stages_run(down.stdout) == ["drift", "gate", "mirror"]
+    assert stages_run(down.stdout) == ["drift", "gate", "status", "mirror"]
     assert f"MLflow at {dead}" in down.stdout + down.stderr
     # drift's new result is kept; the next repro re-runs only the mirror, which logs the
     # changed stage result once
