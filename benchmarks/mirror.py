@@ -43,8 +43,9 @@ from gramops.pipeline import collect_stage_results
 from gramops.tracking import connect, mirror_stage_results
 
 BIN = Path(sys.executable).parent
-# what the mirror reads; the rest of the workspace (data, caches, venv) is not copied
-COPIED = ("dvc.yaml", "dvc.lock", "params.yaml", "stages", "metrics", "plots", "models")
+# the pipeline's definition; what else the mirror reads comes from its deps in dvc.yaml, and
+# the rest of the workspace (data, caches, venv) is not copied
+DEFINITION = ("dvc.yaml", "dvc.lock", "params.yaml", "stages")
 SKIPPED = shutil.ignore_patterns("*.safetensors", "data", ".lock")
 TARGET_S = 3.0
 
@@ -52,7 +53,9 @@ TARGET_S = 3.0
 def copy_workspace(repo: Path, dest: Path) -> None:
     """The files the mirror reads. Weights are not needed: bundles come from the registry."""
     (dest / ".dvc").mkdir(parents=True)
-    for name in COPIED:
+    deps = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["mirror"]["deps"]
+    read = {Path(dep).parts[0] for dep in deps} - {"src"}  # the library comes from the venv
+    for name in sorted({*DEFINITION, *read}):
         source = repo / name
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=SKIPPED if name != "models" else None)
