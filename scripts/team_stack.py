@@ -337,13 +337,14 @@ def running(workdir: Path, python: str = sys.executable) -> Iterator[TeamStack]:
         stack.stop()
 
 
-def serve_s3(port: int) -> None:
-    """Run moto's S3 server on 127.0.0.1:``port`` with requests served one at a time.
+def start_serial_s3(port: int) -> Any:
+    """Start moto's S3 server on 127.0.0.1:``port`` with requests served one at a time.
 
     moto checks a conditional PUT (``If-None-Match: *``, which the registry's lock relies
     on) and then writes, in two steps: two requests on two of its threads can both win.
     AWS S3 and MinIO evaluate the condition atomically; serving one request at a time gives
     moto the same guarantee, so the tests exercise the registry's lock, not moto's race.
+    Returns the started ``ThreadedMotoServer``; ``stop()`` it when done.
     """
     import threading
 
@@ -359,8 +360,19 @@ def serve_s3(port: int) -> None:
                 return list(super().__call__(environ, start_response))
 
     threaded_moto_server.DomainDispatcherApplication = SerialApp
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    try:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+    finally:
+        threaded_moto_server.DomainDispatcherApplication = original
+    return server
+
+
+def serve_s3(port: int) -> None:
+    """The serial S3 server (:func:`start_serial_s3`) until SIGTERM or SIGINT."""
+    import threading
+
+    server = start_serial_s3(port)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())

@@ -4,6 +4,8 @@ The pipeline fixture clones the committed repository into a temporary directory 
 runs `dvc repro` there once per session; end-to-end and data tests share that run.
 """
 
+import functools
+import importlib.util
 import os
 import re
 import shutil
@@ -11,12 +13,55 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from gramops.bundle import save_bundle
+from gramops.jsonio import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 # The venv's executables, whatever PATH the test runner was started with.
 BIN = Path(sys.executable).parent
 DVC = str(BIN / "dvc")
+
+
+# the DVC hash of the committed corpus: tiny bundles name it as their training data
+CORPUS = "2b209b2ce91f17cd724a65906eb9b5f9.dir"
+
+
+def tiny_bundle(
+    path: Path,
+    family: str = "fp32",
+    parent: str | None = None,
+    seed: int = 1,
+    corpus: str = CORPUS,
+) -> Path:
+    """A registrable bundle of a few bytes; ``seed`` changes the weights and so the SHA."""
+    weights = "adapter.safetensors" if family == "lora" else "model.safetensors"
+    tensors = {"W1": np.arange(12, dtype=np.float32).reshape(3, 4) + seed, "b1": np.ones(3)}
+    save_bundle(
+        path,
+        weights,
+        tensors,
+        {"family": family, "hidden": 3},
+        {"seed": seed, "family": family, "parent_sha": parent, "corpus": {"dvc_hash": corpus}},
+    )
+    write_json(
+        path / "eval_report.json",
+        {"domains": {"verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}}},
+    )
+    return path
+
+
+@functools.cache
+def team_stack_module():
+    """``scripts/team_stack.py`` (not a package) as a module: the stack and its S3 server."""
+    path = ROOT / "scripts" / "team_stack.py"
+    spec = importlib.util.spec_from_file_location("team_stack", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["team_stack"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
 
 
 def tool_env() -> dict[str, str]:

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import pytest
 
-from gramops.bundle import save_bundle
+from conftest import CORPUS, tiny_bundle
 from gramops.identity import canonical_sha
 from gramops.jsonio import canonical_bytes, write_json
 from gramops.registry import Registry, RegistryError
@@ -22,31 +21,6 @@ from gramops.registry import Registry, RegistryError
 # ---------------------------------------------------------------------------------------------
 
 INDEX_KEYS = {"seq", "op", "time", "actor", "sha", "semver", "alias", "new", "previous"}
-CORPUS = "2b209b2ce91f17cd724a65906eb9b5f9.dir"
-
-
-def _model(
-    path: Path,
-    family: str = "fp32",
-    parent: str | None = None,
-    seed: int = 1,
-    corpus: str = CORPUS,
-) -> Path:
-    """A tiny bundle of a family; ``seed`` changes the weights and so the SHA."""
-    weights = "adapter.safetensors" if family == "lora" else "model.safetensors"
-    tensors = {"W1": np.arange(12, dtype=np.float32).reshape(3, 4) + seed, "b1": np.ones(3)}
-    save_bundle(
-        path,
-        weights,
-        tensors,
-        {"family": family, "hidden": 3},
-        {"seed": seed, "family": family, "parent_sha": parent, "corpus": {"dvc_hash": corpus}},
-    )
-    write_json(
-        path / "eval_report.json",
-        {"domains": {"verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}}},
-    )
-    return path
 
 
 @pytest.fixture
@@ -69,18 +43,22 @@ def _index_bytes(reg: Registry) -> bytes:
 
 def _family(reg: Registry, tmp_path: Path) -> dict[str, str]:
     """fp32 v0.1.0, int8 v0.2.0 and lora v0.3.0 registered with parent links."""
-    fp32 = reg.register(_model(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
+    fp32 = reg.register(tiny_bundle(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
     int8 = reg.register(
-        _model(tmp_path / "int8", "int8", parent=fp32, seed=2), family="int8", seed_semver="v0.2.0"
+        tiny_bundle(tmp_path / "int8", "int8", parent=fp32, seed=2),
+        family="int8",
+        seed_semver="v0.2.0",
     ).sha
     lora = reg.register(
-        _model(tmp_path / "lora", "lora", parent=fp32, seed=3), family="lora", seed_semver="v0.3.0"
+        tiny_bundle(tmp_path / "lora", "lora", parent=fp32, seed=3),
+        family="lora",
+        seed_semver="v0.3.0",
     ).sha
     return {"fp32": fp32, "int8": int8, "lora": lora}
 
 
 def test_register_new_bundle_writes_entry_tag_objects_and_one_log_line(reg, tmp_path):
-    bundle = _model(tmp_path / "b")
+    bundle = tiny_bundle(tmp_path / "b")
     result = reg.register(bundle, family="fp32", seed_semver="0.1.0")
     assert result.created and result.sha == canonical_sha(bundle) and result.semver == "v0.1.0"
     assert reg.tags() == {"v0.1.0": result.sha}
@@ -99,39 +77,39 @@ def test_register_new_bundle_writes_entry_tag_objects_and_one_log_line(reg, tmp_
 
 
 def test_register_known_sha_returns_existing_entry_without_growing_index(reg, tmp_path):
-    first = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    first = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
     before = _snapshot(reg.root)
-    again = reg.register(_model(tmp_path / "copy"), family="fp32", seed_semver="v0.1.0")
+    again = reg.register(tiny_bundle(tmp_path / "copy"), family="fp32", seed_semver="v0.1.0")
     assert not again.created and again.sha == first.sha and again.semver == "v0.1.0"
     assert again.entry == first.entry and again.restored_objects == 0
     assert _snapshot(reg.root) == before
 
 
 def test_new_sha_in_a_family_gets_the_next_patch_and_strict_mode_refuses(reg, tmp_path):
-    reg.register(_model(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0")
-    second = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+    reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0")
+    second = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
     assert second.created and second.semver == "v0.1.1"
     # other families do not move the fp32 line, and their seed is used as is
     int8 = reg.register(
-        _model(tmp_path / "i", "int8", parent=second.sha), family="int8", seed_semver="v0.2.0"
+        tiny_bundle(tmp_path / "i", "int8", parent=second.sha), family="int8", seed_semver="v0.2.0"
     )
     assert int8.semver == "v0.2.0"
     before = _snapshot(reg.root)
     with pytest.raises(RegistryError, match=r"strict mode.*fp32 already has v0\.1\.1"):
         reg.register(
-            _model(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
+            tiny_bundle(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
         )
     assert _snapshot(reg.root) == before
     # a seed above the family's highest version is a deliberate bump, allowed even in strict mode
     bumped = reg.register(
-        _model(tmp_path / "d", seed=4), family="fp32", seed_semver="v0.5.0", strict=True
+        tiny_bundle(tmp_path / "d", seed=4), family="fp32", seed_semver="v0.5.0", strict=True
     )
     assert bumped.semver == "v0.5.0"
 
 
 def test_semver_maps_to_one_sha_forever_unless_retag(reg, tmp_path):
-    a = reg.register(_model(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
-    b = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
+    a = reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
+    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
     assert reg.promote(a, "1.0.0") == a
     lines = len(reg.history())
     assert reg.promote(a, "v1.0.0") == a  # same binding again: a no-op, not logged
@@ -145,8 +123,8 @@ def test_semver_maps_to_one_sha_forever_unless_retag(reg, tmp_path):
 
 
 def test_retag_moves_a_semver_and_records_the_previous_sha(reg, tmp_path):
-    a = reg.register(_model(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
-    b = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
+    a = reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
+    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
     assert reg.retag(b[:10], "v0.1.0") == (b, a)
     assert reg.tags()["v0.1.0"] == b and reg.semvers_of(b) == ["v0.1.0", "v0.1.1"]
     record = reg.history()[-1]
@@ -196,7 +174,7 @@ def test_rollback_refuses_when_aliases_file_disagrees_with_the_log(reg, tmp_path
 
 @pytest.mark.parametrize("name", ["deadbeef", "cafe", "v1", "v2-0", "Production", "1st", "a.b", ""])
 def test_alias_names_that_would_read_as_another_ref_are_refused(reg, tmp_path, name):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     with pytest.raises(RegistryError, match="not a valid alias"):
         reg.set_alias(name, sha)
 
@@ -235,14 +213,14 @@ def test_every_index_line_is_canonical_with_op_time_actor_new_and_previous(reg, 
 def test_actor_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAMOPS_ACTOR", "stage:register")
     registry = Registry(tmp_path / "registry")
-    registry.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    registry.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
     assert registry.history()[0]["actor"] == "stage:register"
     entry = next(iter(registry.entries().values()))
     assert entry["registered_by"] == "stage:register"
 
 
 def test_annotate_sets_pointers_once_and_refuses_identity_fields(reg, tmp_path):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     pointer = {"registered_model": "gramops-fp32", "version": "1"}
     assert reg.annotate("v0.1.0", "mlflow", pointer)["mlflow"] == pointer
     before = _snapshot(reg.root)
@@ -255,7 +233,7 @@ def test_annotate_sets_pointers_once_and_refuses_identity_fields(reg, tmp_path):
 
 
 def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_path, caplog):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     before = _snapshot(reg.root)
     crash = (
         "import os, sys\n"
@@ -292,7 +270,7 @@ def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_
 
 
 def test_a_failing_mutation_undoes_its_own_writes(reg, tmp_path, monkeypatch):
-    reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
     before = _snapshot(reg.root)
 
     def disk_full(*args, **kwargs):
@@ -300,18 +278,18 @@ def test_a_failing_mutation_undoes_its_own_writes(reg, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Registry, "_append", disk_full)
     with pytest.raises(OSError, match="No space"):
-        reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+        reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
     after = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
     assert after == {k: v for k, v in before.items() if not k.startswith("objects/")}
     monkeypatch.undo()
-    result = reg.register(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+    result = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
     assert result.created and result.semver == "v0.1.1"
 
 
 def test_register_killed_before_its_log_line_is_rolled_back_by_verify(reg, tmp_path):
-    reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
     before = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
-    bundle = _model(tmp_path / "b", seed=2)
+    bundle = tiny_bundle(tmp_path / "b", seed=2)
     crash = (
         "import sys\n"
         "from pathlib import Path\n"
@@ -342,7 +320,7 @@ def test_register_killed_before_its_log_line_is_rolled_back_by_verify(reg, tmp_p
 
 
 def test_mutation_killed_after_its_log_line_is_rolled_forward(reg, tmp_path, caplog):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     crash = (
         "import os, sys\n"
         "from pathlib import Path\n"
@@ -369,7 +347,7 @@ def test_mutation_killed_after_its_log_line_is_rolled_forward(reg, tmp_path, cap
 
 
 def test_a_torn_last_index_line_is_ignored_then_dropped(reg, tmp_path, caplog):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     with reg.index_path.open("ab") as fh:
         fh.write(b'{"seq":2,"op":"tag","ti')
     with caplog.at_level(logging.WARNING):
@@ -383,7 +361,7 @@ def test_a_torn_last_index_line_is_ignored_then_dropped(reg, tmp_path, caplog):
 
 
 def test_appends_find_the_last_record_behind_lines_longer_than_a_read_block(reg, tmp_path):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     reg.annotate(sha, "notes", "x" * 200_000)
     with reg.index_path.open("ab") as fh:
         fh.write(b'{"seq":3,' + b"y" * 150_000)  # a long torn line, no newline
@@ -393,7 +371,7 @@ def test_appends_find_the_last_record_behind_lines_longer_than_a_read_block(reg,
 
 
 def test_a_corrupt_line_in_the_middle_of_the_index_is_an_error(reg, tmp_path):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     reg.set_alias("production", sha)
     lines = reg.index_path.read_bytes().splitlines(keepends=True)
     reg.index_path.write_bytes(b"{not json\n" + lines[1])
@@ -411,7 +389,7 @@ def _concurrent_worker(root: str, bundle: str, index: int, barrier) -> None:
 
 def test_concurrent_processes_lose_no_update_and_log_every_op_once(reg, tmp_path):
     workers = 6
-    bundles = [_model(tmp_path / f"b{i}", seed=i) for i in range(workers)]
+    bundles = [tiny_bundle(tmp_path / f"b{i}", seed=i) for i in range(workers)]
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(workers)
     procs = [
@@ -442,7 +420,7 @@ def test_concurrent_processes_lose_no_update_and_log_every_op_once(reg, tmp_path
 
 
 def test_refs_resolve_full_short_semver_and_alias(reg, tmp_path):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     reg.set_alias("production", sha)
     for ref in (sha, sha.upper(), sha[:8], sha[:20], "v0.1.0", "0.1.0", " production "):
         assert reg.resolve(ref) == sha, ref
@@ -505,13 +483,13 @@ def test_lineage_walks_int8_and_lora_to_fp32_and_the_corpus(reg, tmp_path):
 
 
 def test_register_refuses_unregistered_parents_and_wrong_families(reg, tmp_path):
-    fp32 = canonical_sha(_model(tmp_path / "fp32"))
+    fp32 = canonical_sha(tiny_bundle(tmp_path / "fp32"))
     with pytest.raises(RegistryError, match="parent .* is not registered.*register the parent"):
         reg.register(
-            _model(tmp_path / "int8", "int8", parent=fp32), family="int8", seed_semver="v0.2.0"
+            tiny_bundle(tmp_path / "int8", "int8", parent=fp32), family="int8", seed_semver="v0.2.0"
         )
     with pytest.raises(RegistryError, match="no parent_sha"):
-        reg.register(_model(tmp_path / "orphan", "int8"), family="int8", seed_semver="v0.2.0")
+        reg.register(tiny_bundle(tmp_path / "orphan", "int8"), family="int8", seed_semver="v0.2.0")
     with pytest.raises(RegistryError, match="says family 'fp32'"):
         reg.register(tmp_path / "fp32", family="int8", seed_semver="v0.2.0")
     with pytest.raises(RegistryError, match="family 'fp16' is not one of"):
@@ -599,7 +577,7 @@ def test_reregistering_restores_deleted_objects_without_growing_the_index(reg, t
 
 
 def test_restore_accepts_reserialised_json_only_when_it_reproduces_the_object(reg, tmp_path):
-    bundle = _model(tmp_path / "a")
+    bundle = tiny_bundle(tmp_path / "a")
     sha = reg.register(bundle, family="fp32", seed_semver="v0.1.0").sha
     shutil.rmtree(reg.root / "objects")
     config = json.loads((bundle / "config.json").read_text())
@@ -611,7 +589,9 @@ def test_restore_accepts_reserialised_json_only_when_it_reproduces_the_object(re
 
 def test_gc_lists_unreferenced_objects_and_deletes_only_with_dry_run_false(reg, tmp_path):
     shas = _family(reg, tmp_path)
-    spare = reg.register(_model(tmp_path / "spare", seed=9), family="fp32", seed_semver="v0.1.0")
+    spare = reg.register(
+        tiny_bundle(tmp_path / "spare", seed=9), family="fp32", seed_semver="v0.1.0"
+    )
     assert spare.semver == "v0.1.1"
     # untag the spare; untag fp32 too, which stays kept as the parent of int8 and lora
     reg.retag(shas["int8"], "v0.1.1")
@@ -641,7 +621,7 @@ def _missing(reg: Registry) -> list[_Missing]:
 def test_objects_can_live_behind_any_fsspec_url(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAMOPS_REGISTRY_OBJECTS", f"memory://{tmp_path.name}/objects")
     registry = Registry(tmp_path / "registry", actor="tester")
-    sha = registry.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = registry.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     assert not (tmp_path / "registry" / "objects").exists()
     assert len(registry.objects.list_keys()) == 4
     assert canonical_sha(registry.materialize(sha, tmp_path / "out")) == sha
@@ -651,7 +631,7 @@ def test_objects_can_live_behind_any_fsspec_url(tmp_path, monkeypatch):
 def test_mlflow_round_trip_keeps_the_sha(reg, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    bundle = _model(tmp_path / "bundle")
+    bundle = tiny_bundle(tmp_path / "bundle")
     sha = reg.register(bundle, family="fp32", seed_semver="v0.1.0").sha
     before = _index_bytes(reg)
     experiment = mlflow.create_experiment(
@@ -671,22 +651,24 @@ def test_mlflow_round_trip_keeps_the_sha(reg, tmp_path, monkeypatch):
 
 
 def test_objects_present_tells_whether_this_store_has_an_entrys_bytes(reg, tmp_path):
-    sha = reg.register(_model(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
     assert reg.objects_present(sha)
     shutil.rmtree(reg.root / "objects")
     assert not reg.objects_present(sha)
 
 
 def test_register_pending_previews_without_writing(reg, tmp_path):
-    first = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    first = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
     before = {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()}
-    known = reg.register_pending(_model(tmp_path / "a2"), family="fp32", seed_semver="v0.1.0")
+    known = reg.register_pending(tiny_bundle(tmp_path / "a2"), family="fp32", seed_semver="v0.1.0")
     assert (known.sha, known.semver, known.created) == (first.sha, "v0.1.0", False)
-    new = reg.register_pending(_model(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
+    new = reg.register_pending(
+        tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0"
+    )
     assert new.created and new.semver == "v0.1.1" and new.sha != first.sha
     with pytest.raises(RegistryError, match="strict mode"):
         reg.register_pending(
-            _model(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
+            tiny_bundle(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
         )
     assert {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()} == before
 
@@ -695,7 +677,7 @@ def test_the_registry_root_comes_from_gramops_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAMOPS_REGISTRY", str(tmp_path / "team"))
     monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
     reg = Registry(actor="tester")
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     assert reg.root == tmp_path / "team" and reg.objects_url == str(tmp_path / "team" / "objects")
     assert json.loads((tmp_path / "team" / "tags.json").read_text()) == {"v0.1.0": sha}
     with pytest.raises(RegistryError, match=r"'memory://r'.*local directory or on s3://"):
@@ -703,7 +685,7 @@ def test_the_registry_root_comes_from_gramops_registry(tmp_path, monkeypatch):
 
 
 def test_a_torn_tail_left_before_a_mutation_is_dropped_before_it_is_journaled(reg, tmp_path):
-    sha = reg.register(_model(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
     clean = reg.index_path.read_bytes()
     with reg.index_path.open("ab") as fh:
         fh.write(b'{"seq":2,"op":"al')

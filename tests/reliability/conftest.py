@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,35 +29,17 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from conftest import team_stack_module
 from gramops.bundle import save_bundle
 from gramops.jsonio import write_json
 from gramops.model import TAGS
 
-CORPUS = "2b209b2ce91f17cd724a65906eb9b5f9.dir"
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def tiny_bundle(path: Path, family: str = "fp32", parent: str | None = None, seed: int = 1) -> Path:
-    """A registrable bundle of a few bytes; ``seed`` changes the weights and so the SHA."""
-    weights = "adapter.safetensors" if family == "lora" else "model.safetensors"
-    tensors = {"W1": np.arange(12, dtype=np.float32).reshape(3, 4) + seed, "b1": np.ones(3)}
-    save_bundle(
-        path,
-        weights,
-        tensors,
-        {"family": family, "hidden": 3},
-        {"seed": seed, "family": family, "parent_sha": parent, "corpus": {"dvc_hash": CORPUS}},
-    )
-    write_json(
-        path / "eval_report.json",
-        {"domains": {"verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}}},
-    )
-    return path
 
 
 def metadata_state(root: Path) -> dict[str, Any]:
@@ -95,23 +76,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1 whose requests run one at a time, as S3's are atomic."""
-    from moto.moto_server import threaded_moto_server
-    from moto.server import ThreadedMotoServer
-
-    serial = threading.Lock()
-    original = threaded_moto_server.DomainDispatcherApplication
-
-    class SerialApp(original):  # type: ignore[misc, valid-type]
-        def __call__(self, environ: Any, start_response: Any) -> Any:
-            with serial:
-                return list(super().__call__(environ, start_response))
-
-    threaded_moto_server.DomainDispatcherApplication = SerialApp
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    try:
-        server.start()
-    finally:
-        threaded_moto_server.DomainDispatcherApplication = original
+    server = team_stack_module().start_serial_s3(_free_port())
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()

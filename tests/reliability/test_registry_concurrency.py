@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conftest import tiny_bundle
 from gramops.registry import Registry, RegistryError, _replay
-
-from .conftest import tiny_bundle
 
 WORKERS = 8
 OPS_PER_WORKER = 50

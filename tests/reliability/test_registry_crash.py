@@ -20,11 +20,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from conftest import tiny_bundle
 from gramops.identity import canonical_sha
 from gramops.objectstore import LocalMetadataFiles, S3MetadataFiles
 from gramops.registry import Registry, _alias_stack, _replay
 
-from .conftest import metadata_state, tiny_bundle
+from .conftest import metadata_state
 
 KILLS_PER_OP = 55
 OPS = ("register", "retag", "alias", "rollback")

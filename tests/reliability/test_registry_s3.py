@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 import gramops.registry as registry_module
+from conftest import tiny_bundle
 from gramops.identity import canonical_sha
 from gramops.objectstore import S3MetadataFiles
 from gramops.registry import Registry, RegistryError, _replay
-
-from .conftest import tiny_bundle
 
 
 def test_register_tag_alias_rollback_and_materialize_on_s3(s3_bucket, tmp_path, monkeypatch):

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import tiny_bundle
 from gramops.jsonio import write_json
 from gramops.registry import Registry, RegistryError
-
-from .conftest import tiny_bundle
 
 GRAMOPS = str(Path(sys.executable).parent / "gramops")
 

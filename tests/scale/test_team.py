@@ -8,7 +8,6 @@ runs the pipeline while MLflow is down, then up; the second pulls from S3; both 
 registry; queued experiments mirror into the same server.
 """
 
-import importlib.util
 import itertools
 import json
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, DVC, ROOT, sh, stages_run, tool_env
+from conftest import BIN, DVC, ROOT, sh, stages_run, team_stack_module, tool_env
 from gramops.identity import canonical_sha
 
 pytestmark = pytest.mark.e2e
@@ -31,16 +30,7 @@ GRAMOPS = str(BIN / "gramops")
 GIT_USER = ("-c", "user.name=gramops test", "-c", "user.email=test@gramops.invalid")
 
 
-def _load_stack_module():
-    path = ROOT / "scripts" / "team_stack.py"
-    spec = importlib.util.spec_from_file_location("team_stack", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["team_stack"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-team_stack = _load_stack_module()
+team_stack = team_stack_module()
 
 
 @pytest.fixture(scope="module")
