@@ -329,6 +329,11 @@ class Registry:
         return self._meta.root
 
     @property
+    def is_local(self) -> bool:
+        """Whether the metadata is a local directory (git-tracked), not an S3 prefix."""
+        return isinstance(self._meta, LocalMetadataFiles)
+
+    @property
     def index_path(self) -> Path:
         return self.root / INDEX
 
