@@ -474,15 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
     command("list", _list, "every entry with semver, family, short SHA, aliases", rsub, True)
     p = command("show", _show, "one entry's metadata", rsub)
     p.add_argument("ref")
-    p = command("register", _register, "register a bundle directory", rsub, True)
+    p = command(
+        "register",
+        _register,
+        "register a bundle directory by its SHA (binds no semver: `gramops promote` does)",
+        rsub,
+        True,
+    )
     p.add_argument("bundle")
     p.add_argument("--family", required=True, choices=("fp32", "int8", "lora"))
-    p.add_argument(
-        "--first-semver",
-        required=True,
-        help="version if the family is new; later SHAs get the next patch",
-    )
-    p.add_argument("--strict", action="store_true", help="refuse a new SHA in a known family")
     p.add_argument("--dry-run", action="store_true", help="show the SHA and semver, write nothing")
     p = command("tag", _tag, "bind a new semver to a model (write-once, audited)", rsub)
     p.add_argument("ref")
