@@ -255,13 +255,22 @@ def _aliases(view: StatusView, label: Callable[[str | None], str]) -> str:
         rows,
     )
     history = [
-        (label(p["sha"]), p["from"], p["until"] or "now", p["moved_by"], p["how"])
+        (
+            label(p["sha"]),
+            p["from"],
+            p["until"] or "now",
+            p["moved_by"],
+            p["how"],
+            p.get("reason") or "",
+        )
         for p in reversed(view.production_history)
     ]
     return (
         table + "\n<p>Every model that held <code>production</code>, newest first "
         "(from <code>models/registry/index.jsonl</code>):</p>\n"
-        + _table("production-history", ("model", "from", "until", "moved by", "how"), history)
+        + _table(
+            "production-history", ("model", "from", "until", "moved by", "how", "why"), history
+        )
     )
 
 
