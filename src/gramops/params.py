@@ -198,9 +198,24 @@ class TrafficParams(_Section):
         return self
 
 
+class CostCalibration(_Section):
+    """What this machine's CPU does per microsecond of each kind of counted work; fitted by
+    ``benchmarks/cost_calibration.py``, which prints these lines to paste."""
+
+    macs_per_us: float = Field(gt=0, description="multiply-accumulates per CPU µs")
+    weight_bytes_per_us: float = Field(gt=0, description="bytes of weights read per CPU µs")
+    features_per_us: float = Field(gt=0, description="active features per CPU µs")
+    sort_compares_per_us: float = Field(gt=0, description="sort comparisons per CPU µs")
+    us_per_call: float = Field(ge=0, description="fixed CPU µs of one inference call")
+    machine: str = Field(default="", description="what and when the constants were fitted on")
+
+
 class CostParams(_Section):
     usd_per_cpu_hour: float = Field(gt=0)
-    repeats: int = Field(ge=1, le=100, description="timed runs per model; the median counts")
+    repeats: int = Field(
+        ge=1, le=100, description="timed runs per model for the measured (reported) CPU time"
+    )
+    calibration: CostCalibration
 
 
 class GateParams(_Section):
