@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from gramops import cost
+from gramops.auditlog import registration_order
 from gramops.bundle import read_metadata, weights_spec
 from gramops.features import featurize
 from gramops.jsonio import read_jsonl, write_json
@@ -24,11 +25,6 @@ from gramops.stage import load_params, run
 CORPUS = Path("data/processed")
 TRAFFIC = Path("data/shifted/traffic.jsonl")
 log = logging.getLogger("stages.cpqu")
-
-
-def registration_order(registry: Registry) -> list[str]:
-    """Every entry's SHA in the order it was registered (the audit log's order)."""
-    return [r["sha"] for r in registry.history() if r.get("op") == "register"]
 
 
 def _pass_rate(predictor, records) -> float:
@@ -54,7 +50,7 @@ def main() -> None:
     registry = Registry(actor="stage:cpqu")
     rows = []
     with tempfile.TemporaryDirectory(prefix="gramops-cpqu-") as tmp:
-        for sha in registration_order(registry):
+        for sha in registration_order(registry.history()):
             entry = registry.entry(sha)
             semver = (registry.semvers_of(sha) or [None])[-1]
             reference = entry["metrics"]["verb"]["pass_rate"]

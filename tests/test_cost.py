@@ -214,9 +214,9 @@ def test_measured_time_is_reported_and_enters_no_other_field():
 # --------------------------------------------------------------------------- pricing
 
 
-def test_usd_per_1m_tokens_and_cpqu():
-    # 3,600 µs per 1k tokens = 3.6 s per 1M tokens = 1/1000 CPU hour
-    assert cost.usd_per_1m_tokens(3600.0, 2.0) == pytest.approx(0.002)
+def test_usd_per_1b_tokens_and_cpqu():
+    # 3,600 µs per 1k tokens = 3,600 s per 1B tokens = 1 CPU hour
+    assert cost.usd_per_1b_tokens(3600.0, 2.0) == pytest.approx(2.0)
     assert cost.cpqu(0.002, 0.8) == pytest.approx(0.0025)
     assert cost.cpqu(0.002, 0.0) == math.inf
     with pytest.raises(CostError, match="pass rate"):
@@ -228,7 +228,7 @@ def test_row_fields_units_and_infinity_as_null():
     data = json.loads(json.dumps(row.to_dict(), allow_nan=False))
     counted = cost.counted_cpu_us(row.work, CAL) * 1000 / 20
     assert data["cpu_us_per_1k_tokens"] == pytest.approx(counted, rel=1e-5)
-    assert data["usd_per_1m_tokens"] == pytest.approx(counted * 0.04 / 3.6e6, rel=1e-5)
+    assert data["usd_per_1b_tokens"] == pytest.approx(counted * 0.04 / 3600, rel=1e-5)
     assert data["cpqu"] is None and data["cpqu_traffic"] is None
     assert data["sha"] == SHA_A and data["semver"] == "untagged" and data["in_store"] is True
     assert data["work"]["macs"] == row.work.macs
@@ -238,7 +238,7 @@ def test_entry_not_in_store_has_quality_but_no_cost():
     data = CostRow.not_in_store(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 10}, 0.95)
     data = data.to_dict()
     assert data["in_store"] is False and data["pass_rate"] == 0.95
-    for key in ("cpu_us_per_1k_tokens", "measured_cpu_us_per_1k_tokens", "usd_per_1m_tokens"):
+    for key in ("cpu_us_per_1k_tokens", "measured_cpu_us_per_1k_tokens", "usd_per_1b_tokens"):
         assert data[key] is None
 
 
@@ -276,8 +276,8 @@ def test_costs_markdown_one_row_per_entry_labels_and_units():
     assert all(line.count("|") == cost.COSTS_HEADER.count("|") for line in table)
 
 
-def test_scatter_x_is_usd_per_1m_tokens_and_skips_entries_without_cost():
+def test_scatter_x_is_usd_per_1b_tokens_and_skips_entries_without_cost():
     points = cost.scatter_rows(_rows())
     assert [p["label"] for p in points] == [f"int8 {SHA_A[:12]}", f"fp32 {'c' * 12}"]
     assert set(points[0]) == set(cost.SCATTER_FIELDS)
-    assert points[0]["usd_per_1m_tokens"] == _rows()[1].to_dict()["usd_per_1m_tokens"]
+    assert points[0]["usd_per_1b_tokens"] == _rows()[1].to_dict()["usd_per_1b_tokens"]

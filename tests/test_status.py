@@ -70,13 +70,13 @@ COSTS = {
         FP32[:12]: {
             "sha": FP32,
             "cpu_us_per_1k_tokens": 3982.5,
-            "usd_per_1m_tokens": 4.425e-05,
+            "usd_per_1b_tokens": 4.425e-05,
             "cpqu": 4.63869e-05,
         },
         INT8[:12]: {
             "sha": INT8,
             "cpu_us_per_1k_tokens": 3248.8,
-            "usd_per_1m_tokens": 3.60979e-05,
+            "usd_per_1b_tokens": 3.60979e-05,
             "cpqu": 3.78411e-05,
         },
     },
@@ -173,7 +173,7 @@ def test_entries_in_registration_order_with_costs_matched_by_sha():
     assert by_sha[INT8].cpu_us_per_1k_tokens == 3248.8
     assert by_sha[INT8].aliases == ("production",)
     # LoRA was never measured: no cost is shown rather than another entry's
-    assert by_sha[LORA].cpqu is None and by_sha[LORA].usd_per_1m_tokens is None
+    assert by_sha[LORA].cpqu is None and by_sha[LORA].usd_per_1b_tokens is None
 
 
 def test_page_shows_production_entries_drift_and_gate():
@@ -189,7 +189,7 @@ def test_page_shows_production_entries_drift_and_gate():
     assert int8["size"] == "4.2 MB" and int8["aliases"] == "production"
     assert int8["verb pass"] == "95.0%" and lora["verb pass"] == "92.0%"
     assert int8["CpQU"] == "3.78e-05" and lora["CpQU"] == "–"
-    assert int8["CPU µs / 1k tokens"] == "3,249" and int8["USD / 1M tokens"] == "3.61e-05"
+    assert int8["CPU µs / 1k tokens"] == "3,249" and int8["USD / 1B tokens"] == "3.61e-05"
     assert lora["parent"] == f"fp32 v0.1.0 ({FP32[:12]})" and fp32["parent"] == "–"
     aliases = {r["alias"]: r for r in dom.rows("aliases")}
     assert aliases["production"]["since"] == "2026-11-23T12:05:00Z"

@@ -23,7 +23,7 @@ implementation that this model misses shows there):
   (``np.unique``), counted as ``n * bit_length(n)`` comparisons over the active features;
 - a fixed overhead per call.
 
-CpQU divides the price of 1M tokens by the pass rate: a model that is half as often right
+CpQU divides the price of 1B tokens by the pass rate: a model that is half as often right
 costs twice as much per *useful* answer. A pass rate of 0 gives an infinite CpQU (no
 amount of money buys a correct answer); JSON has no infinity, so it is written as null.
 """
@@ -215,21 +215,22 @@ def median(values: Sequence[float]) -> float:
 # -- pricing ---------------------------------------------------------------------------------
 
 
-def usd_per_1m_tokens(cpu_us_per_1k: float, usd_per_cpu_hour: float) -> float:
-    """Price of 1M tokens at ``usd_per_cpu_hour`` (``cost.usd_per_cpu_hour`` in params)."""
-    cpu_hours_per_1m = cpu_us_per_1k * 1000.0 / 1e6 / 3600.0
-    return cpu_hours_per_1m * usd_per_cpu_hour
+def usd_per_1b_tokens(cpu_us_per_1k: float, usd_per_cpu_hour: float) -> float:
+    """Price of 1B tokens at ``usd_per_cpu_hour`` (``cost.usd_per_cpu_hour`` in params)."""
+    # 1B tokens = 1e6 x 1k tokens, and 1e6 µs = 1 s: the µs per 1k are the seconds per 1B
+    cpu_hours_per_1b = cpu_us_per_1k / 3600.0
+    return cpu_hours_per_1b * usd_per_cpu_hour
 
 
-def cpqu(usd_per_1m: float, pass_rate: float) -> float:
-    """Cost per unit of quality: USD per 1M tokens / pass rate (``math.inf`` at rate 0)."""
+def cpqu(usd_per_1b: float, pass_rate: float) -> float:
+    """Cost per unit of quality: USD per 1B tokens / pass rate (``math.inf`` at rate 0)."""
     if not 0.0 <= pass_rate <= 1.0:
         raise CostError(f"pass rate must be within [0, 1], got {pass_rate}")
-    if usd_per_1m < 0:
-        raise CostError(f"cost per 1M tokens cannot be negative, got {usd_per_1m}")
+    if usd_per_1b < 0:
+        raise CostError(f"cost per 1B tokens cannot be negative, got {usd_per_1b}")
     if pass_rate == 0.0:
         return math.inf
-    return usd_per_1m / pass_rate
+    return usd_per_1b / pass_rate
 
 
 def _json_number(value: float | None) -> float | None:
@@ -255,7 +256,7 @@ class CostRow:
     traffic_pass_rate: float | None
     cpu_us_per_1k_tokens: float | None
     measured_cpu_us_per_1k_tokens: float | None
-    usd_per_1m_tokens: float | None
+    usd_per_1b_tokens: float | None
     cpqu: float | None
     cpqu_traffic: float | None
     work: Work | None
@@ -279,7 +280,7 @@ class CostRow:
         """A row whose cost comes from ``work``; ``measured_cpu_s`` (one call on the same
         workload) is carried beside it and enters no other field."""
         counted_1k = per_1k_tokens(counted_cpu_us(work, calibration), load.tokens)
-        usd = usd_per_1m_tokens(counted_1k, usd_per_cpu_hour)
+        usd = usd_per_1b_tokens(counted_1k, usd_per_cpu_hour)
         measured_1k = (
             None if measured_cpu_s is None else per_1k_tokens(measured_cpu_s * 1e6, load.tokens)
         )
@@ -292,7 +293,7 @@ class CostRow:
             traffic_pass_rate=traffic_pass_rate,
             cpu_us_per_1k_tokens=counted_1k,
             measured_cpu_us_per_1k_tokens=measured_1k,
-            usd_per_1m_tokens=usd,
+            usd_per_1b_tokens=usd,
             cpqu=cpqu(usd, pass_rate),
             cpqu_traffic=None if traffic_pass_rate is None else cpqu(usd, traffic_pass_rate),
             work=work,
@@ -313,7 +314,7 @@ class CostRow:
             traffic_pass_rate=None,
             cpu_us_per_1k_tokens=None,
             measured_cpu_us_per_1k_tokens=None,
-            usd_per_1m_tokens=None,
+            usd_per_1b_tokens=None,
             cpqu=None,
             cpqu_traffic=None,
             work=None,
@@ -373,8 +374,8 @@ def _cpqu_cell(value: float | None) -> str:
 
 COSTS_HEADER = (
     "| Model | SHA | Size | Pass rate (reference) | Pass rate (traffic) "
-    "| CPU µs / 1k tokens (counted) | CPU µs / 1k tokens (measured) | USD / 1M tokens "
-    "| CpQU (USD / 1M tokens / pass rate) |"
+    "| CPU µs / 1k tokens (counted) | CPU µs / 1k tokens (measured) | USD / 1B tokens "
+    "| CpQU (USD / 1B tokens / pass rate) |"
 )
 
 
@@ -391,7 +392,7 @@ def costs_markdown(
         f"(`cost.calibration`: {calibration.machine or 'machine not named'}), priced at "
         f"${usd_per_cpu_hour:g} per CPU hour. Models of the same architecture cost the same "
         "in every run. Measured CPU time is shown beside it for information; no rule uses "
-        "it. CpQU is USD per 1M tokens divided by the reference pass rate: a model right "
+        "it. CpQU is USD per 1B tokens divided by the reference pass rate: a model right "
         "half as often costs twice as much per useful answer.",
         "",
         COSTS_HEADER,
@@ -403,12 +404,12 @@ def costs_markdown(
             f"| {row.label} | `{row.sha[:SHORT]}` | {_size(row.size_bytes)} "
             f"| {_number(row.pass_rate, '.4f')} | {_number(row.traffic_pass_rate, '.4f')} "
             f"| {counted} | {_number(row.measured_cpu_us_per_1k_tokens, '.1f')} "
-            f"| {_number(row.usd_per_1m_tokens, '.4g')} | {_cpqu_cell(row.cpqu)} |"
+            f"| {_number(row.usd_per_1b_tokens, '.4g')} | {_cpqu_cell(row.cpqu)} |"
         )
     return "\n".join(lines) + "\n"
 
 
-SCATTER_FIELDS = ("label", "usd_per_1m_tokens", "pass_rate")
+SCATTER_FIELDS = ("label", "usd_per_1b_tokens", "pass_rate")
 
 
 def scatter_rows(rows: Sequence[CostRow]) -> list[dict[str, Any]]:
@@ -417,9 +418,9 @@ def scatter_rows(rows: Sequence[CostRow]) -> list[dict[str, Any]]:
     return [
         {
             "label": row.label,
-            "usd_per_1m_tokens": _json_number(row.usd_per_1m_tokens),
+            "usd_per_1b_tokens": _json_number(row.usd_per_1b_tokens),
             "pass_rate": _json_number(row.pass_rate),
         }
         for row in rows
-        if row.usd_per_1m_tokens is not None
+        if row.usd_per_1b_tokens is not None
     ]

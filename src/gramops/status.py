@@ -58,7 +58,7 @@ class EntryRow:
     registered_at: str | None
     metrics: Mapping[str, Mapping[str, float]]
     cpu_us_per_1k_tokens: float | None
-    usd_per_1m_tokens: float | None
+    usd_per_1b_tokens: float | None
     cpqu: float | None
 
 
@@ -122,7 +122,7 @@ def status_view(
                 registered_at=entry.get("registered_at"),
                 metrics=entry.get("metrics", {}),
                 cpu_us_per_1k_tokens=cost.get("cpu_us_per_1k_tokens"),
-                usd_per_1m_tokens=cost.get("usd_per_1m_tokens"),
+                usd_per_1b_tokens=cost.get("usd_per_1b_tokens"),
                 cpqu=cost.get("cpqu"),
             )
         )
@@ -284,7 +284,7 @@ def _entries(view: StatusView, label: Callable[[str | None], str]) -> str:
     headers = ["semver", "family", "SHA", "aliases", "parent", "size"]
     for domain in DOMAINS:
         headers += [f"{domain} strict", f"{domain} pass"]
-    headers += ["CPU µs / 1k tokens", "USD / 1M tokens", "CpQU", "registered"]
+    headers += ["CPU µs / 1k tokens", "USD / 1B tokens", "CpQU", "registered"]
     rows = []
     for e in view.entries:
         row: list[Any] = [
@@ -300,7 +300,7 @@ def _entries(view: StatusView, label: Callable[[str | None], str]) -> str:
             row += [_pct(result.get("strict_accuracy")), _pct(result.get("pass_rate"))]
         row += [
             _cpu(e.cpu_us_per_1k_tokens),
-            _sci(e.usd_per_1m_tokens),
+            _sci(e.usd_per_1b_tokens),
             _sci(e.cpqu),
             e.registered_at,
         ]
@@ -311,7 +311,7 @@ def _entries(view: StatusView, label: Callable[[str | None], str]) -> str:
     return (
         _table("entries", headers, rows)
         + '\n<p class="muted">Cost: CPU time per 1,000 tokens counted from each model\'s '
-        f"work and this machine's calibration{_e(price)}; CpQU = USD per 1M tokens / "
+        f"work and this machine's calibration{_e(price)}; CpQU = USD per 1B tokens / "
         "reference pass rate (lower is better).</p>"
     )
 
