@@ -30,16 +30,16 @@ def _same(n: int, passed: int, strict: int) -> dict[str, dict[str, int]]:
 
 # the reference split's slices with both models alike (sizes as in the real test split)
 SAME_SLICES = {
-    "domain=tutor": _same(826, 790, 670),
-    "domain=verb": _same(1259, 1201, 1066),
-    "tag=VB": _same(608, 590, 560),
-    "tag=VBD": _same(941, 900, 760),
-    "tag=VBG": _same(75, 74, 73),
-    "tag=VBN": _same(183, 170, 120),
-    "tag=VBP": _same(111, 108, 100),
-    "tag=VBZ": _same(167, 160, 150),
-    "verb=irregular": _same(700, 650, 500),
-    "verb=regular": _same(1385, 1341, 1236),
+    "domain:tutor": _same(826, 790, 670),
+    "domain:verb": _same(1259, 1201, 1066),
+    "tag:VB": _same(608, 590, 560),
+    "tag:VBD": _same(941, 900, 760),
+    "tag:VBG": _same(75, 74, 73),
+    "tag:VBN": _same(183, 170, 120),
+    "tag:VBP": _same(111, 108, 100),
+    "tag:VBZ": _same(167, 160, 150),
+    "verb:irregular": _same(700, 650, 500),
+    "verb:regular": _same(1385, 1341, 1236),
 }
 
 # a candidate as good as production on plenty of data, 20% dearer per unit of quality
@@ -169,7 +169,7 @@ def test_case8_one_collapsed_common_slice_blocks_on_slices_alone():
     # traffic alike) while strict accuracy on one group of 60 falls from 1.00 to 0.39.
     slices = {
         **SAME_SLICES,
-        "tag=VBP": {"candidate": _side(60, 59, 23), "production": _side(60, 60, 60)},
+        "tag:VBP": {"candidate": _side(60, 59, 23), "production": _side(60, 60, 60)},
     }
     inputs = replace(
         GOOD,
@@ -185,10 +185,10 @@ def test_case8_one_collapsed_common_slice_blocks_on_slices_alone():
     verdicts = _verdicts(result)
     assert [name for name, v in verdicts.items() if v == "fail"] == ["slices"], result["reasons"]
     detail = _slice_rule(result)["detail"]
-    assert "tag=VBP strict accuracy 0.383 vs 1.000 (n = 60)" in detail
-    assert "tag=VBP pass rate" not in detail  # 59/60 vs 60/60 is no evidence of harm
+    assert "tag:VBP strict accuracy 0.383 vs 1.000 (n = 60)" in detail
+    assert "tag:VBP pass rate" not in detail  # 59/60 vs 60/60 is no evidence of harm
     failing = [(r["slice"], r["metric"]) for r in result["slices"] if r["verdict"] == "fail"]
-    assert failing == [("tag=VBP", "strict accuracy")]
+    assert failing == [("tag:VBP", "strict accuracy")]
     # 10 slices x 2 metrics judged: every bound at 1 - 0.05 / 20
     assert {r["confidence"] for r in result["slices"]} == {0.9975}
 
@@ -211,32 +211,32 @@ def test_noise_on_tiny_slices_and_small_drops_on_big_slices_do_not_block():
     slices = {
         **SAME_SLICES,
         # tiny: half of 12 lost, but 12 < slice_min_n, so not judged
-        "tag=MD": {"candidate": _side(12, 6, 6), "production": _side(12, 12, 12)},
+        "tag:MD": {"candidate": _side(12, 6, 6), "production": _side(12, 12, 12)},
         # 29 on one side is still under the minimum (both sides must reach it)
-        "tag=VBG": {"candidate": _side(29, 0, 0), "production": _side(75, 74, 73)},
+        "tag:VBG": {"candidate": _side(29, 0, 0), "production": _side(75, 74, 73)},
         # big: 2 points lower on 1,385 records, significant but within the 5-point margin
-        "verb=regular": {
+        "verb:regular": {
             "candidate": _side(1385, 1313, 1200),
             "production": _side(1385, 1341, 1236),
         },
         # common slice, 3 of 60 lost: no evidence of a 5-point loss after Bonferroni
-        "tag=VBP": {"candidate": _side(60, 57, 55), "production": _side(60, 60, 58)},
+        "tag:VBP": {"candidate": _side(60, 57, 55), "production": _side(60, 60, 58)},
     }
     result = gate.decide(replace(GOOD, slices=slices), PARAMS)
     assert result["decision"] == "promote", result["reasons"]
     rule = _slice_rule(result)
     assert rule["verdict"] == "pass"
-    assert "not judged (fewer than 30 records): tag=MD, tag=VBG" in rule["detail"]
+    assert "not judged (fewer than 30 records): tag:MD, tag:VBG" in rule["detail"]
     rows = {(r["slice"], r["metric"]): r for r in result["slices"]}
-    assert rows["tag=MD", "pass rate"]["verdict"] == "not judged"
-    assert rows["tag=MD", "pass rate"]["bound"] is None
-    assert rows["verb=regular", "pass rate"]["diff"] < -0.02
-    assert rows["verb=regular", "pass rate"]["bound"] > -0.05
+    assert rows["tag:MD", "pass rate"]["verdict"] == "not judged"
+    assert rows["tag:MD", "pass rate"]["bound"] is None
+    assert rows["verb:regular", "pass rate"]["diff"] < -0.02
+    assert rows["verb:regular", "pass rate"]["bound"] > -0.05
     json.dumps(result, allow_nan=False)
 
 
 def test_slice_minimum_and_margin_are_params():
-    slices = {"tag=VBP": {"candidate": _side(20, 20, 5), "production": _side(20, 20, 20)}}
+    slices = {"tag:VBP": {"candidate": _side(20, 20, 5), "production": _side(20, 20, 20)}}
     inputs = replace(GOOD, slices=slices)
     assert _slice_rule(gate.decide(inputs, PARAMS))["verdict"] == "pass"  # 20 < 30
     small = SimpleNamespace(**{**vars(PARAMS), "slice_min_n": 20})
@@ -246,12 +246,12 @@ def test_slice_minimum_and_margin_are_params():
 
 
 def test_slice_counts_must_be_complete_and_possible():
-    with pytest.raises(GateError, match="tag=VB.*strict"):
+    with pytest.raises(GateError, match="tag:VB.*strict"):
         gate.decide(
             replace(
                 GOOD,
                 slices={
-                    "tag=VB": {
+                    "tag:VB": {
                         "candidate": {"n": 40, "passed": 40},
                         "production": _side(40, 40, 40),
                     }
@@ -259,12 +259,12 @@ def test_slice_counts_must_be_complete_and_possible():
             ),
             PARAMS,
         )
-    with pytest.raises(GateError, match="slice tag=VB candidate passed"):
+    with pytest.raises(GateError, match="slice tag:VB candidate passed"):
         gate.decide(
             replace(
                 GOOD,
                 slices={
-                    "tag=VB": {"candidate": _side(40, 41, 40), "production": _side(40, 40, 40)}
+                    "tag:VB": {"candidate": _side(40, 41, 40), "production": _side(40, 40, 40)}
                 },
             ),
             PARAMS,

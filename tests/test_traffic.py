@@ -319,23 +319,23 @@ def test_slice_counts_by_gold_tag_regularity_and_domain():
     production = ["went", "walked", "walks", "dreamed"]
     candidate = ["goed", "walked", "walks", "dreamt"]
     table = traffic.slices(REFERENCE, candidate, production)
-    assert table["tag=VBD"] == {
+    assert table["tag:VBD"] == {
         "candidate": {"n": 2, "passed": 1, "strict": 1},
         "production": {"n": 2, "passed": 2, "strict": 2},
     }
     # go is irregular; walk and dream (dreamed is the preferred past) are regular
-    assert table["verb=irregular"]["candidate"] == {"n": 1, "passed": 0, "strict": 0}
-    assert table["verb=regular"]["candidate"] == {"n": 3, "passed": 3, "strict": 2}
-    assert table["domain=tutor"]["candidate"] == {"n": 2, "passed": 2, "strict": 1}
-    assert table["domain=verb"]["production"] == {"n": 2, "passed": 2, "strict": 2}
+    assert table["verb:irregular"]["candidate"] == {"n": 1, "passed": 0, "strict": 0}
+    assert table["verb:regular"]["candidate"] == {"n": 3, "passed": 3, "strict": 2}
+    assert table["domain:tutor"]["candidate"] == {"n": 2, "passed": 2, "strict": 1}
+    assert table["domain:verb"]["production"] == {"n": 2, "passed": 2, "strict": 2}
     assert set(table) == {
-        "tag=VBD",
-        "tag=VBN",
-        "tag=VBZ",
-        "verb=irregular",
-        "verb=regular",
-        "domain=tutor",
-        "domain=verb",
+        "tag:VBD",
+        "tag:VBN",
+        "tag:VBZ",
+        "verb:irregular",
+        "verb:regular",
+        "domain:tutor",
+        "domain:verb",
     }
 
 
@@ -398,9 +398,9 @@ def test_a_real_candidate_gets_the_strategies_slices_and_its_full_sha():
     assert metrics["replay"]["champion"] == {"passed": 100, "n": 100, "pass_rate": 1.0}
     assert metrics["replay"]["challenger"]["passed"] == 75
     assert metrics["week"] == 3 and metrics["requests"] == 100
-    assert metrics["slices"]["verb=irregular"]["candidate"]["strict"] == 0
+    assert metrics["slices"]["verb:irregular"]["candidate"]["strict"] == 0
     assert "`fp32 untagged (bbbbbbbbbbbb)` (challenger)" in text
-    assert "| verb=irregular | 1 | 0.0% | 100.0% | 0.0% | 100.0% |" in text
+    assert "| verb:irregular | 1 | 0.0% | 100.0% | 0.0% | 100.0% |" in text
     csv = traffic.canary_csv(metrics).splitlines()
     assert csv[0] == "step,arm,pass_rate" and len(csv) > 1
     assert json.loads(json.dumps(metrics)) == metrics

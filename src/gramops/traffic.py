@@ -514,9 +514,13 @@ def outcomes(
 
 
 def slice_names(record: Mapping[str, Any]) -> list[str]:
-    """The slices a record belongs to: its gold tag, its verb's regularity, its domain."""
+    """The slices a record belongs to: its gold tag, its verb's regularity, its domain.
+
+    Names use a colon (``tag:VBD``), not ``=``: the mirror logs traffic.json as MLflow
+    metrics, whose names may not contain ``=``.
+    """
     regularity = "irregular" if is_irregular(record["lemma"]) else "regular"
-    return [f"tag={record['tag']}", f"verb={regularity}", f"domain={record['domain']}"]
+    return [f"tag:{record['tag']}", f"verb:{regularity}", f"domain:{record['domain']}"]
 
 
 def slice_counts(
