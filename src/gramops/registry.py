@@ -367,20 +367,6 @@ class Registry:
     def aliases(self) -> dict[str, str]:
         return self._read_map(ALIASES)
 
-    def state(self) -> dict[str, Any]:
-        """The registry state a gate verdict is valid for (minimal stand-in for the lead's)."""
-        raw = self._meta.read(INDEX) or b""
-        lines = [line for line in raw.split(b"\n") if line.strip()]
-        records = self.history()
-        aliases = self.aliases()
-        return {
-            "records": len(records),
-            "seq": records[-1]["seq"] if records else 0,
-            "head": hashlib.sha256(lines[-1]).hexdigest() if lines else None,
-            "aliases": aliases,
-            "production": aliases.get("production"),
-        }
-
     def semvers_of(self, sha: str) -> list[str]:
         return sorted((v for v, s in self.tags().items() if s == sha), key=parse_semver)
 
