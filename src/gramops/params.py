@@ -178,7 +178,8 @@ class DriftParams(_Section):
 class TrafficParams(_Section):
     challenger: str = Field(
         min_length=1,
-        description="registry ref, or a family name (fp32, int8, lora) for its newest entry",
+        description="registry ref, or a family name (fp32, int8, lora) for the bundle of "
+        "that family this pipeline run built (metrics/registry.json:shas)",
     )
     shadow_fraction: float = Field(gt=0, le=1)
     ab_split: float = Field(gt=0, lt=1)
@@ -219,11 +220,19 @@ class CostParams(_Section):
 
 
 class GateParams(_Section):
-    quality_floor: float = Field(ge=0, le=1, description="minimum challenger pass rate")
+    quality_floor: float = Field(ge=0, le=1, description="minimum reference pass rate")
     margin: float = Field(ge=0, lt=1, description="non-inferiority margin on pass rate")
     alpha: float = Field(gt=0, lt=0.5)
-    cpqu_ceiling: float = Field(gt=0, description="max challenger CpQU / production CpQU")
-    notify_url: str | None = Field(default=None, description="JSON POST on promotion")
+    cpqu_ceiling: float = Field(gt=0, description="max candidate CpQU / production CpQU")
+    slice_min_n: int = Field(
+        default=30, ge=1, description="records a slice needs on both sides to be judged"
+    )
+    slice_margin: float = Field(
+        default=0.05, ge=0, lt=1, description="loss on a slice that counts as harm"
+    )
+    notify_url: str | None = Field(
+        default=None, description="JSON POST when `gramops promote` moves production"
+    )
 
 
 SECTIONS: dict[str, type[_Section]] = {

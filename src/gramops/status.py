@@ -358,26 +358,27 @@ def _drift(drift: Mapping[str, Any]) -> str:
 def _gate(gate: Mapping[str, Any], label: Callable[[str | None], str]) -> str:
     rules = [
         (
-            r["name"],
+            f"{who}{r['name']}",
             _badge(str(r["verdict"])),
             _word(r.get("value")),
             _word(r.get("threshold")),
             r["detail"],
         )
-        for r in gate.get("rules", [])
+        for who, key in (("", "rules"), ("production: ", "production_rules"))
+        for r in gate.get(key, [])
     ]
     reasons = "".join(f"<li>{_e(r)}</li>" for r in gate.get("reasons", []))
-    moved = gate.get("moved")
-    move = (
-        f"<p>Moved <code>{_e(moved['alias'])}</code> from {_e(label(moved.get('from')))} "
-        f"to {_e(label(moved['to']))}.</p>\n"
-        if moved
-        else ""
+    # gate.json names production/candidate; files from before issue 11, champion/challenger
+    production = gate.get("production", gate.get("champion"))
+    candidate = gate.get("candidate", gate.get("challenger"))
+    compared = (
+        f"candidate {_e(label(candidate))} against production {_e(label(production))}"
+        if candidate
+        else f"no candidate; production is {_e(label(production))}"
     )
     return (
         f'<p>Decision <span id="gate-decision">{_badge(str(gate.get("decision", "unknown")))}'
-        f"</span>: challenger {_e(label(gate.get('challenger')))} against champion "
-        f"{_e(label(gate.get('champion')))}.</p>\n<ul>{reasons}</ul>\n{move}"
+        f"</span>: {compared}.</p>\n<ul>{reasons}</ul>\n"
         + _table(
             "gate-rules",
             ("rule", "verdict", "value", "threshold", "detail"),
