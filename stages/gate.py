@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from gramops import gate
+from gramops.auditlog import rolled_back
 from gramops.errors import GramopsError
-from gramops.gate import rolled_back
 from gramops.jsonio import read_json, write_json
 from gramops.registry import Registry, RegistryError
 from gramops.stage import load_params, run
 
 log = logging.getLogger("stages.gate")
-# the registry state a verdict is valid for (Registry.state(); `gramops promote` checks it)
-JUDGED_STATE = ("records", "seq", "head", "production")
 
 
 def _reference(entry: dict) -> tuple[int, int]:
@@ -90,9 +88,8 @@ def main() -> None:
         **facts,
     )
     result = gate.decide(inputs, params)
-    result["registry"] = {key: state[key] for key in JUDGED_STATE}
-    # `gramops gate` (cli.py) still prints these two names
-    result["champion"], result["challenger"] = result["production"], result["candidate"]
+    # the registry state judged: `gramops promote` and `gate --check` refuse a stale verdict
+    result["registry"] = state
     log.info("gate: %s; %s", result["decision"], "; ".join(result["reasons"]))
     write_json(Path("metrics/gate.json"), result)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gramops import gate
+from gramops import auditlog, gate
 from gramops.gate import GateError, GateInputs
 
 PARAMS = SimpleNamespace(
@@ -362,7 +362,7 @@ def _move(op: str, new: str, previous: str | None, alias: str = "production") ->
 
 
 def test_a_rolled_back_candidate_is_blocked_with_the_rollback_named():
-    verdict = gate.rolled_back(
+    verdict = auditlog.rolled_back(
         [_move("alias", A, None), _move("alias", B, A), _move("rollback", A, B)]
     )
     assert set(verdict) == {B}
@@ -375,12 +375,12 @@ def test_a_rolled_back_candidate_is_blocked_with_the_rollback_named():
 
 def test_an_explicit_promotion_lifts_a_rollback_and_other_aliases_do_not_count():
     records = [_move("alias", A, None), _move("alias", B, A), _move("rollback", A, B)]
-    assert gate.rolled_back([*records, _move("alias", B, A)]) == {}
-    assert gate.rolled_back([*records, _move("promote", B, A)]) == {}
-    assert gate.rolled_back([*records, _move("alias", C, A)]) == {
+    assert auditlog.rolled_back([*records, _move("alias", B, A)]) == {}
+    assert auditlog.rolled_back([*records, _move("promote", B, A)]) == {}
+    assert auditlog.rolled_back([*records, _move("alias", C, A)]) == {
         B: "rolled back from production at t by x"
     }
-    assert gate.rolled_back(records, alias="challenger") == {}
-    assert gate.rolled_back([_move("rollback", A, C, alias="canary")], alias="canary") == {
+    assert auditlog.rolled_back(records, alias="challenger") == {}
+    assert auditlog.rolled_back([_move("rollback", A, C, alias="canary")], alias="canary") == {
         C: "rolled back from canary at t by x"
     }

@@ -53,7 +53,7 @@ the metrics files and the registry and writes the decision.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Protocol
@@ -195,26 +195,6 @@ class GateInputs:
     # production back to it since: a description of that rollback (time, actor)
     candidate_rolled_back: str | None = None
     slices: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
-
-
-def rolled_back(records: Iterable[dict[str, Any]], alias: str = "production") -> dict[str, str]:
-    """SHA -> description of the rollback that took ``alias`` away from it, still in force.
-
-    A rollback is a human verdict on a model: the gate must not clear it again on its own
-    at the next ``dvc repro``. Any later explicit move of the alias to that SHA (``gramops
-    promote``) lifts the verdict.
-    """
-    verdicts: dict[str, str] = {}
-    for record in records:
-        if record.get("alias") != alias:
-            continue
-        if record.get("op") == "rollback" and record.get("previous"):
-            verdicts[record["previous"]] = (
-                f"rolled back from {alias} at {record.get('time')} by {record.get('actor')}"
-            )
-        elif record.get("op") in ("alias", "promote") and record.get("new"):
-            verdicts.pop(record["new"], None)
-    return verdicts
 
 
 @dataclass(frozen=True)

@@ -230,9 +230,6 @@ class GateParams(_Section):
     slice_margin: float = Field(
         default=0.05, ge=0, lt=1, description="loss on a slice that counts as harm"
     )
-    notify_url: str | None = Field(
-        default=None, description="JSON POST when `gramops promote` moves production"
-    )
 
 
 SECTIONS: dict[str, type[_Section]] = {
