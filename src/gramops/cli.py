@@ -267,13 +267,17 @@ def _lineage(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from gramops.reproduce import reproduce
 
-    result = reproduce(_registry(args), args.ref, Path(args.repo), keep=args.keep)
+    result = reproduce(
+        _registry(args), args.ref, Path(args.repo), keep=args.keep, restore=args.restore
+    )
     if args.json:
         _out(dumps_pretty(result))
     else:
         _out(f"entry    {result['sha']} ({result['family']})")
         _out(f"commit   {result['commit']}")
         _out(f"rebuilt  {result['rebuilt_sha']}")
+        if result.get("restored"):
+            _out(f"restored {', '.join(s[:SHORT] for s in result['restored'])} into this store")
         _out(
             "REPRODUCED: identical canonical SHA"
             if result["reproduced"]
@@ -577,6 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref")
     p.add_argument("--repo", default=".", help="git repository to rebuild from")
     p.add_argument("--keep", action="store_true", help="keep the temporary worktree")
+    p.add_argument(
+        "--restore",
+        action="store_true",
+        help="put the rebuilt bytes (and the parent's) into this store when they match: "
+        "how a fresh clone gets a model the current code no longer builds",
+    )
     return parser
 
 

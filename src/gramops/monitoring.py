@@ -29,6 +29,15 @@ HELD_OUT = ("lemma_rank", "confidence")
 def load_registered(registry: Registry, ref: str, workdir: Path) -> tuple[str, Predictor]:
     """Materialize a registered model (and a LoRA adapter's base), hashes verified."""
     sha = registry.resolve(ref)
+    parent = registry.entry(sha).get("parent_sha")
+    for needed in (sha, parent):
+        if needed and not registry.objects_present(needed):
+            raise GramopsError(
+                f"{ref} ({sha[:12]}) cannot be loaded: the bytes of {needed[:12]} are not in "
+                f"this object store ({registry.objects_url}). It was built by other code or on "
+                f"another machine: rebuild it here with `gramops reproduce {sha[:12]} "
+                "--restore`, or point GRAMOPS_REGISTRY_OBJECTS at the store that has them"
+            )
     bundle = registry.materialize(sha, Path(workdir) / sha[:12])
     entry = registry.entry(sha)
     base = None

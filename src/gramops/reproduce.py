@@ -44,7 +44,12 @@ def registration_commit(repo: Path, entry_path: Path) -> str:
     return commits.splitlines()[-1]
 
 
-def reproduce(registry: Registry, ref: str, repo: Path, keep: bool = False) -> dict[str, Any]:
+def reproduce(
+    registry: Registry, ref: str, repo: Path, keep: bool = False, restore: bool = False
+) -> dict[str, Any]:
+    """Rebuild ``ref`` at its registration commit; with ``restore``, put the rebuilt bytes
+    (and its parent's) into this registry's object store when they hash to the entries:
+    how a fresh clone gets the bytes of a model the current code no longer builds."""
     sha = registry.resolve(ref)
     entry = registry.entry(sha)
     family = entry["family"]
@@ -56,6 +61,11 @@ def reproduce(registry: Registry, ref: str, repo: Path, keep: bool = False) -> d
         env = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            # the recipe's own library code, not the installed (current) one
+            "PYTHONPATH": str(tree / "src"),
+            # the rebuild must not touch this registry: its stages register into the tree's
+            "GRAMOPS_REGISTRY": str(tree / "models" / "registry"),
+            "GRAMOPS_REGISTRY_OBJECTS": str(workdir / "objects"),
         }
         log.info("rebuilding %s %s at commit %s in %s", family, sha[:12], commit[:12], tree)
         result = subprocess.run(
@@ -73,12 +83,14 @@ def reproduce(registry: Registry, ref: str, repo: Path, keep: bool = False) -> d
         bundle = tree / "models" / family
         rebuilt = canonical_sha(bundle)
         corpus = read_json(bundle / "train_manifest.json")["corpus"]["dvc_hash"]
+        restored = _restore(registry, tree, sha, entry) if restore and rebuilt == sha else []
         return {
             "sha": sha,
             "family": family,
             "commit": commit,
             "rebuilt_sha": rebuilt,
             "reproduced": rebuilt == sha,
+            "restored": restored,
             "corpus_dvc_hash": corpus,
             "corpus_matches": corpus == entry.get("corpus_dvc_hash"),
             "worktree": str(tree) if keep else None,
@@ -87,3 +99,23 @@ def reproduce(registry: Registry, ref: str, repo: Path, keep: bool = False) -> d
         if not keep:
             _git(repo, "worktree", "remove", "--force", str(tree))
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _restore(registry: Registry, tree: Path, sha: str, entry: dict[str, Any]) -> list[str]:
+    """Register the rebuilt bundle and its parent again: known SHAs, so only their missing
+    objects are copied in, each verified against the entry's recorded keys."""
+    wanted = [(entry["family"], sha)]
+    if entry.get("parent_sha"):
+        wanted.append(("fp32", entry["parent_sha"]))
+    restored = []
+    for family, expected in reversed(wanted):  # parent first
+        bundle = tree / "models" / family
+        if canonical_sha(bundle) != expected:
+            raise GramopsError(
+                f"the rebuilt {family} bundle is {canonical_sha(bundle)[:12]}, not the "
+                f"registered {expected[:12]}: not restoring it"
+            )
+        result = registry.register(bundle, family=family)
+        log.info("restored %d objects of %s %s", result.restored_objects, family, expected[:12])
+        restored.append(expected)
+    return restored
