@@ -114,21 +114,28 @@ class EvaluateParams(_Section):
 SEMVER_PATTERN = r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$"
 
 
-class RegisterParams(_Section):
-    semver: dict[Literal["fp32", "int8", "lora"], str] = Field(
-        description="first version of each family; later SHAs get the next patch version"
+class ReleaseParams(_Section):
+    """Read by `gramops promote`/`rollback`, never by a stage: releasing is an act, not a
+    pipeline step, so changing these re-runs nothing."""
+
+    first_semver: dict[Literal["fp32", "int8", "lora"], str] = Field(
+        description="the version a family's first released model gets; later releases "
+        "get the next patch version"
     )
-    strict: bool = Field(default=False, description="refuse a new SHA instead of bumping the patch")
+    notify_url: str | None = Field(
+        default=None,
+        description="webhook: JSON POST (Slack-compatible `text`) on every production move",
+    )
 
     @model_validator(mode="after")
-    def _semvers(self) -> RegisterParams:
-        missing = sorted({"fp32", "int8", "lora"} - set(self.semver))
+    def _semvers(self) -> ReleaseParams:
+        missing = sorted({"fp32", "int8", "lora"} - set(self.first_semver))
         if missing:
-            raise ValueError(f"register.semver needs a version for {', '.join(missing)}")
-        for family, version in self.semver.items():
+            raise ValueError(f"release.first_semver needs a version for {', '.join(missing)}")
+        for family, version in self.first_semver.items():
             if not re.match(SEMVER_PATTERN, version):
                 raise ValueError(
-                    f"register.semver.{family}: {version!r} is not a semver like v0.1.0"
+                    f"release.first_semver.{family}: {version!r} is not a semver like v0.1.0"
                 )
         return self
 
@@ -212,12 +219,12 @@ SECTIONS: dict[str, type[_Section]] = {
     "quantize": QuantizeParams,
     "finetune": FinetuneParams,
     "evaluate": EvaluateParams,
-    "register": RegisterParams,
     "shift": ShiftParams,
     "drift": DriftParams,
     "traffic": TrafficParams,
     "cost": CostParams,
     "gate": GateParams,
+    "release": ReleaseParams,
 }
 
 
