@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from gramops.auditlog import registration_order
 from gramops.errors import GramopsError
 from gramops.jsonio import canonical_bytes, dumps_pretty
 from gramops.pipeline import StageResult, numeric_leaves, pipeline_hash
@@ -412,11 +413,6 @@ class RegistryView:
 def registry_view(registry: Registry) -> RegistryView:
     """The bindings of ``registry`` (entry file names, tags.json, aliases.json): cheap reads."""
     return RegistryView(frozenset(registry.shas()), registry.tags(), registry.aliases())
-
-
-def registration_order(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    # Stand-in for gramops.auditlog.registration_order until that module lands.
-    return [r["sha"] for r in records if r.get("op") == "register"]
 
 
 def model_name(family: str) -> str:
