@@ -966,18 +966,21 @@ class Registry:
 
     def state(self) -> dict[str, Any]:
         """What a decision about the registry judged: the audit log's length, last sequence
-        number and chain head, and the aliases. Equal states mean an equal registry (every
-        change appends a record), so a decision recorded with its state can be checked for
-        staleness by comparing states."""
+        number and chain head (equal heads mean an equal registry: every change appends a
+        record), the aliases, production and the record of its last move. A decision about
+        production is stale once production moved (:func:`gramops.release.is_fresh`)."""
         lines = self._index_lines()
         records = [json.loads(line) for line in lines]
         aliases = self.aliases()
+        moves = auditlog.alias_moves(records, "production")
         return {
             "records": len(records),
             "seq": records[-1].get("seq", len(records)) if records else 0,
             "head": auditlog.head(lines),
             "aliases": dict(sorted(aliases.items())),
             "production": aliases.get("production"),
+            # the last move of production: a decision judged before it is stale
+            "production_seq": moves[-1].get("seq") if moves else 0,
         }
 
     def move_alias(self, alias: str, ref: str) -> tuple[str, str]:

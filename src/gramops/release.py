@@ -82,6 +82,7 @@ def decision_record(gate: Mapping[str, Any]) -> dict[str, Any]:
         "decision": gate.get("decision"),
         "candidate": gate.get("candidate"),
         "judged_head": judged.get("head"),
+        "judged_production": judged.get("production"),
     }
 
 
@@ -104,14 +105,31 @@ def promotion_refusals(
             f"the gate judged {named}, not {sha[:SHORT]}: set traffic.challenger to it and "
             "run `dvc repro` to have it judged"
         )
-    judged = (gate.get("registry") or {}).get("head")
-    if judged != state["head"]:
-        problems.append(
-            f"the decision is stale: it judged the registry at audit record "
-            f"{(gate.get('registry') or {}).get('seq')}, the registry is now at "
-            f"{state['seq']}: run `dvc repro` for a fresh decision"
-        )
+    stale = staleness(gate, state)
+    if stale:
+        problems.append(f"the decision is stale: {stale}")
     return problems
+
+
+def staleness(gate: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
+    """Why a gate decision no longer describes the registry, or None while it does.
+
+    The gate judges a candidate against production, and production's history (rollback
+    verdicts): a decision is fresh while production is the same model, moved by the same
+    audit record. Other acts (staging moves, semver tags, new entries) leave it fresh, so
+    CI can move staging and then production on one decision.
+    """
+    judged = gate.get("registry") or {}
+    if (judged.get("production"), judged.get("production_seq")) == (
+        state["production"],
+        state["production_seq"],
+    ):
+        return None
+    return (
+        f"it judged production {str(judged.get('production'))[:SHORT]} as of audit record "
+        f"{judged.get('production_seq')}, production is now {str(state['production'])[:SHORT]} "
+        f"as of record {state['production_seq']}: run `dvc repro` for a fresh decision"
+    )
 
 
 def standing_problem(records: Sequence[Mapping[str, Any]], alias: str) -> str | None:
@@ -210,14 +228,9 @@ def deploy_problems(
     if gate is None:
         problems.append("there is no gate decision (metrics/gate.json): run `dvc repro`")
         return problems
-    judged = gate.get("registry") or {}
-    if judged.get("head") != state["head"]:
-        problems.append(
-            f"metrics/gate.json is stale: it judged the registry at audit record "
-            f"{judged.get('seq')} (production {str(judged.get('production'))[:SHORT]}), "
-            f"the registry is at {state['seq']} (production {str(production)[:SHORT]}): "
-            "run `dvc repro`"
-        )
+    stale = staleness(gate, state)
+    if stale:
+        problems.append(f"metrics/gate.json is stale: {stale}")
     if gate.get("decision") == "block":
         reasons = "; ".join(gate.get("reasons") or [])
         candidate = str(gate.get("candidate"))[:SHORT]
