@@ -815,3 +815,41 @@ def test_mirror_stage_declares_the_registry_state_and_is_never_run_cached() -> N
     assert {"metrics/mirror.json": {"cache": False}} in stage["outs"]
     ignored = sh(["git", "check-ignore", "metrics/mirror.json"], cwd=ROOT, check=False)
     assert ignored.returncode == 0
+
+
+class _RecordingClient:
+    """An MlflowClient that records the name of every model registry write it is asked for."""
+
+    WRITES = ("create_", "set_", "delete_", "update_", "log_")
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith(self.WRITES):
+            self.writes.append(name)
+        return getattr(self._client, name)
+
+
+def test_mirroring_an_unchanged_registry_writes_nothing(
+    tracker: Tracker, reg: Registry, tmp_path: Path
+) -> None:
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    int8 = _register(reg, tmp_path, "int8", 2, parent=fp32)
+    _register(reg, tmp_path, "lora", 3, parent=fp32)
+    _release(reg, fp32, "v0.1.0")
+    _release(reg, int8, "v0.2.0", alias="staging")
+    mirror_registry(tracker, reg)
+    recording = _RecordingClient(tracker.client)
+    mirror_registry(dataclasses.replace(tracker, client=recording), reg)
+    assert recording.writes == []
+    # a change writes only itself: one alias moved, nothing else touched
+    reg.set_alias("staging", fp32, reason="test")
+    mirror_registry(dataclasses.replace(tracker, client=recording), reg)
+    assert sorted(recording.writes) == [
+        "delete_registered_model_alias",
+        "set_registered_model_alias",
+        "set_registered_model_tag",
+        "set_registered_model_tag",
+    ]
