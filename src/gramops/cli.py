@@ -355,7 +355,7 @@ def _history(args: argparse.Namespace) -> int:
     costs = {}
     cost_file = Path(args.costs)
     if cost_file.is_file():
-        costs = {row["sha"]: row for row in read_json(cost_file).get("entries", {}).values()}
+        costs = read_json(cost_file).get("entries", {})
     rows = []
     for period in alias_history(registry.history(), args.alias):
         entry = registry.entry(period["sha"])
@@ -366,7 +366,7 @@ def _history(args: argparse.Namespace) -> int:
                 "semver": ", ".join(registry.semvers_of(period["sha"])) or "untagged",
                 "family": entry["family"],
                 "verb_pass_rate": entry.get("metrics", {}).get("verb", {}).get("pass_rate"),
-                "usd_per_1k_tokens": cost.get("usd_per_1k_tokens"),
+                "usd_per_1b_tokens": cost.get("usd_per_1b_tokens"),
             }
         )
     if args.json:
@@ -386,7 +386,7 @@ def _history(args: argparse.Namespace) -> int:
                     "until",
                     "moved_by",
                     "verb_pass_rate",
-                    "usd_per_1k_tokens",
+                    "usd_per_1b_tokens",
                 ),
             )
         )

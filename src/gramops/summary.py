@@ -41,8 +41,8 @@ def keyed_summaries(
 def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict[str, Any]]:
     """Every period an alias held a model, from the audit log: which checkpoints served.
 
-    One row per move (``promote``, ``rollback`` or a raw ``alias`` record): the model, since when, until when
-    (None while it still holds the alias), and who or what moved it there.
+    One row per move (``promote``, ``rollback`` or a raw ``alias`` record): the model, since
+    when, until when (None while it still holds the alias), who moved it there, how and why.
     """
     moves = alias_moves(records, alias)
     periods = []
