@@ -5,7 +5,9 @@ empty database is built per session and each test copies it into its own tmp_pat
 """
 
 import dataclasses
+import importlib.util
 import json
+import logging
 import os
 import shutil
 import socket
@@ -16,8 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
+from conftest import ROOT, sh, tiny_bundle
 from gramops.pipeline import StageResult
+from gramops.registry import Registry
 from gramops.tracking import (
     EXPERIMENT,
     TAG_LOCK,
@@ -27,8 +32,11 @@ from gramops.tracking import (
     connect,
     default_tracking_uri,
     mirror_model_registry,
+    mirror_registry,
     mirror_stage_results,
     mirror_summary,
+    registry_view,
+    verify_mlflow,
     workspace_root,
 )
 
@@ -527,3 +535,321 @@ def test_no_workspace_no_default_store(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(TrackingError, match="MLFLOW_TRACKING_URI"):
         default_tracking_uri(tmp_path)
+
+
+# -- MLflow follows the registry exactly (issue 11, cases 6 and 7) ----------------------------
+
+
+def _register(
+    reg: Registry, folder: Path, family: str, seed: int, parent: str | None = None
+) -> str:
+    """An entry added by SHA only (no semver, no alias): what the register stage does."""
+    bundle = tiny_bundle(folder / f"{family}-{seed}", family, parent=parent, seed=seed)
+    return reg.register(bundle, family=family).sha
+
+
+def _release(reg: Registry, sha: str, semver: str, alias: str = "production") -> None:
+    """`gramops promote`: moves the alias and binds the semver if the entry has none."""
+    reg.promote(sha, alias=alias, reason="test", forced=True, first_semver=semver)
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    return Registry(tmp_path / "registry", actor="tester")
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _git_restore(root: Path, snapshot: dict[str, bytes]) -> None:
+    """What `git restore models/registry` (and a clean) does to the registry's files."""
+    for path in root.rglob("*"):
+        if path.is_file() and path.relative_to(root).as_posix() not in snapshot:
+            path.unlink()
+    for rel, data in snapshot.items():
+        (root / rel).write_bytes(data)
+
+
+def _aliases(tracker: Tracker) -> dict[str, dict[str, int]]:
+    models = tracker.client.search_registered_models("name LIKE 'gramops-%'")
+    return {m.name: dict(m.aliases) for m in models if m.aliases}
+
+
+def _semver_tags(tracker: Tracker) -> dict[tuple[str, str], str | None]:
+    versions = tracker.client.search_model_versions("name LIKE 'gramops-%'")
+    return {(v.name, str(v.version)): v.tags.get("semver") for v in versions}
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_case6_registry_restored_with_git_and_hand_set_alias_are_undone(
+    tracker: Tracker, reg: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    int8 = _register(reg, tmp_path, "int8", 2, parent=fp32)
+    lora = _register(reg, tmp_path, "lora", 3, parent=fp32)
+    _release(reg, fp32, "v0.1.0")
+    mirror_registry(tracker, reg)
+    committed = _snapshot(reg.root)
+    _release(reg, int8, "v0.2.0")
+    mirror_registry(tracker, reg)
+    assert _aliases(tracker) == {"gramops-int8": {"production": 1}}
+
+    _git_restore(reg.root, committed)  # production is fp32 again; int8 has no semver
+    tracker.client.set_registered_model_alias("gramops-lora", "production", "1")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"semver not bound: gramops-int8 version 1 ({int8[:12]}) carries v0.2.0; the "
+        "registry does not bind it",
+        "alias on 2 models: gramops-int8@production, gramops-lora@production",
+        f"stale alias: gramops-int8@production is gramops-int8 version 1 ({int8[:12]}); the "
+        f"registry's production is {fp32[:12]}",
+        f"stale alias: gramops-lora@production is gramops-lora version 1 ({lora[:12]}); the "
+        f"registry's production is {fp32[:12]}",
+    ]
+
+    with caplog.at_level(logging.INFO, logger="gramops.tracking"):
+        mirrored = mirror_registry(tracker, reg)
+    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
+    assert mirrored.aliases["gramops-fp32"] == {"production": "1"}
+    assert _semver_tags(tracker)[("gramops-int8", "1")] is None
+    warned = _warnings(caplog)
+    # the hand-set alias is named; following the registry back is routine, not a warning
+    assert any("gramops-lora@production on version 1" in w for w in warned), warned
+    assert not any("gramops-int8@production" in w for w in warned), warned
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
+        mirror_registry(tracker, reg)  # nothing left to correct
+    assert _warnings(caplog) == []
+
+
+def test_alias_the_registry_has_moved_by_hand_to_another_version_is_moved_back(
+    tracker: Tracker, reg: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = _register(reg, tmp_path, "fp32", 1)
+    new = _register(reg, tmp_path, "fp32", 2)
+    _release(reg, old, "v0.1.0")
+    mirror_registry(tracker, reg)
+    tracker.client.set_registered_model_alias("gramops-fp32", "production", "2")
+    tracker.client.set_registered_model_alias("gramops-fp32", "staging", "2")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"stale alias: gramops-fp32@production is gramops-fp32 version 2 ({new[:12]}); the "
+        f"registry's production is {old[:12]}",
+        f"alias not in the registry: gramops-fp32@staging is gramops-fp32 version 2 ({new[:12]})",
+    ]
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
+        mirror_registry(tracker, reg)
+    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
+    warned = " | ".join(_warnings(caplog))
+    assert "gramops-fp32@production on version 2" in warned and "moved to version 1" in warned
+    assert "gramops-fp32@staging on version 2" in warned and "removed" in warned
+    # an alias removed in MLflow is set again: the registry's aliases are always there
+    tracker.client.delete_registered_model_alias("gramops-fp32", "production")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"alias missing: the registry's production ({old[:12]}) is on no gramops-* model"
+    ]
+    mirror_registry(tracker, reg)
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+
+def test_case7_discarded_experiment_loses_its_semver_and_semvers_appear_once_bound(
+    tracker: Tracker, reg: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    _release(reg, fp32, "v0.1.0")
+    committed = _snapshot(reg.root)
+    # an experiment (old behaviour: it bound a semver) mirrored into the shared store ...
+    discarded = _register(reg, tmp_path, "int8", 2, parent=fp32)
+    reg.tag(discarded, "v0.2.1")
+    mirror_registry(tracker, reg)
+    assert _semver_tags(tracker)[("gramops-int8", "1")] == "v0.2.1"
+    # ... then discarded; the next candidate is registered by SHA only
+    _git_restore(reg.root, committed)
+    candidate = _register(reg, tmp_path, "int8", 3, parent=fp32)
+
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
+        mirror_registry(tracker, reg)
+    tags = _semver_tags(tracker)
+    assert tags[("gramops-int8", "1")] is None  # the discarded entry's semver is gone
+    assert tags[("gramops-int8", "2")] is None  # not bound yet: no semver
+    assert tracker.client.get_model_version("gramops-int8", "2").tags["canonical_sha"] == candidate
+    assert any("gramops-int8 version 1" in w and "v0.2.1" in w for w in _warnings(caplog)), (
+        _warnings(caplog)
+    )
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+    _release(reg, candidate, "v0.2.1", alias="staging")  # the semver is bound now
+    mirror_registry(tracker, reg)
+    assert _semver_tags(tracker)[("gramops-int8", "2")] == "v0.2.1"
+    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}, "gramops-int8": {"staging": 2}}
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+
+def test_case7_one_semver_on_two_versions_is_reported_and_corrected(
+    tracker: Tracker, reg: Registry, tmp_path: Path
+) -> None:
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    first = _register(reg, tmp_path, "int8", 2, parent=fp32)
+    second = _register(reg, tmp_path, "int8", 3, parent=fp32)
+    _release(reg, fp32, "v0.1.0")
+    _release(reg, second, "v0.2.1", alias="staging")
+    mirror_registry(tracker, reg)
+    # what the issue found: versions 1 and 2 both say v0.2.1
+    tracker.client.set_model_version_tag("gramops-int8", "1", "semver", "v0.2.1")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"semver not bound: gramops-int8 version 1 ({first[:12]}) carries v0.2.1; the registry "
+        f"binds it to {second[:12]}",
+        f"duplicate semver: v0.2.1 on gramops-int8 version 1 ({first[:12]}), gramops-int8 "
+        f"version 2 ({second[:12]})",
+    ]
+    mirror_registry(tracker, reg)
+    assert _semver_tags(tracker) == {
+        ("gramops-fp32", "1"): "v0.1.0",
+        ("gramops-int8", "1"): None,
+        ("gramops-int8", "2"): "v0.2.1",
+    }
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+
+def test_verify_reports_entries_not_mirrored_and_missing_semvers(
+    tracker: Tracker, reg: Registry, tmp_path: Path
+) -> None:
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    _release(reg, fp32, "v0.1.0")
+    mirror_registry(tracker, reg)
+    tracker.client.delete_model_version_tag("gramops-fp32", "1", "semver")
+    lora = _register(reg, tmp_path, "lora", 2, parent=fp32)
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"not mirrored: registry entry {lora[:12]} has no MLflow version",
+        f"semver missing: gramops-fp32 version 1 ({fp32[:12]}) lacks semver v0.1.0",
+    ]
+
+
+def _mirror_stage(root: Path, monkeypatch: pytest.MonkeyPatch):
+    """stages/mirror.py as a module, run in ``root`` with no stage results to log."""
+    spec = importlib.util.spec_from_file_location("mirror_stage", ROOT / "stages" / "mirror.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "collect_stage_results", lambda root, skip: [])
+    monkeypatch.setattr(module, "git_commit", lambda root: None)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("GRAMOPS_REGISTRY", raising=False)
+    monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
+    return module
+
+
+def test_mirror_stage_never_writes_to_the_registry(
+    tracker: Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "ws"
+    reg = Registry(workspace / "models" / "registry", actor="tester")
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    _release(reg, fp32, "v0.1.0")
+    before = _snapshot(reg.root)
+    _mirror_stage(workspace, monkeypatch).main()
+    assert _snapshot(reg.root) == before  # no pointers written back, no audit line
+    summary = json.loads((workspace / "metrics" / "mirror.json").read_text("utf-8"))
+    assert summary["registered_models"]["gramops-fp32"] == {
+        "versions": {"1": fp32},
+        "aliases": {"production": "1"},
+    }
+
+
+def test_registry_verify_mlflow_prints_differences_and_exits_1(
+    tracker: Tracker,
+    reg: Registry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gramops.cli import main
+
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    _release(reg, fp32, "v0.1.0")
+    monkeypatch.chdir(tmp_path)
+    verify = ["--registry", str(reg.root), "registry", "verify", "--mlflow"]
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    assert f"MLFLOW    not mirrored: registry entry {fp32[:12]} has no MLflow version" in out
+    assert "MLFLOW    alias missing: the registry's production" in out
+    assert out.rstrip().endswith("objects checked") and "FAILED" in out
+
+    mirror_registry(tracker, reg)
+    tracker.client.set_registered_model_alias("gramops-fp32", "candidate", "1")
+    assert main([*verify[:-1], "--json", "--mlflow"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["mlflow"] == [
+        f"alias not in the registry: gramops-fp32@candidate is gramops-fp32 version 1 ({fp32[:12]})"
+    ]
+    tracker.client.delete_registered_model_alias("gramops-fp32", "candidate")
+    assert main(verify) == 0
+    assert "MLFLOW" not in capsys.readouterr().out
+    assert main(verify[:-1]) == 0  # without --mlflow, MLflow is not read
+
+
+def test_registry_verify_mlflow_without_a_store_creates_none(
+    reg: Registry, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gramops.cli import main
+
+    workspace = tmp_path / "ws"
+    (workspace / ".dvc").mkdir(parents=True)
+    monkeypatch.chdir(workspace)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["--registry", str(reg.root), "registry", "verify", "--mlflow"]) == 1
+    assert "MLFLOW    no MLflow store at sqlite:///" in capsys.readouterr().out
+    assert not (workspace / "mlflow.db").exists()
+
+
+def test_mirror_stage_declares_the_registry_state_and_is_never_run_cached() -> None:
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text("utf-8"))["stages"]["mirror"]
+    assert {
+        "models/registry/index.jsonl",
+        "models/registry/tags.json",
+        "models/registry/aliases.json",
+    } <= set(stage["deps"])
+    # an ordinary uncached output turns the run-cache off: no replay without the MLflow writes
+    assert {"metrics/mirror.json": {"cache": False}} in stage["outs"]
+    ignored = sh(["git", "check-ignore", "metrics/mirror.json"], cwd=ROOT, check=False)
+    assert ignored.returncode == 0
+
+
+class _RecordingClient:
+    """An MlflowClient that records the name of every model registry write it is asked for."""
+
+    WRITES = ("create_", "set_", "delete_", "update_", "log_")
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith(self.WRITES):
+            self.writes.append(name)
+        return getattr(self._client, name)
+
+
+def test_mirroring_an_unchanged_registry_writes_nothing(
+    tracker: Tracker, reg: Registry, tmp_path: Path
+) -> None:
+    fp32 = _register(reg, tmp_path, "fp32", 1)
+    int8 = _register(reg, tmp_path, "int8", 2, parent=fp32)
+    _register(reg, tmp_path, "lora", 3, parent=fp32)
+    _release(reg, fp32, "v0.1.0")
+    _release(reg, int8, "v0.2.0", alias="staging")
+    mirror_registry(tracker, reg)
+    recording = _RecordingClient(tracker.client)
+    mirror_registry(dataclasses.replace(tracker, client=recording), reg)
+    assert recording.writes == []
+    # a change writes only itself: one alias moved, nothing else touched
+    reg.set_alias("staging", fp32, reason="test")
+    mirror_registry(dataclasses.replace(tracker, client=recording), reg)
+    assert sorted(recording.writes) == [
+        "delete_registered_model_alias",
+        "set_registered_model_alias",
+        "set_registered_model_tag",
+        "set_registered_model_tag",
+    ]

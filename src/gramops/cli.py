@@ -20,6 +20,7 @@ from gramops.jsonio import dumps_pretty, read_json
 from gramops.params import read_params_file, validate_all
 from gramops.registry import Registry, registry_location
 from gramops.summary import SHORT, entry_summary
+from gramops.tracking import verify_registry_mirror
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -210,16 +211,19 @@ def _notify(
 def _verify(args: argparse.Namespace) -> int:
     registry = _registry(args)
     report = registry.verify()
+    mlflow = verify_registry_mirror(registry, Path.cwd()) if args.mlflow else []
+    ok = report.ok and not mlflow
     if args.json:
         _out(
             dumps_pretty(
                 {
-                    "ok": report.ok,
+                    "ok": ok,
                     "checked": report.checked,
                     "missing": report.missing,
                     "tampered": report.tampered,
                     "errors": report.errors,
                     "repaired": report.repaired,
+                    **({"mlflow": mlflow} if args.mlflow else {}),
                 }
             )
         )
@@ -234,8 +238,10 @@ def _verify(args: argparse.Namespace) -> int:
             _out(f"TAMPERED  {names} {path} (object {obj[:SHORT]} does not hash to its key)")
         for error in report.errors:
             _out(f"ERROR     {error}")
-        _out(f"{'ok' if report.ok else 'FAILED'}: {report.checked} objects checked")
-    return EXIT_OK if report.ok else EXIT_PROBLEMS
+        for difference in mlflow:
+            _out(f"MLFLOW    {difference}")
+        _out(f"{'ok' if ok else 'FAILED'}: {report.checked} objects checked")
+    return EXIT_OK if ok else EXIT_PROBLEMS
 
 
 def _ref_names(registry: Registry, sha: str) -> str:
@@ -505,12 +511,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name")
     p.add_argument("ref")
-    command(
+    p = command(
         "verify",
         _verify,
         "re-hash every stored object; exit 1 on a missing or tampered one",
         rsub,
         True,
+    )
+    p.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="also compare MLflow's models (aliases, semvers) with the registry "
+        "($MLFLOW_TRACKING_URI, else the workspace's mlflow.db)",
     )
     p = command(
         "gc", _gc, "objects no tag, alias or child references (dry run by default)", rsub, True

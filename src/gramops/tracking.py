@@ -10,6 +10,10 @@ Runs live in one experiment, ``gramops``: one parent run per pipeline execution 
 (tags ``gramops.stage`` and ``gramops.lock_hash``). A stage whose ``dvc.lock`` entry did not
 change keeps its earlier run. Registry entries become versions of ``gramops-<family>``
 registered models, tagged ``canonical_sha`` and ``semver``, with the registry's aliases.
+
+The registry is the authority and MLflow follows it exactly: after a mirror, aliases and
+semver tags on every ``gramops-*`` model are the registry's, whoever changed them in
+MLflow; :func:`verify_mlflow` lists the differences without changing anything.
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gramops.auditlog import registration_order
 from gramops.errors import GramopsError
 from gramops.jsonio import canonical_bytes, dumps_pretty
 from gramops.pipeline import StageResult, numeric_leaves, pipeline_hash
+from gramops.registry import parse_semver
 from gramops.workspace import workspace_root as find_workspace
+
+if TYPE_CHECKING:
+    from gramops.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +74,8 @@ TAG_COMMIT = "gramops.git_commit"
 TAG_EXP = "gramops.dvc_exp"
 TAG_SHA = "gramops.canonical_sha"
 TAG_FAMILY = "gramops.family"
+# on a registered model: the aliases the mirror set there last (JSON), to tell hand edits apart
+TAG_ALIASES = "gramops.aliases"
 
 
 class TrackingError(GramopsError):
@@ -106,8 +117,14 @@ def artifact_location(uri: str) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
 
 
+_MIRROR_RETRY = (
+    "the stages before the mirror are done, so the next `dvc repro` re-runs only the mirror"
+)
+_VERIFY_RETRY = "then verify again"
+
+
 @contextlib.contextmanager
-def _mlflow_errors(uri: str, doing: str) -> Iterator[None]:
+def _mlflow_errors(uri: str, doing: str, retry: str = _MIRROR_RETRY) -> Iterator[None]:
     """Turn MLflow, database and network failures into one TrackingError naming the URI."""
     from mlflow.exceptions import MlflowException
     from sqlalchemy.exc import SQLAlchemyError
@@ -117,8 +134,7 @@ def _mlflow_errors(uri: str, doing: str) -> Iterator[None]:
     except (MlflowException, SQLAlchemyError, OSError) as exc:
         raise TrackingError(
             f"MLflow at {uri}: {doing} failed ({_reason(exc)}). Start the tracking server or "
-            "fix MLFLOW_TRACKING_URI (unset it to use the workspace's mlflow.db); the stages "
-            "before the mirror are done, so the next `dvc repro` re-runs only the mirror"
+            f"fix MLFLOW_TRACKING_URI (unset it to use the workspace's mlflow.db); {retry}"
         ) from exc
 
 
@@ -382,9 +398,48 @@ class ModelMirror:
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RegistryView:
+    """What MLflow must show of a registry: its entries, semver bindings and aliases."""
+
+    shas: frozenset[str]
+    tags: Mapping[str, str]
+    aliases: Mapping[str, str]
+
+    def semvers_of(self, sha: str) -> list[str]:
+        return sorted((v for v, s in self.tags.items() if s == sha), key=parse_semver)
+
+
+def registry_view(registry: Registry) -> RegistryView:
+    """The bindings of ``registry`` (entry file names, tags.json, aliases.json): cheap reads."""
+    return RegistryView(frozenset(registry.shas()), registry.tags(), registry.aliases())
+
+
 def model_name(family: str) -> str:
     """The registered model a family's entries become versions of."""
     return f"{MODEL_PREFIX}{family}"
+
+
+def mirror_registry(tracker: Tracker, registry: Registry) -> ModelMirror:
+    """Mirror ``registry`` as it is now: what the mirror stage runs after the pipeline.
+
+    Reads only; the MLflow pointers are returned (the stage writes them to its own
+    output), never written back into the registry.
+    """
+    entries = registry.entries()
+    order = [sha for sha in registration_order(registry.history()) if sha in entries]
+    # an entry the log does not list (restored from another clone) goes last, stably
+    order += sorted(set(entries) - set(order))
+    view = registry_view(registry)
+    return mirror_model_registry(
+        tracker,
+        [entries[sha] for sha in order],
+        semvers={sha: view.semvers_of(sha) for sha in order},
+        aliases=view.aliases,
+        materialize=lambda sha, dest: (
+            registry.materialize(sha, dest) if registry.objects_present(sha) else None
+        ),
+    )
 
 
 def mirror_model_registry(
@@ -394,16 +449,18 @@ def mirror_model_registry(
     aliases: Mapping[str, str],
     materialize: Callable[[str, Path], Path | None],
 ) -> ModelMirror:
-    """Make MLflow's model registry show the gramops registry.
+    """Make MLflow's model registry show the gramops registry, exactly.
 
     ``entries`` must come in registration order: versions are numbered in creation order,
-    so a fresh store numbers them exactly as before and the pointers written back into the
-    (git-tracked) entries do not change. A missing version gets a run holding the bundle
-    files (``materialize(sha, dest)``, which verifies hashes, or returns None when the
-    objects are not in this store) as its source. Tags, version
-    descriptions and aliases are then brought in line with the registry; an alias set by
-    hand in MLflow on a gramops model is removed, because the registry is the authority.
-    ``semvers`` maps a SHA to its semvers, lowest first.
+    so a fresh store numbers them exactly as before. A missing version gets a run holding
+    the bundle files (``materialize(sha, dest)``, which verifies hashes, or returns None
+    when the objects are not in this store) as its source. ``semvers`` maps a SHA to its
+    semvers, lowest first; ``aliases`` maps an alias to a SHA.
+
+    Afterwards every ``gramops-*`` model agrees with the registry: each entry's version
+    carries its semvers (none until one is bound) and the registry's aliases; every other
+    version (an entry of a discarded experiment sharing the store, a duplicate) carries
+    neither; an alias set by hand is removed or moved with a warning naming it.
     """
     from mlflow.exceptions import MlflowException
 
@@ -445,21 +502,22 @@ def _mirror_models(
     """One pass of :func:`mirror_model_registry`: read what MLflow has, write differences."""
     pointers: dict[str, dict[str, str]] = {}
     created: list[str] = []
-    models: dict[str, _MlflowModel] = {}
     client = tracker.client
+    models = _read_models(client)
     for entry in entries:
         sha, family = entry["sha"], entry["family"]
         name = model_name(family)
         if name not in models:
-            models[name] = _mlflow_model(client, name, family)
-        versions = models[name].versions
-        if sha not in versions:
+            models[name] = _create_model(client, name, family)
+        model = models[name]
+        wanted = list(semvers.get(sha, ()))
+        if sha not in model.by_sha:
             run_id = _find_run(tracker, {TAG_KIND: "bundle", TAG_SHA: sha})
             if run_id is None:
                 run_id = _log_bundle(tracker, entry, materialize)
-            tags, description = _version_metadata(entry, list(semvers.get(sha, ())))
+            tags, description = _version_metadata(family, sha, wanted)
             # OSS registries create versions READY at once; waiting only logs noise.
-            versions[sha] = client.create_model_version(
+            mv = client.create_model_version(
                 name,
                 source=f"runs:/{run_id}/bundle",
                 run_id=run_id,
@@ -467,10 +525,13 @@ def _mirror_models(
                 description=description,
                 await_creation_for=0,
             )
+            model.versions.append(mv)
+            model.by_sha[sha] = mv
             created.append(sha)
         else:
-            _sync_version(client, versions[sha], entry, list(semvers.get(sha, ())))
-        pointers[sha] = {"registered_model": name, "version": str(versions[sha].version)}
+            _sync_version(client, model.by_sha[sha], family, wanted)
+        pointers[sha] = {"registered_model": name, "version": str(model.by_sha[sha].version)}
+    _unbind_others(client, models, pointers)
     mirrored = _sync_aliases(client, tracker.uri, aliases, pointers, models)
     log.info(
         "MLflow %s: %d registry entries, %d new model versions",
@@ -483,38 +544,56 @@ def _mirror_models(
 
 @dataclass
 class _MlflowModel:
-    """A registered model as found: its aliases and its versions by canonical SHA."""
+    """A registered model as found: aliases, tags, versions (oldest first) and by SHA."""
 
+    name: str
     aliases: dict[str, str]
-    versions: dict[str, Any]
+    tags: dict[str, str]
+    versions: list[Any] = field(default_factory=list)
+    by_sha: dict[str, Any] = field(default_factory=dict)
 
 
-def _mlflow_model(client: Any, name: str, family: str) -> _MlflowModel:
-    """Read (or create) a family's registered model with all its versions, in two requests."""
-    from mlflow.exceptions import MlflowException
+def _read_models(client: Any) -> dict[str, _MlflowModel]:
+    """Every ``gramops-*`` model with its aliases, tags and versions, in two requests.
 
-    try:
-        aliases = {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        client.create_registered_model(
-            name,
-            tags={TAG_FAMILY: family},
-            description=(
-                f"gramops {family} models, mirrored from models/registry by the `mirror` stage. "
-                "A version's identity is its canonical_sha tag; semvers and aliases follow the "
-                "gramops registry: change them with `gramops registry`, not here."
-            ),
-        )
-        return _MlflowModel(aliases={}, versions={})
-    versions: dict[str, Any] = {}
+    All of them, not only the registry's families: a hand-made alias or a discarded
+    experiment's version may sit on any of them.
+    """
+    pattern = f"name LIKE '{MODEL_PREFIX}%'"
+    models: dict[str, _MlflowModel] = {}
+    token = None
+    while True:
+        page = client.search_registered_models(pattern, page_token=token)
+        for rm in page:
+            if rm.name.startswith(MODEL_PREFIX):
+                aliases = {a: str(v) for a, v in rm.aliases.items()}
+                models[rm.name] = _MlflowModel(rm.name, aliases, dict(rm.tags))
+        token = page.token
+        if not token:
+            break
     # Oldest first, so a duplicate left by two concurrent mirrors resolves to the first.
-    for mv in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
+    for mv in sorted(client.search_model_versions(pattern), key=lambda v: int(v.version)):
+        model = models.get(mv.name)
+        if model is None:
+            continue
+        model.versions.append(mv)
         sha = mv.tags.get("canonical_sha")
-        if sha and sha not in versions:
-            versions[sha] = mv
-    return _MlflowModel(aliases=aliases, versions=versions)
+        if sha and sha not in model.by_sha:
+            model.by_sha[sha] = mv
+    return models
+
+
+def _create_model(client: Any, name: str, family: str) -> _MlflowModel:
+    client.create_registered_model(
+        name,
+        tags={TAG_FAMILY: family},
+        description=(
+            f"gramops {family} models, mirrored from models/registry by the `mirror` stage. "
+            "A version's identity is its canonical_sha tag; semvers and aliases follow the "
+            "gramops registry: change them with `gramops`, not here (the mirror undoes it)."
+        ),
+    )
+    return _MlflowModel(name, aliases={}, tags={TAG_FAMILY: family})
 
 
 def _log_bundle(
@@ -555,35 +634,68 @@ def _log_bundle(
     return run_id
 
 
-def _version_metadata(entry: Mapping[str, Any], semvers: list[str]) -> tuple[dict[str, str], str]:
+def _version_metadata(family: str, sha: str, semvers: list[str]) -> tuple[dict[str, str], str]:
     """The tags and description a version shows: its identity and its current semvers.
 
-    An empty tag value means "no such tag" (a semver can be retagged away from a SHA).
+    An empty tag value means "no such tag" (an entry has none until a semver is bound).
     ``semvers`` is only set when a SHA has several, so a single semver is not shown twice.
     """
     semver = semvers[-1] if semvers else ""
     tags = {
-        "canonical_sha": entry["sha"],
+        "canonical_sha": sha,
         "semver": semver,
         "semvers": ",".join(semvers) if len(semvers) > 1 else "",
     }
-    description = (
-        f"gramops {entry['family']} {semver or '(no semver)'}, canonical SHA {entry['sha']}"
-    )
-    return tags, description
+    return tags, f"gramops {family} {semver or '(no semver)'}, canonical SHA {sha}"
 
 
-def _sync_version(client: Any, mv: Any, entry: Mapping[str, Any], semvers: list[str]) -> None:
-    """Bring an existing version's tags and description in line, writing only differences."""
+def _sync_version(client: Any, mv: Any, family: str, semvers: list[str]) -> list[str]:
+    """Bring a version's tags and description in line, writing only differences.
+
+    Returns the semver tag values it removed.
+    """
     name, version = mv.name, str(mv.version)
-    tags, description = _version_metadata(entry, semvers)
+    tags, description = _version_metadata(family, mv.tags["canonical_sha"], semvers)
+    removed = []
     for key, value in tags.items():
         if not value and key in mv.tags:
             client.delete_model_version_tag(name, version, key)
+            removed.append(mv.tags[key])
         elif value and mv.tags.get(key) != value:
             client.set_model_version_tag(name, version, key, value)
     if mv.description != description:
         client.update_model_version(name, version, description=description)
+    return removed
+
+
+def _unbind_others(
+    client: Any, models: Mapping[str, _MlflowModel], pointers: Mapping[str, Mapping[str, str]]
+) -> None:
+    """No semver on a version that is not a registry entry's: a discarded experiment's
+    entry mirrored earlier, a duplicate of an entry, a version made by hand."""
+    for name, model in sorted(models.items()):
+        for mv in model.versions:
+            sha = mv.tags.get("canonical_sha", "")
+            pointer = pointers.get(sha)
+            if pointer == {"registered_model": name, "version": str(mv.version)}:
+                continue
+            if not (mv.tags.keys() & {"semver", "semvers"}):
+                continue
+            if sha:
+                removed = _sync_version(client, mv, name.removeprefix(MODEL_PREFIX), [])
+            else:
+                removed = [mv.tags[k] for k in ("semver", "semvers") if k in mv.tags]
+                for key in ("semver", "semvers"):
+                    if key in mv.tags:
+                        client.delete_model_version_tag(name, str(mv.version), key)
+            log.warning(
+                "MLflow %s version %s (sha %s) carried semver %s, which the registry does not "
+                "bind to it; removed",
+                name,
+                mv.version,
+                sha[:12] or "unknown",
+                ",".join(sorted(set(removed))),
+            )
 
 
 def _sync_aliases(
@@ -593,7 +705,12 @@ def _sync_aliases(
     pointers: Mapping[str, Mapping[str, str]],
     models: Mapping[str, _MlflowModel],
 ) -> dict[str, dict[str, str]]:
-    """Each model's aliases = the registry aliases pointing at one of its versions."""
+    """Each model's aliases = the registry aliases pointing at one of its versions.
+
+    A model's ``gramops.aliases`` tag records what the mirror itself set last, so a change
+    it undoes is told apart: following a registry move is routine (info), overriding an
+    alias someone set in MLflow is a warning that names it.
+    """
     from mlflow.exceptions import MlflowException
 
     wanted: dict[str, dict[str, str]] = {name: {} for name in models}
@@ -602,13 +719,35 @@ def _sync_aliases(
             log.warning("alias %s points at %s, which is not a registry entry; skipped", alias, sha)
             continue
         wanted[pointers[sha]["registered_model"]][alias] = pointers[sha]["version"]
-    for name, want in wanted.items():
+    for name, want in sorted(wanted.items()):
         have = models[name].aliases
-        for alias in sorted(set(have) - set(want)):
-            client.delete_registered_model_alias(name, alias)
+        mirrored = _mirrored_aliases(models[name].tags)
+        for alias, version in sorted(have.items()):
+            if want.get(alias) == version:
+                continue
+            if alias not in want:
+                client.delete_registered_model_alias(name, alias)
+            outcome = f"moved to version {want[alias]}" if alias in want else "removed"
+            if mirrored.get(alias) == version:
+                log.info(
+                    "MLflow %s@%s: version %s %s, as in the registry", name, alias, version, outcome
+                )
+            else:
+                log.warning(
+                    "MLflow alias %s@%s on version %s was not set by the gramops registry; "
+                    "%s (move aliases with `gramops`, the mirror follows the registry)",
+                    name,
+                    alias,
+                    version,
+                    outcome,
+                )
         for alias, version in sorted(want.items()):
             if have.get(alias) == version:
                 continue
+            if alias not in have and mirrored.get(alias) == version:
+                log.warning(
+                    "MLflow alias %s@%s was removed outside gramops; set again", name, alias
+                )
             try:
                 client.set_registered_model_alias(name, alias, version)
             except MlflowException as exc:
@@ -618,7 +757,122 @@ def _sync_aliases(
                     f"MLflow at {uri}: cannot mirror registry alias {alias!r} onto {name} "
                     f"version {version}: {exc}"
                 ) from exc
+        if mirrored != want or TAG_ALIASES not in models[name].tags:
+            client.set_registered_model_tag(
+                name, TAG_ALIASES, canonical_bytes(want).decode("utf-8")
+            )
     return wanted
+
+
+def _mirrored_aliases(tags: Mapping[str, str]) -> dict[str, str]:
+    """The aliases the mirror set last on a model ({} when absent or edited into junk)."""
+    try:
+        found = json.loads(tags.get(TAG_ALIASES) or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items()}
+
+
+# -- comparing MLflow with the registry --------------------------------------------------------
+
+
+def verify_mlflow(tracker: Tracker, registry: RegistryView) -> list[str]:
+    """Every way MLflow's model registry differs from ``registry``; [] when it matches.
+
+    Reads only. What :func:`mirror_model_registry` would correct, described: stale,
+    unknown, missing and doubled aliases, semvers on the wrong or on two versions, and
+    entries with no version.
+    """
+    with (
+        _mlflow_errors(tracker.uri, "reading the model registry", retry=_VERIFY_RETRY),
+        _env_defaults(REQUEST_LIMITS),
+    ):
+        models = _read_models(tracker.client)
+    return mirror_differences(models, registry)
+
+
+def mirror_differences(models: Mapping[str, _MlflowModel], registry: RegistryView) -> list[str]:
+    """:func:`verify_mlflow` on models already read: one line per difference."""
+    problems: list[str] = []
+    mirrors: dict[str, tuple[str, Any]] = {}  # sha -> the version that mirrors it
+    for name, model in sorted(models.items()):
+        for sha, mv in model.by_sha.items():
+            mirrors.setdefault(sha, (name, mv))
+
+    def label(name: str, mv: Any) -> str:
+        sha = mv.tags.get("canonical_sha", "")
+        return f"{name} version {mv.version} ({sha[:12] or 'no canonical_sha'})"
+
+    for sha in sorted(registry.shas - mirrors.keys()):
+        problems.append(f"not mirrored: registry entry {sha[:12]} has no MLflow version")
+    carriers: dict[str, list[str]] = {}
+    for name, model in sorted(models.items()):
+        for mv in model.versions:
+            sha = mv.tags.get("canonical_sha", "")
+            is_mirror = mirrors.get(sha, (None, None))[1] is mv and sha in registry.shas
+            expected = registry.semvers_of(sha) if is_mirror else []
+            shown = {mv.tags.get("semver", ""), *mv.tags.get("semvers", "").split(",")} - {""}
+            for semver in sorted(shown):
+                carriers.setdefault(semver, []).append(label(name, mv))
+                if semver not in expected:
+                    bound = registry.tags.get(semver)
+                    target = f"binds it to {bound[:12]}" if bound else "does not bind it"
+                    if bound == sha:
+                        target += f", mirrored as {label(*mirrors[sha])}"
+                    problems.append(
+                        f"semver not bound: {label(name, mv)} carries {semver}; the registry "
+                        f"{target}"
+                    )
+            if expected and mv.tags.get("semver") != expected[-1]:
+                problems.append(f"semver missing: {label(name, mv)} lacks semver {expected[-1]}")
+    for semver, where in sorted(carriers.items()):
+        if len(where) > 1:
+            problems.append(f"duplicate semver: {semver} on {', '.join(where)}")
+
+    holders: dict[str, list[tuple[str, Any]]] = {}
+    for name, model in sorted(models.items()):
+        versions = {str(mv.version): mv for mv in model.versions}
+        for alias, version in sorted(model.aliases.items()):
+            holders.setdefault(alias, []).append((name, versions.get(version)))
+    for alias, found in sorted(holders.items()):
+        if len(found) > 1:
+            names = ", ".join(f"{name}@{alias}" for name, _ in found)
+            problems.append(f"alias on {len(found)} models: {names}")
+        want = registry.aliases.get(alias)
+        for name, mv in found:
+            sha = mv.tags.get("canonical_sha", "") if mv is not None else ""
+            if sha == want:
+                continue
+            where = label(name, mv) if mv is not None else f"{name} (a missing version)"
+            if want is None:
+                problems.append(f"alias not in the registry: {name}@{alias} is {where}")
+            else:
+                problems.append(
+                    f"stale alias: {name}@{alias} is {where}; the registry's {alias} is {want[:12]}"
+                )
+    for alias, want in sorted(registry.aliases.items()):
+        if alias not in holders:
+            problems.append(
+                f"alias missing: the registry's {alias} ({want[:12]}) is on no "
+                f"{MODEL_PREFIX}* model"
+            )
+    return problems
+
+
+def verify_registry_mirror(registry: Registry, start: Path) -> list[str]:
+    """`gramops registry verify --mlflow`: compare the store the mirror writes to (see
+    :func:`default_tracking_uri`) with ``registry``; creates nothing, not even the store."""
+    uri = default_tracking_uri(start)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return [f"no MLflow store at {uri}: nothing is mirrored yet (`dvc repro` runs the mirror)"]
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    with _mlflow_errors(uri, "connecting", retry=_VERIFY_RETRY):
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+    return verify_mlflow(Tracker(uri=uri, client=client, experiment_id=""), registry_view(registry))
 
 
 def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[str, Any]:
