@@ -166,7 +166,14 @@ def _rollback(args: argparse.Namespace) -> int:
     versions = registry.semvers_of(new)
     _out(f"{args.alias}: {previous[:SHORT]} -> {new[:SHORT]} ({', '.join(versions) or 'untagged'})")
     _notify(args, "rollback", args.alias, new, previous, versions, registry.actor, reason)
+    _sync_mlflow(registry)
     return EXIT_OK
+
+
+def _sync_mlflow(registry: Registry) -> None:
+    from gramops.tracking import sync_after_act
+
+    _out(sync_after_act(registry, Path.cwd()))
 
 
 def _required_reason(args: argparse.Namespace, what: str) -> str:
@@ -349,6 +356,7 @@ def _promote_alias(args: argparse.Namespace) -> int:
         bool(args.force and gated),
         decision,
     )
+    _sync_mlflow(registry)
     return EXIT_OK
 
 

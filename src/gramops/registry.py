@@ -759,7 +759,6 @@ class Registry:
                 "metrics": summary_metrics(_read_json_object(bundle_dir / "eval_report.json")),
                 "registered_at": utc_now(),
                 "registered_by": self.actor,
-                "mlflow": {},
             }
             self._commit(
                 [(_entry_name(sha), entry)],

@@ -875,6 +875,22 @@ def verify_registry_mirror(registry: Registry, start: Path) -> list[str]:
     return verify_mlflow(Tracker(uri=uri, client=client, experiment_id=""), registry_view(registry))
 
 
+def sync_after_act(registry: Registry, start: Path) -> str:
+    """After `gramops promote`/`rollback`: bring an existing MLflow store's aliases and
+    semvers in line at once, rather than at the next `dvc repro`. Creates no store; what
+    it did, in one line (an unreachable server is reported, not raised: the act is done
+    and audited, and the next mirror catches up)."""
+    uri = default_tracking_uri(start)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return f"no MLflow store at {uri} yet; the pipeline's mirror stage creates it"
+    try:
+        models = mirror_registry(connect(uri), registry)
+    except GramopsError as exc:
+        log.warning("MLflow not updated (the next `dvc repro` mirrors it): %s", exc)
+        return f"MLflow at {uri} not updated: {exc}"
+    return f"MLflow at {uri}: aliases and semvers synced ({len(models.pointers)} versions)"
+
+
 def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[str, Any]:
     """The mirror stage's DVC output: deterministic, so a fresh clone reproduces it byte for byte.
 
