@@ -34,6 +34,7 @@ from pathlib import Path
 
 from common import Row, best_of, print_table
 
+from gramops import auditlog
 from gramops.identity import canonical_sha, manifest_sha
 from gramops.jsonio import canonical_bytes, dumps_pretty
 from gramops.registry import Registry
@@ -100,21 +101,27 @@ def fill_registry(registry: Registry, template_dir: Path, total: int) -> str:
     """Grow a registry to ``total`` entries: fp32 models with int8 and lora children.
     Returns the semver of the newest child, whose lineage is the longest.
 
-    Three bundles go through :meth:`Registry.register`; their entry files, index records
-    and bindings are the templates of the rest, written directly (one file write each,
-    instead of a lock, a rewritten tags.json and an fsync each).
+    Two bundles go through :meth:`Registry.register` and :meth:`Registry.tag`; their entry
+    files, index records and bindings are the templates of the rest, written directly (one
+    file write each, instead of a lock, a rewritten tags.json and an fsync each). Each
+    written entry gets a ``register`` and a ``tag`` record, hash-chained as the registry
+    chains them, so the result is a registry ``verify`` accepts.
     """
     base = write_bundle(template_dir / "fp32", 1024, seed=1)
     fp32_sha = canonical_sha(base)
-    registry.register(base, family="fp32", seed_semver="v0.1.0")
+    registry.register(base, family="fp32")
+    registry.tag(fp32_sha, "v0.1.0")
     child = write_bundle(template_dir / "int8", 1024, seed=2, parent=fp32_sha)
-    registry.register(child, family="int8", seed_semver="v0.2.0")
-    registry.set_alias("production", fp32_sha)
+    registry.register(child, family="int8")
+    registry.tag(canonical_sha(child), "v0.2.0")
+    registry.promote(fp32_sha, reason="benchmark")
     templates = {
         entry["family"]: entry for entry in (registry.entry("v0.1.0"), registry.entry("v0.2.0"))
     }
     records = registry.history()
+    template = {op: next(r for r in records if r["op"] == op) for op in ("register", "tag")}
     seq = records[-1]["seq"]
+    last = records[-1]
     tags = registry.tags()
     lines = []
     parent, newest_child = fp32_sha, "v0.2.0"
@@ -135,9 +142,17 @@ def fill_registry(registry: Registry, template_dir: Path, total: int) -> str:
             newest_child = semver
         registry.entry_path(sha).write_text(dumps_pretty(entry), encoding="utf-8")
         tags[semver] = sha
-        seq += 1
-        record = {**records[0], "seq": seq, "sha": sha, "semver": semver, "new": sha}
-        lines.append(canonical_bytes(record) + b"\n")
+        for op, bound in (("register", None), ("tag", semver)):
+            seq += 1
+            last = {
+                **template[op],
+                "seq": seq,
+                "sha": sha,
+                "semver": bound,
+                "new": sha,
+                "prev": auditlog.record_hash(last),
+            }
+            lines.append(canonical_bytes(last) + b"\n")
     registry.tags_path.write_text(dumps_pretty(tags), encoding="utf-8")
     with registry.index_path.open("ab") as fh:
         fh.writelines(lines)
@@ -161,14 +176,12 @@ def main() -> int:
         size = sum(p.stat().st_size for p in bundle.iterdir())
         raw_sha256(bundle)  # into the page cache
         registry = Registry(root / "registry", objects_url=str(root / "objects"), actor="bench")
-        first, result = best_of(
-            1, lambda: registry.register(bundle, family="fp32", seed_semver="v0.1.0")
-        )
+        first, result = best_of(1, lambda: registry.register(bundle, family="fp32"))
         sha = result.sha
         assert result.created and sha == canonical_sha(bundle)
 
         def reregister() -> str:
-            again = registry.register(bundle, family="fp32", seed_semver="v0.1.0")
+            again = registry.register(bundle, family="fp32")
             assert not again.created
             return again.sha
 

@@ -4,6 +4,7 @@ The pipeline fixture clones the committed repository into a temporary directory 
 runs `dvc repro` there once per session; end-to-end and data tests share that run.
 """
 
+import dataclasses
 import functools
 import importlib.util
 import os
@@ -18,6 +19,7 @@ import pytest
 
 from gramops.bundle import save_bundle
 from gramops.jsonio import write_json
+from gramops.registry import normalize_semver
 
 ROOT = Path(__file__).resolve().parents[1]
 # The venv's executables, whatever PATH the test runner was started with.
@@ -51,6 +53,18 @@ def tiny_bundle(
         {"domains": {"verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}}},
     )
     return path
+
+
+def register_tagged(reg, bundle: Path, family: str, semver: str):
+    """Register ``bundle`` and bind ``semver`` to it with an explicit ``tag``.
+
+    Registering binds no semver (promotion or ``gramops registry tag`` does): tests that
+    need a model reachable by version say so with this. Returns the register result with
+    ``semver`` set to the bound version.
+    """
+    result = reg.register(bundle, family=family)
+    reg.tag(result.sha, semver)
+    return dataclasses.replace(result, semver=normalize_semver(semver))
 
 
 @functools.cache

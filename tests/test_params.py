@@ -86,3 +86,24 @@ def test_malformed_yaml_and_missing_file_are_clear(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(ParamsError, match="expected a mapping"):
         read_params_file(bad)
+
+
+def test_release_gives_every_family_a_first_semver():
+    release = validate_all(_project_params())["release"]
+    assert set(release.first_semver) == {"fp32", "int8", "lora"}
+    data = _project_params()
+    del data["release"]["first_semver"]["int8"]
+    with pytest.raises(ParamsError, match=r"release.first_semver needs a version for int8"):
+        validate_all(data)
+    data = _project_params()
+    data["release"]["first_semver"]["lora"] = "0.3"
+    with pytest.raises(ParamsError, match=r"release.first_semver.lora: '0.3' is not a semver"):
+        validate_all(data)
+
+
+def test_the_register_section_is_gone_semvers_are_bound_at_release():
+    data = _project_params()
+    assert "register" not in data
+    data["register"] = {"semver": {"fp32": "v0.1.0"}, "strict": False}
+    with pytest.raises(ParamsError, match=r"unknown params section.*register"):
+        validate_all(data)

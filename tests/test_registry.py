@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import CORPUS, tiny_bundle
+from conftest import CORPUS, register_tagged, tiny_bundle
+from gramops import auditlog
 from gramops.identity import canonical_sha
 from gramops.jsonio import canonical_bytes, write_json
 from gramops.registry import Registry, RegistryError
@@ -20,7 +21,21 @@ from gramops.registry import Registry, RegistryError
 # The registry store
 # ---------------------------------------------------------------------------------------------
 
-INDEX_KEYS = {"seq", "op", "time", "actor", "sha", "semver", "alias", "new", "previous"}
+INDEX_KEYS = {
+    "seq",
+    "op",
+    "time",
+    "actor",
+    "sha",
+    "semver",
+    "alias",
+    "new",
+    "previous",
+    "prev",
+    "reason",
+    "gate",
+    "forced",
+}
 
 
 @pytest.fixture
@@ -42,26 +57,25 @@ def _index_bytes(reg: Registry) -> bytes:
 
 
 def _family(reg: Registry, tmp_path: Path) -> dict[str, str]:
-    """fp32 v0.1.0, int8 v0.2.0 and lora v0.3.0 registered with parent links."""
-    fp32 = reg.register(tiny_bundle(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
-    int8 = reg.register(
-        tiny_bundle(tmp_path / "int8", "int8", parent=fp32, seed=2),
-        family="int8",
-        seed_semver="v0.2.0",
+    """fp32 v0.1.0, int8 v0.2.0 and lora v0.3.0 registered with parent links and tagged."""
+    fp32 = register_tagged(reg, tiny_bundle(tmp_path / "fp32"), "fp32", "v0.1.0").sha
+    int8 = register_tagged(
+        reg, tiny_bundle(tmp_path / "int8", "int8", parent=fp32, seed=2), "int8", "v0.2.0"
     ).sha
-    lora = reg.register(
-        tiny_bundle(tmp_path / "lora", "lora", parent=fp32, seed=3),
-        family="lora",
-        seed_semver="v0.3.0",
+    lora = register_tagged(
+        reg, tiny_bundle(tmp_path / "lora", "lora", parent=fp32, seed=3), "lora", "v0.3.0"
     ).sha
     return {"fp32": fp32, "int8": int8, "lora": lora}
 
 
-def test_register_new_bundle_writes_entry_tag_objects_and_one_log_line(reg, tmp_path):
+def test_register_new_bundle_writes_entry_objects_and_one_log_line_and_binds_no_semver(
+    reg, tmp_path
+):
     bundle = tiny_bundle(tmp_path / "b")
-    result = reg.register(bundle, family="fp32", seed_semver="0.1.0")
-    assert result.created and result.sha == canonical_sha(bundle) and result.semver == "v0.1.0"
-    assert reg.tags() == {"v0.1.0": result.sha}
+    result = reg.register(bundle, family="fp32")
+    assert result.created and result.sha == canonical_sha(bundle) and result.semver is None
+    # registering records what exists: no semver is consumed and no alias moves
+    assert reg.tags() == {} and reg.aliases() == {}
     entry = reg.entry(result.sha)
     assert entry["family"] == "fp32" and entry["parent_sha"] is None
     assert entry["corpus_dvc_hash"] == CORPUS
@@ -73,59 +87,125 @@ def test_register_new_bundle_writes_entry_tag_objects_and_one_log_line(reg, tmp_
     assert "semver" not in entry and "semvers" not in entry
     for item in entry["files"]:
         assert reg.objects.sha256(item["object"]) == item["object"]
-    assert [r["op"] for r in reg.history()] == ["register"]
+    assert [(r["op"], r["semver"], r["alias"]) for r in reg.history()] == [("register", None, None)]
+    with pytest.raises(TypeError, match="seed_semver"):
+        reg.register(bundle, family="fp32", seed_semver="v0.1.0")
 
 
 def test_register_known_sha_returns_existing_entry_without_growing_index(reg, tmp_path):
-    first = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    first = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0")
     before = _snapshot(reg.root)
-    again = reg.register(tiny_bundle(tmp_path / "copy"), family="fp32", seed_semver="v0.1.0")
+    again = reg.register(tiny_bundle(tmp_path / "copy"), family="fp32")
+    # a known SHA reports the version it already has
     assert not again.created and again.sha == first.sha and again.semver == "v0.1.0"
     assert again.entry == first.entry and again.restored_objects == 0
     assert _snapshot(reg.root) == before
 
 
-def test_new_sha_in_a_family_gets_the_next_patch_and_strict_mode_refuses(reg, tmp_path):
-    reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0")
-    second = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
-    assert second.created and second.semver == "v0.1.1"
-    # other families do not move the fp32 line, and their seed is used as is
-    int8 = reg.register(
-        tiny_bundle(tmp_path / "i", "int8", parent=second.sha), family="int8", seed_semver="v0.2.0"
+def test_promote_binds_the_familys_next_patch_in_the_same_record_that_moves_the_alias(
+    reg, tmp_path
+):
+    a = reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32").sha
+    first = reg.promote(a, reason="first release", first_semver="0.1.0")
+    assert (first.sha, first.previous, first.semver, first.changed) == (a, None, "v0.1.0", True)
+    assert reg.tags() == {"v0.1.0": a} and reg.aliases() == {"production": a}
+    record = reg.history()[-1]
+    assert (record["op"], record["sha"], record["semver"], record["alias"]) == (
+        "promote",
+        a,
+        "v0.1.0",
+        "production",
     )
-    assert int8.semver == "v0.2.0"
+    assert (record["new"], record["previous"], record["reason"], record["forced"]) == (
+        a,
+        None,
+        "first release",
+        False,
+    )
+    assert [r["op"] for r in reg.history()] == ["register", "promote"]  # one act, one record
+    # a new SHA in the family gets the next patch; first_semver only seeds a new family
+    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32").sha
+    assert reg.next_semver("fp32") == "v0.1.1"
+    gate = {"digest": "d" * 64, "decision": "promote", "candidate": b, "judged_head": "h"}
+    second = reg.promote(b, reason="better", gate=gate, first_semver="v0.5.0")
+    assert (second.semver, second.previous) == ("v0.1.1", a)
+    assert reg.history()[-1]["gate"] == gate
+    # other families do not move the fp32 line and start at their own first version
+    int8 = reg.register(tiny_bundle(tmp_path / "i", "int8", parent=b), family="int8").sha
+    staged = reg.promote(int8, alias="staging", reason="canary", first_semver="v0.2.0")
+    assert staged.semver == "v0.2.0" and reg.aliases() == {"production": b, "staging": int8}
+    assert reg.next_semver("fp32") == "v0.1.2"
+    # a patch another family took is skipped: the next free one
+    lora = reg.register(tiny_bundle(tmp_path / "l", "lora", parent=b, seed=3), family="lora").sha
+    reg.tag(lora, "v0.1.2")
+    assert reg.next_semver("fp32") == "v0.1.3"
+    # promoting a model that has a version binds none: it is released under its version
+    tags = reg.tags()
+    back = reg.promote(a, reason="back to the first")
+    assert (back.semver, back.previous, back.changed) == ("v0.1.0", b, True)
+    assert reg.tags() == tags and reg.history()[-1]["semver"] == "v0.1.0"
+    # the alias already holds it, with a version: nothing to write
+    lines = len(reg.history())
+    assert not reg.promote(a, reason="again").changed
+    assert len(reg.history()) == lines
+    assert reg.verify().ok
+
+
+def test_promote_refuses_a_new_family_without_a_free_first_semver_and_writes_nothing(reg, tmp_path):
+    fp32 = reg.register(tiny_bundle(tmp_path / "fp32"), family="fp32").sha
+    reg.promote(fp32, reason="first", first_semver="v0.1.0")
+    int8 = reg.register(tiny_bundle(tmp_path / "i", "int8", parent=fp32), family="int8").sha
     before = _snapshot(reg.root)
-    with pytest.raises(RegistryError, match=r"strict mode.*fp32 already has v0\.1\.1"):
-        reg.register(
-            tiny_bundle(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
-        )
+    with pytest.raises(RegistryError, match=r"int8 has no semver yet.*release\.first_semver\.int8"):
+        reg.promote(int8, reason="no first version")
+    with pytest.raises(
+        RegistryError, match=r"semver already mapped to a different SHA: v0\.1\.0.*int8"
+    ) as err:
+        reg.promote(int8, reason="taken first version", first_semver="v0.1.0")
+    assert fp32 in str(err.value)
+    with pytest.raises(RegistryError, match="not a semver"):
+        reg.promote(int8, reason="bad first version", first_semver="0.2")
     assert _snapshot(reg.root) == before
-    # a seed above the family's highest version is a deliberate bump, allowed even in strict mode
-    bumped = reg.register(
-        tiny_bundle(tmp_path / "d", seed=4), family="fp32", seed_semver="v0.5.0", strict=True
-    )
-    assert bumped.semver == "v0.5.0"
+    assert reg.promote(int8, reason="ok", first_semver="v0.2.0").semver == "v0.2.0"
+
+
+def test_a_bound_semver_is_never_taken_by_a_promotion(reg, tmp_path):
+    a = register_tagged(reg, tiny_bundle(tmp_path / "a", seed=1), "fp32", "v0.1.0").sha
+    b = register_tagged(reg, tiny_bundle(tmp_path / "b", seed=2), "fp32", "v0.1.1").sha
+    c = reg.register(tiny_bundle(tmp_path / "c", seed=3), family="fp32").sha
+    reg.retag(b, "v0.1.0")  # both versions now name b: a holds none
+    assert reg.promote(c, reason="next").semver == "v0.1.2"
+    assert reg.promote(a, reason="a has no version left").semver == "v0.1.3"
+    assert reg.tags() == {"v0.1.0": b, "v0.1.1": b, "v0.1.2": c, "v0.1.3": a}
+    assert reg.verify().ok
 
 
 def test_semver_maps_to_one_sha_forever_unless_retag(reg, tmp_path):
-    a = reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
-    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
-    assert reg.promote(a, "1.0.0") == a
+    a = reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32").sha
+    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32").sha
+    assert reg.tag(a, "1.0.0", reason="hotfix build") == a
+    record = reg.history()[-1]
+    assert (record["op"], record["semver"], record["sha"], record["reason"]) == (
+        "tag",
+        "v1.0.0",
+        a,
+        "hotfix build",
+    )
     lines = len(reg.history())
-    assert reg.promote(a, "v1.0.0") == a  # same binding again: a no-op, not logged
+    assert reg.tag(a, "v1.0.0") == a  # same binding again: a no-op, not logged
     assert len(reg.history()) == lines
     before = _snapshot(reg.root)
     with pytest.raises(RegistryError, match="semver already mapped to a different SHA") as err:
-        reg.promote(b, "v1.0.0")
+        reg.tag(b, "v1.0.0")
     assert "v1.0.0" in str(err.value) and "retag" in str(err.value)
     assert _snapshot(reg.root) == before
     assert reg.resolve("v1.0.0") == a
 
 
 def test_retag_moves_a_semver_and_records_the_previous_sha(reg, tmp_path):
-    a = reg.register(tiny_bundle(tmp_path / "a", seed=1), family="fp32", seed_semver="v0.1.0").sha
-    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0").sha
-    assert reg.retag(b[:10], "v0.1.0") == (b, a)
+    a = register_tagged(reg, tiny_bundle(tmp_path / "a", seed=1), "fp32", "v0.1.0").sha
+    b = register_tagged(reg, tiny_bundle(tmp_path / "b", seed=2), "fp32", "v0.1.1").sha
+    assert reg.retag(b[:10], "v0.1.0", reason="a was mis-tagged") == (b, a)
     assert reg.tags()["v0.1.0"] == b and reg.semvers_of(b) == ["v0.1.0", "v0.1.1"]
     record = reg.history()[-1]
     assert (record["op"], record["semver"], record["new"], record["previous"]) == (
@@ -134,7 +214,8 @@ def test_retag_moves_a_semver_and_records_the_previous_sha(reg, tmp_path):
         b,
         a,
     )
-    with pytest.raises(RegistryError, match="not bound.*use promote"):
+    assert record["reason"] == "a was mis-tagged"
+    with pytest.raises(RegistryError, match="not bound.*gramops registry tag"):
         reg.retag(a, "v7.0.0")
 
 
@@ -144,14 +225,15 @@ def test_alias_set_move_and_rollback_from_the_log(reg, tmp_path):
     assert reg.set_alias("production", "v0.1.0") == (fp32, None)
     assert reg.move_alias("production", "v0.2.0") == (int8, fp32)
     assert reg.move_alias("production", "v0.3.0") == (lora, int8)
-    assert reg.rollback() == (int8, lora)
+    assert reg.rollback(reason="lora regressed") == (int8, lora)
     assert reg.aliases()["production"] == int8
     rec = reg.history()[-1]
-    assert (rec["op"], rec["alias"], rec["new"], rec["previous"]) == (
+    assert (rec["op"], rec["alias"], rec["new"], rec["previous"], rec["reason"]) == (
         "rollback",
         "production",
         int8,
         lora,
+        "lora regressed",
     )
     # a second rollback walks further back, then there is nothing left
     assert reg.rollback("production") == (fp32, int8)
@@ -161,6 +243,23 @@ def test_alias_set_move_and_rollback_from_the_log(reg, tmp_path):
         reg.move_alias("prodution", fp32)
     with pytest.raises(RegistryError, match="not set"):
         reg.rollback("challenger")
+
+
+def test_rollback_walks_back_over_promotions_and_raw_moves_alike(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    fp32, int8, lora = shas["fp32"], shas["int8"], shas["lora"]
+    reg.promote(fp32, reason="first")
+    reg.set_alias("production", int8)  # a raw move still pushes on the alias's stack
+    reg.promote(lora, reason="third")
+    assert auditlog.alias_stack(reg.history(), "production") == [fp32, int8, lora]
+    assert reg.rollback(reason="lora is slow") == (int8, lora)
+    assert reg.rollback(reason="int8 too") == (fp32, int8)
+    assert set(auditlog.rolled_back(reg.history())) == {lora, int8}
+    assert "lora is slow" in auditlog.rolled_back(reg.history())[lora]
+    # promoting a rolled-back model again lifts its rollback verdict
+    reg.promote(lora, reason="fixed the latency")
+    assert set(auditlog.rolled_back(reg.history())) == {int8}
+    assert reg.verify().ok
 
 
 def test_rollback_refuses_when_aliases_file_disagrees_with_the_log(reg, tmp_path):
@@ -174,29 +273,33 @@ def test_rollback_refuses_when_aliases_file_disagrees_with_the_log(reg, tmp_path
 
 @pytest.mark.parametrize("name", ["deadbeef", "cafe", "v1", "v2-0", "Production", "1st", "a.b", ""])
 def test_alias_names_that_would_read_as_another_ref_are_refused(reg, tmp_path, name):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     with pytest.raises(RegistryError, match="not a valid alias"):
         reg.set_alias(name, sha)
 
 
-def test_every_index_line_is_canonical_with_op_time_actor_new_and_previous(reg, tmp_path):
+def test_every_index_line_is_canonical_chained_with_op_time_actor_new_and_previous(reg, tmp_path):
     shas = _family(reg, tmp_path)
-    reg.promote(shas["fp32"], "v1.0.0")
-    reg.retag(shas["int8"], "v1.0.0")
+    reg.tag(shas["fp32"], "v1.0.0")
+    reg.retag(shas["int8"], "v1.0.0", reason="int8 is the 1.0 build")
     reg.set_alias("production", shas["fp32"])
-    reg.set_alias("production", shas["int8"])
-    reg.rollback()
+    gate = {"digest": "d" * 64, "decision": "promote", "candidate": shas["int8"]}
+    reg.promote(shas["int8"], reason="passed the gate", gate=gate)
+    reg.rollback(reason="paged at night")
     reg.annotate(shas["fp32"], "mlflow", {"registered_model": "gramops-fp32", "version": "1"})
     lines = reg.index_path.read_bytes().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["op"] for r in records] == [
         "register",
+        "tag",
         "register",
+        "tag",
         "register",
+        "tag",
         "tag",
         "retag",
         "alias",
-        "alias",
+        "promote",
         "rollback",
         "annotate",
     ]
@@ -206,21 +309,120 @@ def test_every_index_line_is_canonical_with_op_time_actor_new_and_previous(reg, 
         assert record["seq"] == number and record["actor"] == "tester"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["time"])
         assert record["new"] is not None
-    assert records[4]["previous"] == shas["fp32"] and records[6]["previous"] == shas["fp32"]
-    assert records[8]["previous"] == {"mlflow": {}}
+        # each line links to the bytes of the line before it (the first to the genesis link)
+        expected = hashlib.sha256(lines[number - 2]).hexdigest() if number > 1 else "0" * 64
+        assert record["prev"] == expected
+    assert auditlog.check_chain(lines, records) is None
+    assert records[7]["previous"] == shas["fp32"] and records[9]["previous"] == shas["fp32"]
+    assert records[11]["previous"] is None  # a new pointer: the entry had none
+    # why and on what decision: only the acts that carry them say so
+    assert [r["reason"] for r in records[7:11]] == [
+        "int8 is the 1.0 build",
+        None,
+        "passed the gate",
+        "paged at night",
+    ]
+    assert [r["gate"] for r in records] == [None] * 9 + [gate, None, None]
+    assert not any(r["forced"] for r in records)
+    assert reg.verify().ok
+
+
+def _unchained(reg: Registry) -> list[bytes]:
+    """Rewrite the log as it was before the hash chain: no prev, reason, gate or forced."""
+    legacy = [
+        canonical_bytes(
+            {
+                k: v
+                for k, v in json.loads(line).items()
+                if k not in ("prev", "reason", "gate", "forced")
+            }
+        )
+        for line in reg.index_path.read_bytes().splitlines()
+    ]
+    reg.index_path.write_bytes(b"".join(line + b"\n" for line in legacy))
+    return legacy
+
+
+def test_a_legacy_log_is_sealed_once_by_a_chain_record_before_the_first_new_one(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    reg.set_alias("production", shas["fp32"])
+    legacy = _unchained(reg)
+    assert reg.verify().ok  # an all-legacy log is valid as it is
+    reg.promote(shas["int8"], reason="first chained act")
+    records = reg.history()
+    assert [r["op"] for r in records[len(legacy) :]] == ["chain", "promote"]
+    chain = records[len(legacy)]
+    assert chain["new"] == {
+        "legacy_records": len(legacy),
+        "legacy_sha256": hashlib.sha256(b"".join(line + b"\n" for line in legacy)).hexdigest(),
+    }
+    assert chain["prev"] == hashlib.sha256(legacy[-1]).hexdigest()
+    assert chain["seq"] == len(legacy) + 1 and records[-1]["seq"] == len(legacy) + 2
+    reg.rollback(reason="once only")
+    assert [r["op"] for r in reg.history()].count("chain") == 1
+    assert reg.verify().ok
+    # the sealed lines are covered too: changing one breaks the chain record's digest
+    lines = reg.index_path.read_bytes().splitlines()
+    lines[0] = lines[0].replace(b'"actor":"tester"', b'"actor":"mallory"')
+    reg.index_path.write_bytes(b"".join(line + b"\n" for line in lines))
+    errors = reg.verify().errors
+    assert any("hash chain breaks" in e and "does not seal lines" in e for e in errors), errors
+
+
+def test_rewriting_a_chained_line_is_named_by_verify(reg, tmp_path):
+    shas = _family(reg, tmp_path)
+    reg.promote(shas["fp32"], reason="genuine")
+    reg.promote(shas["int8"], reason="genuine too")
+    lines = reg.index_path.read_bytes().splitlines()
+    record = json.loads(lines[6])
+    assert record["op"] == "promote"
+    lines[6] = canonical_bytes({**record, "reason": "rewritten later"})
+    reg.index_path.write_bytes(b"".join(line + b"\n" for line in lines))
+    errors = reg.verify().errors
+    assert any("hash chain breaks" in e and "line 7 was changed" in e for e in errors), errors
+
+
+def _judged(state: dict) -> dict:
+    """The part of ``state()`` the contract names (the lead may add more beside it)."""
+    return {k: state[k] for k in ("records", "seq", "head", "aliases", "production")}
+
+
+def test_state_names_the_log_head_and_changes_with_every_record(reg, tmp_path):
+    assert _judged(reg.state()) == {
+        "records": 0,
+        "seq": 0,
+        "head": auditlog.GENESIS,
+        "aliases": {},
+        "production": None,
+    }
+    shas = _family(reg, tmp_path)
+    reg.promote(shas["int8"], reason="release")
+    state = reg.state()
+    last = reg.index_path.read_bytes().splitlines()[-1]
+    assert _judged(state) == {
+        "records": 7,
+        "seq": 7,
+        "head": hashlib.sha256(last).hexdigest(),
+        "aliases": {"production": shas["int8"]},
+        "production": shas["int8"],
+    }
+    reg.register(tiny_bundle(tmp_path / "again"), family="fp32")  # known SHA: nothing written
+    assert reg.state() == state
+    reg.tag(shas["lora"], "v9.0.0")  # moves no alias, but the registry changed
+    assert reg.state()["head"] != state["head"] and reg.state()["seq"] == 8
 
 
 def test_actor_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAMOPS_ACTOR", "stage:register")
     registry = Registry(tmp_path / "registry")
-    registry.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    registry.register(tiny_bundle(tmp_path / "a"), family="fp32")
     assert registry.history()[0]["actor"] == "stage:register"
     entry = next(iter(registry.entries().values()))
     assert entry["registered_by"] == "stage:register"
 
 
 def test_annotate_sets_pointers_once_and_refuses_identity_fields(reg, tmp_path):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0").sha
     pointer = {"registered_model": "gramops-fp32", "version": "1"}
     assert reg.annotate("v0.1.0", "mlflow", pointer)["mlflow"] == pointer
     before = _snapshot(reg.root)
@@ -233,7 +435,7 @@ def test_annotate_sets_pointers_once_and_refuses_identity_fields(reg, tmp_path):
 
 
 def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_path, caplog):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0").sha
     before = _snapshot(reg.root)
     crash = (
         "import os, sys\n"
@@ -246,7 +448,7 @@ def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_
         "        os._exit(17)\n"
         "    replace(src, dst)\n"
         "os.replace = dying\n"
-        "registry.promote(sys.argv[2], 'v9.0.0')\n"
+        "registry.tag(sys.argv[2], 'v9.0.0')\n"
     )
     child = subprocess.run(
         [sys.executable, "-c", crash, str(reg.root), sha], capture_output=True, text=True
@@ -263,31 +465,42 @@ def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_
     assert reg.tags() == {"v0.1.0": sha}  # a lock-free read sees the old file
     # the dead process released its lock; the next mutation rolls the journaled one back
     with caplog.at_level(logging.WARNING):
-        assert reg.promote(sha, "v9.0.0") == sha
+        assert reg.tag(sha, "v9.0.0") == sha
     assert "rolled back an interrupted tag" in caplog.text
-    assert reg.history()[-1]["seq"] == 2 and not reg.journal_path.exists()
+    assert reg.history()[-1]["seq"] == 3 and not reg.journal_path.exists()
     assert reg.verify().ok
 
 
 def test_a_failing_mutation_undoes_its_own_writes(reg, tmp_path, monkeypatch):
-    reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    a = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
+    reg.promote(a, reason="first", first_semver="v0.1.0")
     before = _snapshot(reg.root)
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
+    def metadata(snapshot: dict[str, bytes]) -> dict[str, bytes]:
+        return {k: v for k, v in snapshot.items() if not k.startswith("objects/")}
+
     monkeypatch.setattr(Registry, "_append", disk_full)
     with pytest.raises(OSError, match="No space"):
-        reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
-    after = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
-    assert after == {k: v for k, v in before.items() if not k.startswith("objects/")}
+        reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32")
+    assert metadata(_snapshot(reg.root)) == metadata(before)
     monkeypatch.undo()
-    result = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
-    assert result.created and result.semver == "v0.1.1"
+    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32")
+    assert b.created and b.semver is None
+    before = _snapshot(reg.root)
+    # a promotion writes two documents (aliases.json, tags.json): both are undone
+    monkeypatch.setattr(Registry, "_append", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        reg.promote(b.sha, reason="disk fills up")
+    assert _snapshot(reg.root) == before
+    monkeypatch.undo()
+    assert reg.promote(b.sha, reason="retry").semver == "v0.1.1"  # the failure burnt no semver
 
 
 def test_register_killed_before_its_log_line_is_rolled_back_by_verify(reg, tmp_path):
-    reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    reg.register(tiny_bundle(tmp_path / "a"), family="fp32")
     before = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
     bundle = tiny_bundle(tmp_path / "b", seed=2)
     crash = (
@@ -297,30 +510,56 @@ def test_register_killed_before_its_log_line_is_rolled_back_by_verify(reg, tmp_p
         "import os\n"
         "Registry._append = lambda *args, **kwargs: os._exit(17)  # die before the log line\n"
         "Registry(Path(sys.argv[1])).register("
-        "Path(sys.argv[2]), family='fp32', seed_semver='v0.1.0')\n"
+        "Path(sys.argv[2]), family='fp32')\n"
     )
     child = subprocess.run(
         [sys.executable, "-c", crash, str(reg.root), str(bundle)], capture_output=True, text=True
     )
     assert child.returncode == 17, child.stderr
     sha = canonical_sha(bundle)
-    # lock-free reads see the half-applied register until someone takes the lock
-    assert reg.tags()["v0.1.1"] == sha and len(reg.history()) == 1
+    # the entry file is on disk, its log line is not: the register did not happen
+    assert reg.entry_path(sha).is_file() and len(reg.history()) == 1
     report = reg.verify()
     assert report.ok, report.errors
-    assert report.repaired == [
-        f"rolled back an interrupted register (restored entries/{sha}.json, tags.json)"
-    ]
+    assert report.repaired == [f"rolled back an interrupted register (restored entries/{sha}.json)"]
     after = {k: v for k, v in _snapshot(reg.root).items() if not k.startswith("objects/")}
     assert after == before  # the orphaned objects are harmless: gc collects them
-    result = reg.register(bundle, family="fp32", seed_semver="v0.1.0")
-    assert result.created and result.semver == "v0.1.1"
+    result = reg.register(bundle, family="fp32")
+    assert result.created and result.semver is None
     assert [(r["op"], r["sha"]) for r in reg.history()][-1] == ("register", sha)
     assert reg.verify().ok and reg.verify().repaired == []
 
 
+def test_promote_killed_before_its_log_line_is_rolled_back_and_burns_no_semver(reg, tmp_path):
+    a = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
+    reg.promote(a, reason="first", first_semver="v0.1.0")
+    b = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32").sha
+    before = _snapshot(reg.root)
+    crash = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from gramops.registry import Registry\n"
+        "Registry._append = lambda *args, **kwargs: os._exit(17)  # die before the log line\n"
+        "Registry(Path(sys.argv[1]), actor='crash').promote(sys.argv[2], reason='dies')\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", crash, str(reg.root), b], capture_output=True, text=True
+    )
+    assert child.returncode == 17, child.stderr
+    assert json.loads(reg.journal_path.read_text())["op"] == "promote"
+    report = reg.verify()
+    assert report.ok, report.errors
+    assert report.repaired == [
+        "rolled back an interrupted promote (restored aliases.json, tags.json)"
+    ]
+    assert _snapshot(reg.root) == before
+    result = reg.promote(b, reason="again")
+    assert (result.semver, result.previous) == ("v0.1.1", a)
+    assert reg.verify().ok
+
+
 def test_mutation_killed_after_its_log_line_is_rolled_forward(reg, tmp_path, caplog):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     crash = (
         "import os, sys\n"
         "from pathlib import Path\n"
@@ -347,7 +586,7 @@ def test_mutation_killed_after_its_log_line_is_rolled_forward(reg, tmp_path, cap
 
 
 def test_a_torn_last_index_line_is_ignored_then_dropped(reg, tmp_path, caplog):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     with reg.index_path.open("ab") as fh:
         fh.write(b'{"seq":2,"op":"tag","ti')
     with caplog.at_level(logging.WARNING):
@@ -361,7 +600,7 @@ def test_a_torn_last_index_line_is_ignored_then_dropped(reg, tmp_path, caplog):
 
 
 def test_appends_find_the_last_record_behind_lines_longer_than_a_read_block(reg, tmp_path):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     reg.annotate(sha, "notes", "x" * 200_000)
     with reg.index_path.open("ab") as fh:
         fh.write(b'{"seq":3,' + b"y" * 150_000)  # a long torn line, no newline
@@ -371,7 +610,7 @@ def test_appends_find_the_last_record_behind_lines_longer_than_a_read_block(reg,
 
 
 def test_a_corrupt_line_in_the_middle_of_the_index_is_an_error(reg, tmp_path):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     reg.set_alias("production", sha)
     lines = reg.index_path.read_bytes().splitlines(keepends=True)
     reg.index_path.write_bytes(b"{not json\n" + lines[1])
@@ -382,9 +621,10 @@ def test_a_corrupt_line_in_the_middle_of_the_index_is_an_error(reg, tmp_path):
 def _concurrent_worker(root: str, bundle: str, index: int, barrier) -> None:
     registry = Registry(Path(root), actor=f"worker{index}")
     barrier.wait()
-    sha = registry.register(Path(bundle), family="fp32", seed_semver="v0.1.0").sha
-    registry.set_alias("production", sha)
-    registry.promote(sha, f"v9.{index}.0")
+    sha = registry.register(Path(bundle), family="fp32").sha
+    registry.set_alias("challenger", sha)
+    registry.promote(sha, reason=f"worker {index}", first_semver="v0.1.0")
+    registry.tag(sha, f"v9.{index}.0")
 
 
 def test_concurrent_processes_lose_no_update_and_log_every_op_once(reg, tmp_path):
@@ -402,25 +642,28 @@ def test_concurrent_processes_lose_no_update_and_log_every_op_once(reg, tmp_path
         proc.join(60)
     assert [p.exitcode for p in procs] == [0] * workers
     records = reg.history()
-    assert [r["seq"] for r in records] == list(range(1, 3 * workers + 1))
+    assert [r["seq"] for r in records] == list(range(1, 4 * workers + 1))
     shas = {canonical_sha(b) for b in bundles}
-    for op in ("register", "alias", "tag"):
+    for op in ("register", "alias", "promote", "tag"):
         assert sorted(r["sha"] for r in records if r["op"] == op) == sorted(shas)
     tags = reg.tags()
-    # every register got its own version (none was assigned twice) and kept it
-    registered = [(r["semver"], r["sha"]) for r in records if r["op"] == "register"]
-    assert len({semver for semver, _ in registered}) == workers
-    assert all(tags[semver] == sha for semver, sha in registered)
+    # every promotion bound its own next patch (none was bound twice) and kept it
+    promoted = [(r["semver"], r["sha"]) for r in records if r["op"] == "promote"]
+    assert len({semver for semver, _ in promoted}) == workers
+    assert all(tags[semver] == sha for semver, sha in promoted)
+    assert not {semver for semver, _ in promoted} & {f"v9.{i}.0" for i in range(workers)}
     assert all(tags[f"v9.{i}.0"] == canonical_sha(bundles[i]) for i in range(workers))
     # every alias move recorded the holder it replaced: the moves form one unbroken chain
-    moves = [r for r in records if r["op"] == "alias"]
-    assert [m["previous"] for m in moves] == [None] + [m["new"] for m in moves[:-1]]
-    assert reg.aliases()["production"] == moves[-1]["new"]
+    for alias in ("challenger", "production"):
+        moves = auditlog.alias_moves(records, alias)
+        assert len(moves) == workers
+        assert [m["previous"] for m in moves] == [None] + [m["new"] for m in moves[:-1]]
+        assert reg.aliases()[alias] == moves[-1]["new"]
     assert reg.verify().ok
 
 
 def test_refs_resolve_full_short_semver_and_alias(reg, tmp_path):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0").sha
     reg.set_alias("production", sha)
     for ref in (sha, sha.upper(), sha[:8], sha[:20], "v0.1.0", "0.1.0", " production "):
         assert reg.resolve(ref) == sha, ref
@@ -485,17 +728,15 @@ def test_lineage_walks_int8_and_lora_to_fp32_and_the_corpus(reg, tmp_path):
 def test_register_refuses_unregistered_parents_and_wrong_families(reg, tmp_path):
     fp32 = canonical_sha(tiny_bundle(tmp_path / "fp32"))
     with pytest.raises(RegistryError, match="parent .* is not registered.*register the parent"):
-        reg.register(
-            tiny_bundle(tmp_path / "int8", "int8", parent=fp32), family="int8", seed_semver="v0.2.0"
-        )
+        reg.register(tiny_bundle(tmp_path / "int8", "int8", parent=fp32), family="int8")
     with pytest.raises(RegistryError, match="no parent_sha"):
-        reg.register(tiny_bundle(tmp_path / "orphan", "int8"), family="int8", seed_semver="v0.2.0")
+        reg.register(tiny_bundle(tmp_path / "orphan", "int8"), family="int8")
     with pytest.raises(RegistryError, match="says family 'fp32'"):
-        reg.register(tmp_path / "fp32", family="int8", seed_semver="v0.2.0")
+        reg.register(tmp_path / "fp32", family="int8")
     with pytest.raises(RegistryError, match="family 'fp16' is not one of"):
-        reg.register(tmp_path / "fp32", family="fp16", seed_semver="v0.2.0")
+        reg.register(tmp_path / "fp32", family="fp16")
     with pytest.raises(RegistryError, match="not a semver"):
-        reg.register(tmp_path / "fp32", family="fp32", seed_semver="0.1")
+        reg.tag("0" * 64, "0.1")
     assert not reg.root.exists() or not reg.index_path.exists()
 
 
@@ -564,8 +805,8 @@ def test_reregistering_restores_deleted_objects_without_growing_the_index(reg, t
     shutil.rmtree(reg.root / "objects")
     assert len(reg.verify().missing) == 12
     restored = 0
-    for family, seed in (("fp32", "v0.1.0"), ("int8", "v0.2.0"), ("lora", "v0.3.0")):
-        result = reg.register(tmp_path / family, family=family, seed_semver=seed)
+    for family in ("fp32", "int8", "lora"):
+        result = reg.register(tmp_path / family, family=family)
         assert not result.created and result.sha == shas[family]
         restored += result.restored_objects
     # eval reports are shared between the three entries: one object, restored once
@@ -578,21 +819,18 @@ def test_reregistering_restores_deleted_objects_without_growing_the_index(reg, t
 
 def test_restore_accepts_reserialised_json_only_when_it_reproduces_the_object(reg, tmp_path):
     bundle = tiny_bundle(tmp_path / "a")
-    sha = reg.register(bundle, family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(bundle, family="fp32").sha
     shutil.rmtree(reg.root / "objects")
     config = json.loads((bundle / "config.json").read_text())
     (bundle / "config.json").write_text(json.dumps(config))  # same identity, other bytes
-    assert reg.register(bundle, family="fp32", seed_semver="v0.1.0").restored_objects == 4
+    assert reg.register(bundle, family="fp32").restored_objects == 4
     assert reg.verify().ok
     assert canonical_sha(reg.materialize(sha, tmp_path / "out")) == sha
 
 
 def test_gc_lists_unreferenced_objects_and_deletes_only_with_dry_run_false(reg, tmp_path):
     shas = _family(reg, tmp_path)
-    spare = reg.register(
-        tiny_bundle(tmp_path / "spare", seed=9), family="fp32", seed_semver="v0.1.0"
-    )
-    assert spare.semver == "v0.1.1"
+    spare = register_tagged(reg, tiny_bundle(tmp_path / "spare", seed=9), "fp32", "v0.1.1")
     # untag the spare; untag fp32 too, which stays kept as the parent of int8 and lora
     reg.retag(shas["int8"], "v0.1.1")
     reg.retag(shas["lora"], "v0.1.0")
@@ -621,7 +859,7 @@ def _missing(reg: Registry) -> list[_Missing]:
 def test_objects_can_live_behind_any_fsspec_url(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAMOPS_REGISTRY_OBJECTS", f"memory://{tmp_path.name}/objects")
     registry = Registry(tmp_path / "registry", actor="tester")
-    sha = registry.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = registry.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     assert not (tmp_path / "registry" / "objects").exists()
     assert len(registry.objects.list_keys()) == 4
     assert canonical_sha(registry.materialize(sha, tmp_path / "out")) == sha
@@ -632,7 +870,7 @@ def test_mlflow_round_trip_keeps_the_sha(reg, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     bundle = tiny_bundle(tmp_path / "bundle")
-    sha = reg.register(bundle, family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(bundle, family="fp32").sha
     before = _index_bytes(reg)
     experiment = mlflow.create_experiment(
         "registry-roundtrip", artifact_location=(tmp_path / "artifacts").as_uri()
@@ -645,31 +883,28 @@ def test_mlflow_round_trip_keeps_the_sha(reg, tmp_path, monkeypatch):
         )
     )
     assert downloaded.resolve() != bundle.resolve()
-    again = reg.register(downloaded, family="fp32", seed_semver="v0.1.0")
+    again = reg.register(downloaded, family="fp32")
     assert again.sha == sha and not again.created
     assert _index_bytes(reg) == before
 
 
 def test_objects_present_tells_whether_this_store_has_an_entrys_bytes(reg, tmp_path):
-    sha = reg.register(tiny_bundle(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "fp32"), family="fp32").sha
     assert reg.objects_present(sha)
     shutil.rmtree(reg.root / "objects")
     assert not reg.objects_present(sha)
 
 
 def test_register_pending_previews_without_writing(reg, tmp_path):
-    first = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
+    first = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0")
     before = {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()}
-    known = reg.register_pending(tiny_bundle(tmp_path / "a2"), family="fp32", seed_semver="v0.1.0")
+    known = reg.register_pending(tiny_bundle(tmp_path / "a2"), family="fp32")
     assert (known.sha, known.semver, known.created) == (first.sha, "v0.1.0", False)
-    new = reg.register_pending(
-        tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0"
-    )
-    assert new.created and new.semver == "v0.1.1" and new.sha != first.sha
-    with pytest.raises(RegistryError, match="strict mode"):
-        reg.register_pending(
-            tiny_bundle(tmp_path / "c", seed=3), family="fp32", seed_semver="v0.1.0", strict=True
-        )
+    new = reg.register_pending(tiny_bundle(tmp_path / "b", seed=2), family="fp32")
+    # a new SHA would be registered untagged: only a promotion gives it a version
+    assert new.created and new.semver is None and new.sha != first.sha
+    with pytest.raises(RegistryError, match="no parent_sha"):
+        reg.register_pending(tiny_bundle(tmp_path / "orphan", "int8"), family="int8")
     assert {p.name: p.read_bytes() for p in reg.root.rglob("*") if p.is_file()} == before
 
 
@@ -677,7 +912,7 @@ def test_the_registry_root_comes_from_gramops_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAMOPS_REGISTRY", str(tmp_path / "team"))
     monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
     reg = Registry(actor="tester")
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0").sha
     assert reg.root == tmp_path / "team" and reg.objects_url == str(tmp_path / "team" / "objects")
     assert json.loads((tmp_path / "team" / "tags.json").read_text()) == {"v0.1.0": sha}
     with pytest.raises(RegistryError, match=r"'memory://r'.*local directory or on s3://"):
@@ -685,7 +920,7 @@ def test_the_registry_root_comes_from_gramops_registry(tmp_path, monkeypatch):
 
 
 def test_a_torn_tail_left_before_a_mutation_is_dropped_before_it_is_journaled(reg, tmp_path):
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     clean = reg.index_path.read_bytes()
     with reg.index_path.open("ab") as fh:
         fh.write(b'{"seq":2,"op":"al')

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conftest import team_stack_module
+from conftest import register_tagged, team_stack_module
 from gramops.bundle import save_bundle
 from gramops.jsonio import write_json
 from gramops.model import TAGS
@@ -231,14 +231,10 @@ def populated_registry(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("populated")
     reg = Registry(tmp / "registry", actor="tester")
-    fp32 = reg.register(
-        write_tiny_bundle(tmp / "fp32", "fp32", seed=1), family="fp32", seed_semver="v0.1.0"
-    ).sha
+    fp32 = register_tagged(reg, write_tiny_bundle(tmp / "fp32", "fp32", seed=1), "fp32", "v0.1.0")
     for family, seed, semver in (("int8", 2, "v0.2.0"), ("lora", 3, "v0.3.0")):
-        reg.register(
-            write_tiny_bundle(tmp / family, family, parent=fp32, seed=seed),
-            family=family,
-            seed_semver=semver,
+        register_tagged(
+            reg, write_tiny_bundle(tmp / family, family, parent=fp32.sha, seed=seed), family, semver
         )
-    reg.set_alias("production", fp32)
+    reg.promote(fp32.sha, reason="the populated fixture's production")
     return reg

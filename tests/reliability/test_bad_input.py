@@ -476,30 +476,40 @@ PARAM_CASES: dict[str, tuple[Callable[[dict], None], str, str]] = {
         "evaluate.domains",
         "at least 1 item",
     ),
-    "register-semver": (
-        _set("register", "semver", "fp32", value="0.1"),
-        "register.semver.fp32",
+    "release-semver": (
+        _set("release", "first_semver", "fp32", value="0.1"),
+        "release.first_semver.fp32",
         "not a semver like v0.1.0",
     ),
-    "register-semver-4-parts": (
-        _set("register", "semver", "int8", value="v1.2.3.4"),
-        "register.semver.int8",
+    "release-semver-4-parts": (
+        _set("release", "first_semver", "int8", value="v1.2.3.4"),
+        "release.first_semver.int8",
         "not a semver like v0.1.0",
     ),
-    "register-semver-leading-zero": (
-        _set("register", "semver", "lora", value="01.2.3"),
-        "register.semver.lora",
+    "release-semver-leading-zero": (
+        _set("release", "first_semver", "lora", value="01.2.3"),
+        "release.first_semver.lora",
         "not a semver like v0.1.0",
     ),
-    "register-family": (
-        _set("register", "semver", "fp16", value="v0.4.0"),
-        "register.semver.fp16",
+    "release-family": (
+        _set("release", "first_semver", "fp16", value="v0.4.0"),
+        "release.first_semver.fp16",
         "'fp32', 'int8' or 'lora'",
     ),
-    "register-strict": (
-        _set("register", "strict", value="yes please"),
-        "register.strict",
-        "valid boolean",
+    "release-family-missing": (
+        _drop("release", "first_semver", "lora"),
+        "release.first_semver",
+        "needs a version for lora",
+    ),
+    "release-notify-url": (
+        _set("release", "notify_url", value=["http://hook"]),
+        "release.notify_url",
+        "valid string",
+    ),
+    "release-strict": (
+        _set("release", "strict", value=True),
+        "release.strict",
+        "unknown key",
     ),
     "shift-kind": (
         _set("shift", "kind", value="sideways"),
@@ -717,27 +727,41 @@ def test_an_ambiguous_prefix_lists_every_candidate(tmp_path, snap):
     assert snap(reg.root) == before
 
 
-SEMVER_OPS: dict[str, Callable[[Registry, str, Path], Any]] = {
-    "promote": lambda reg, v, _tmp: reg.promote("v0.1.0", v),
-    "retag": lambda reg, v, _tmp: reg.retag("v0.1.0", v),
-    "register": lambda reg, v, tmp: reg.register(
-        write_tiny_bundle(tmp / "new", "fp32", seed=99), family="fp32", seed_semver=v
-    ),
+SEMVER_OPS: dict[str, Callable[[Registry, str], Any]] = {
+    "tag": lambda reg, v: reg.tag("v0.1.0", v),
+    "retag": lambda reg, v: reg.retag("v0.1.0", v),
 }
+NOT_SEMVERS = ["1.2", "v1.2.3.4", "01.2.3", "v1.02.3", "v-1.0.0", "latest", "", "V1.2.3"]
 
 
 @pytest.mark.parametrize("op", sorted(SEMVER_OPS))
-@pytest.mark.parametrize(
-    "semver", ["1.2", "v1.2.3.4", "01.2.3", "v1.02.3", "v-1.0.0", "latest", "", "V1.2.3"]
-)
-def test_a_semver_that_is_not_semver_changes_nothing(
-    populated_registry, snap, tmp_path, op, semver
-):
+@pytest.mark.parametrize("semver", NOT_SEMVERS)
+def test_a_semver_that_is_not_semver_changes_nothing(populated_registry, snap, op, semver):
     before = snap(populated_registry.root)
     with pytest.raises(RegistryError, match=r"is not a semver: use vMAJOR\.MINOR\.PATCH") as info:
-        SEMVER_OPS[op](populated_registry, semver, tmp_path)
+        SEMVER_OPS[op](populated_registry, semver)
     assert repr(semver) in str(info.value)
     assert snap(populated_registry.root) == before
+
+
+@pytest.fixture(scope="module")
+def untagged_registry(tmp_path_factory):
+    """A registry with one registered fp32 entry and no semver yet (read-only)."""
+    tmp = tmp_path_factory.mktemp("untagged")
+    reg = Registry(tmp / "registry", actor="tester")
+    reg.register(write_tiny_bundle(tmp / "fp32", "fp32", seed=1), family="fp32")
+    return reg
+
+
+@pytest.mark.parametrize("semver", NOT_SEMVERS)
+def test_a_first_semver_that_is_not_semver_promotes_nothing(untagged_registry, snap, semver):
+    """The family's first version comes from params (release.first_semver) at promotion."""
+    reg = untagged_registry
+    before = snap(reg.root)
+    with pytest.raises(RegistryError, match=r"is not a semver: use vMAJOR\.MINOR\.PATCH") as info:
+        reg.promote(reg.shas()[0], reason="first release", first_semver=semver)
+    assert repr(semver) in str(info.value)
+    assert snap(reg.root) == before
 
 
 @pytest.mark.parametrize(
@@ -753,9 +777,7 @@ def test_an_alias_that_could_read_as_another_ref_changes_nothing(populated_regis
 def _forged_entry(reg: Registry, make_bundle, tmp_path: Path, edit: Callable[[dict], None]) -> str:
     """Register a real bundle, then store an edited copy of its entry under the SHA the edit
     hashes to: a self-consistent forgery, so only the shape checks can refuse it."""
-    sha = reg.register(
-        make_bundle(tmp_path / "fp32", "fp32"), family="fp32", seed_semver="v0.1.0"
-    ).sha
+    sha = reg.register(make_bundle(tmp_path / "fp32", "fp32"), family="fp32").sha
     entry = json.loads(reg.entry_path(sha).read_text())
     edit(entry)
     forged = manifest_sha([(f["path"], f["sha256"]) for f in entry["files"]], entry["parent_sha"])
@@ -783,9 +805,7 @@ def test_entries_whose_files_escape_the_store_are_refused_naming_the_entry(
     monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
     reg = Registry(tmp_path / "registry", actor="tester")
     if edit == "files-not-a-list":
-        sha = reg.register(
-            make_bundle(tmp_path / "fp32", "fp32"), family="fp32", seed_semver="v0.1.0"
-        ).sha
+        sha = reg.register(make_bundle(tmp_path / "fp32", "fp32"), family="fp32").sha
         entry = json.loads(reg.entry_path(sha).read_text())
         ENTRY_EDITS[edit](entry)
         reg.entry_path(sha).write_text(json.dumps(entry))
@@ -808,9 +828,7 @@ def test_objects_present_refuses_a_malformed_entry_naming_it(
     shape as strictly as ``materialize`` does, not crash or probe a key outside the store."""
     monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
     reg = Registry(tmp_path / "registry", actor="tester")
-    sha = reg.register(
-        make_bundle(tmp_path / "fp32", "fp32"), family="fp32", seed_semver="v0.1.0"
-    ).sha
+    sha = reg.register(make_bundle(tmp_path / "fp32", "fp32"), family="fp32").sha
     entry = json.loads(reg.entry_path(sha).read_text())
     ENTRY_EDITS[edit](entry)
     reg.entry_path(sha).write_text(json.dumps(entry))

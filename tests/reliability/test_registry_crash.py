@@ -1,8 +1,9 @@
 """kill -9 registry mutations at random points: the next lock holder repairs every one.
 
-Each round picks one mutation (register, retag, alias move, rollback), computes the state
-it would produce on a scratch copy, then runs it in a forked child and SIGKILLs the child
-after a random delay within that mutation's measured duration. After the kill, verify (the
+Each round picks one mutation (register, retag, alias move, rollback, promote: an alias
+move and a semver binding in one record), computes the state it would produce on a scratch
+copy, then runs it in a forked child and SIGKILLs the child after a random delay within
+that mutation's measured duration. After the kill, verify (the
 API, and the CLI for a sample) must pass and the registry must be exactly the state before
 or after that mutation, with tags and aliases equal to the replay of the log.
 """
@@ -20,15 +21,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conftest import tiny_bundle
-from gramops.identity import canonical_sha
+from conftest import register_tagged, tiny_bundle
+from gramops.auditlog import alias_stack, replay
+from gramops.identity import canonical_sha, identity_files
 from gramops.objectstore import LocalMetadataFiles, S3MetadataFiles
-from gramops.registry import Registry, _alias_stack, _replay
+from gramops.registry import Registry
 
 from .conftest import metadata_state
 
 KILLS_PER_OP = 55
-OPS = ("register", "retag", "alias", "rollback")
+OPS = ("register", "retag", "alias", "rollback", "promote")
+# A register hashes the bundle, reads the log and checks its objects before it journals
+# anything, and its journaled commit is a single entry file (it binds no semver): its
+# kills start later in its run, or too few would land mid-commit.
+EARLIEST = {"register": 0.4}
 CLI_EVERY = 25
 ACTOR = "crash"
 GRAMOPS = str(Path(sys.executable).parent / "gramops")
@@ -36,7 +42,9 @@ GRAMOPS = str(Path(sys.executable).parent / "gramops")
 
 def _mutate(reg: Registry, op: str, arg: Any) -> None:
     if op == "register":
-        reg.register(arg, family="fp32", seed_semver="v0.1.0")
+        reg.register(arg, family="fp32")
+    elif op == "promote":
+        reg.promote(arg, reason="crash test")
     elif op == "retag":
         reg.retag(arg[1], arg[0])
     elif op == "alias":
@@ -57,10 +65,21 @@ def _plan(reg: Registry, op: str, rng: random.Random, pool: list[Path]) -> Any:
     if op == "alias":
         current = reg.aliases().get("production")
         return rng.choice([s for s in shas if s != current])
-    while len(_alias_stack(reg.history(), "production")) < 2:  # give rollback a target
+    if op == "promote":  # an untagged entry when there is one: it writes aliases and tags
+        current = reg.aliases().get("production")
+        others = [s for s in shas if s != current]
+        return rng.choice([s for s in others if not reg.semvers_of(s)] or others)
+    while len(alias_stack(reg.history(), "production")) < 2:  # give rollback a target
         current = reg.aliases().get("production")
         reg.set_alias("production", rng.choice([s for s in shas if s != current]))
     return None
+
+
+def _seed(reg: Registry, tmp_path: Path) -> None:
+    """Three tagged fp32 entries: retag has semvers to move, promote a line to continue."""
+    for seed in range(3):
+        bundle = tiny_bundle(tmp_path / f"base{seed}", seed=seed)
+        register_tagged(reg, bundle, "fp32", f"v0.1.{seed}")
 
 
 def _run_killed(root: Path, op: str, arg: Any, delay: float) -> bool:
@@ -94,10 +113,7 @@ def test_kill_9_at_random_points_never_leaves_a_half_applied_mutation(
     rng = random.Random(20261123)
     root = tmp_path / "registry"
     reg = Registry(root, actor=ACTOR)
-    for seed in range(3):
-        reg.register(
-            tiny_bundle(tmp_path / f"base{seed}", seed=seed), family="fp32", seed_semver="v0.1.0"
-        )
+    _seed(reg, tmp_path)
     pool = [tiny_bundle(tmp_path / f"pool{i}", seed=100 + i) for i in range(KILLS_PER_OP + 5)]
     outcomes: dict[str, Counter[str]] = {op: Counter() for op in OPS}
     started = time.monotonic()
@@ -109,13 +125,20 @@ def test_kill_9_at_random_points_never_leaves_a_half_applied_mutation(
         scratch = tmp_path / "scratch"
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("objects", ".lock"))
+        if op == "register":
+            # the child finds the objects stored (the store is shared): time it without the
+            # copy, or the kills aim at a run far longer than the child's
+            for name in identity_files(arg):
+                reg.objects.put_file(arg / name)
         tick = time.perf_counter()
         _mutate(Registry(scratch, objects_url=reg.objects_url, actor=ACTOR), op, arg)
         duration = time.perf_counter() - tick
         after = metadata_state(scratch)
         assert after != before
 
-        killed = _run_killed(root, op, arg, rng.uniform(0, 1.3 * duration))
+        killed = _run_killed(
+            root, op, arg, rng.uniform(EARLIEST.get(op, 0) * duration, 1.3 * duration)
+        )
         mid_operation = (root / ".journal.json").exists()
         index = (root / "index.jsonl").read_bytes()
         torn = bool(index) and not index.endswith(b"\n")
@@ -135,7 +158,7 @@ def test_kill_9_at_random_points_never_leaves_a_half_applied_mutation(
         assert not (root / ".journal.json").exists()
         state = metadata_state(root)
         assert state in (before, after), f"{op} left a state that is neither before nor after"
-        assert (reg.tags(), reg.aliases()) == _replay(reg.history())
+        assert (reg.tags(), reg.aliases()) == replay(reg.history())
         if not killed:
             outcome = "finished before the kill"
         elif mid_operation:
@@ -178,10 +201,7 @@ def test_kill_9_on_s3_is_recovered_and_the_dead_holders_lock_broken(
     rng = random.Random(7)
     reg = Registry(root, actor=ACTOR)
     meta = S3MetadataFiles(root)
-    for seed in range(3):
-        reg.register(
-            tiny_bundle(tmp_path / f"base{seed}", seed=seed), family="fp32", seed_semver="v0.1.0"
-        )
+    _seed(reg, tmp_path)
     pool = [tiny_bundle(tmp_path / f"pool{i}", seed=100 + i) for i in range(S3_KILLS_PER_OP + 2)]
     durations: dict[str, float] = {}
     for op in OPS:  # how long each mutation takes here, to aim the kills inside it
@@ -212,7 +232,7 @@ def test_kill_9_on_s3_is_recovered_and_the_dead_holders_lock_broken(
             assert after == before, f"{op} was half-applied"
         else:
             assert records[-1]["op"] == op and records[-1]["actor"] == ACTOR
-        assert (reg.tags(), reg.aliases()) == _replay(records)
+        assert (reg.tags(), reg.aliases()) == replay(records)
         outcomes[
             ("mid-op" if mid_operation else "between") + (", lock left behind" if lock_left else "")
         ] += 1
@@ -264,10 +284,7 @@ def test_a_kill_before_every_single_write_of_every_mutation_is_recovered(
     rng = random.Random(5)
     root = tmp_path / "registry"
     reg = Registry(root, actor=ACTOR)
-    for seed in range(3):
-        reg.register(
-            tiny_bundle(tmp_path / f"base{seed}", seed=seed), family="fp32", seed_semver="v0.1.0"
-        )
+    _seed(reg, tmp_path)
     pool = [tiny_bundle(tmp_path / f"pool{i}", seed=100 + i) for i in range(30)]
     kills: Counter[str] = Counter()
     for op in OPS:
@@ -279,7 +296,7 @@ def test_a_kill_before_every_single_write_of_every_mutation_is_recovered(
                 code = _run_dying_at_step(root, op, arg, step, torn)
                 report = reg.verify()
                 assert report.ok, (op, step, report.errors)
-                assert (reg.tags(), reg.aliases()) == _replay(reg.history())
+                assert (reg.tags(), reg.aliases()) == replay(reg.history())
                 if code == 0:
                     break
                 assert code == 9

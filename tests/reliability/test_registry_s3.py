@@ -14,28 +14,29 @@ import pytest
 
 import gramops.registry as registry_module
 from conftest import tiny_bundle
+from gramops.auditlog import replay
 from gramops.identity import canonical_sha
 from gramops.objectstore import S3MetadataFiles
-from gramops.registry import Registry, RegistryError, _replay
+from gramops.registry import Registry, RegistryError
 
 
-def test_register_tag_alias_rollback_and_materialize_on_s3(s3_bucket, tmp_path, monkeypatch):
+def test_register_promote_rollback_and_materialize_on_s3(s3_bucket, tmp_path, monkeypatch):
     root = f"{s3_bucket}/registry"
     monkeypatch.setenv("GRAMOPS_REGISTRY", root)
     reg = Registry(actor="alice")  # the root comes from the environment alone
     assert reg.url == root and reg.objects_url == f"{root}/objects"
-    first = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0")
-    second = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32", seed_semver="v0.1.0")
-    assert (first.semver, second.semver) == ("v0.1.0", "v0.1.1")
-    reg.set_alias("production", first.sha)
-    reg.set_alias("production", second.sha)
-    assert reg.rollback("production") == (first.sha, second.sha)
+    first = reg.register(tiny_bundle(tmp_path / "a"), family="fp32")
+    second = reg.register(tiny_bundle(tmp_path / "b", seed=2), family="fp32")
+    assert (first.semver, second.semver) == (None, None)
+    assert reg.promote(first.sha, reason="first", first_semver="v0.1.0").semver == "v0.1.0"
+    assert reg.promote(second.sha, reason="second").semver == "v0.1.1"
+    assert reg.rollback("production", reason="back") == (first.sha, second.sha)
     assert reg.resolve("production") == first.sha and reg.resolve(second.sha[:10]) == second.sha
     assert [r["op"] for r in reg.history()] == [
         "register",
         "register",
-        "alias",
-        "alias",
+        "promote",
+        "promote",
         "rollback",
     ]
     out = reg.materialize("v0.1.1", tmp_path / "out")
@@ -63,7 +64,7 @@ def _promote_many(root: str, actor: str, shas: list[str], semvers: list[str], er
         reg = Registry(root, actor=actor)
         for sha, semver in zip(shas, semvers, strict=True):
             reg.set_alias("production", sha)
-            reg.promote(sha, semver)
+            reg.tag(sha, semver)
     except Exception as exc:  # surfaced by the test thread below
         errors.append(exc)
 
@@ -74,10 +75,7 @@ def test_two_clones_promote_concurrently_and_see_each_other_with_no_lost_update(
     root = f"{s3_bucket}/shared"
     alice, bob = Registry(root, actor="alice"), Registry(root, actor="bob")
     shas = [
-        alice.register(
-            tiny_bundle(tmp_path / f"m{i}", seed=i), family="fp32", seed_semver="v0.1.0"
-        ).sha
-        for i in range(4)
+        alice.register(tiny_bundle(tmp_path / f"m{i}", seed=i), family="fp32").sha for i in range(4)
     ]
     errors: list = []
     plans = {
@@ -108,7 +106,7 @@ def test_two_clones_promote_concurrently_and_see_each_other_with_no_lost_update(
     moves = [r for r in records if r["op"] == "alias"]
     # no lost update: every move replaced the holder the previous move had set
     assert [m["previous"] for m in moves] == [None] + [m["new"] for m in moves[:-1]]
-    assert (alice.tags(), alice.aliases()) == _replay(records)
+    assert (alice.tags(), alice.aliases()) == replay(records)
     assert alice.verify().ok
     assert elapsed < 60
 
@@ -116,7 +114,7 @@ def test_two_clones_promote_concurrently_and_see_each_other_with_no_lost_update(
 def test_a_stale_lock_of_a_dead_holder_is_broken_after_its_expiry(s3_bucket, tmp_path, caplog):
     root = f"{s3_bucket}/stale"
     reg = Registry(root, actor="alice")
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     meta = S3MetadataFiles(root)
     dead = {"owner": "dead", "holder": "bob@laptop pid 4242", "expires": time.time() - 5}
     meta.write(".lock", json.dumps(dead).encode())
@@ -131,7 +129,7 @@ def test_a_live_lock_makes_a_mutation_time_out_naming_the_lock_and_its_holder(
 ):
     root = f"{s3_bucket}/busy"
     reg = Registry(root, actor="alice")
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     meta = S3MetadataFiles(root)
     live = {"owner": "other", "holder": "bob@laptop pid 7", "expires": time.time() + 600}
     meta.write(".lock", json.dumps(live).encode())
@@ -151,7 +149,7 @@ def test_a_holder_whose_lock_was_taken_writes_nothing_and_leaves_the_new_lock(
 ):
     root = f"{s3_bucket}/stalled"
     reg = Registry(root, actor="alice")
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
     meta = S3MetadataFiles(root)
     thief = {"owner": "bob-token", "holder": "bob@ci pid 9", "expires": time.time() + 600}
     before = reg.history()

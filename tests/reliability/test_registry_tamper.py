@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_bundle
+from conftest import register_tagged, tiny_bundle
 from gramops.jsonio import write_json
 from gramops.registry import Registry, RegistryError
 
@@ -19,10 +19,10 @@ GRAMOPS = str(Path(sys.executable).parent / "gramops")
 @pytest.fixture
 def reg(tmp_path: Path) -> Registry:
     registry = Registry(tmp_path / "registry", actor="tester")
-    fp32 = registry.register(tiny_bundle(tmp_path / "fp32"), family="fp32", seed_semver="v0.1.0")
+    fp32 = register_tagged(registry, tiny_bundle(tmp_path / "fp32"), "fp32", "v0.1.0")
     lora = tiny_bundle(tmp_path / "lora", "lora", parent=fp32.sha, seed=3)
-    registry.register(lora, family="lora", seed_semver="v0.2.0")
-    registry.set_alias("production", fp32.sha)
+    register_tagged(registry, lora, "lora", "v0.2.0")
+    registry.promote(fp32.sha, reason="tamper fixture")
     assert registry.verify().ok
     return registry
 
@@ -127,7 +127,7 @@ def test_a_semver_pointing_at_an_unregistered_sha_is_named_and_fails_to_load(reg
 
 def test_a_tampered_object_on_s3_is_named_and_refused(s3_bucket, tmp_path):
     reg = Registry(f"{s3_bucket}/tamper", actor="tester")
-    sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32", seed_semver="v0.1.0").sha
+    sha = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0").sha
     key = _object_of(reg, sha, "config.json")
     reg.objects.fs.pipe_file(reg.objects.path_of(key), json.dumps({"hidden": 4}).encode())
     report = reg.verify()

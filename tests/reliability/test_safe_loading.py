@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from conftest import register_tagged
 from gramops import cli
 from gramops.bundle import BundleError, load_weights, read_metadata
 from gramops.errors import GramopsError
@@ -240,7 +241,7 @@ def test_gramops_predict_refuses_a_registered_model_with_bad_weights(
     bundle = make_bundle(tmp_path / "fp32", "fp32")
     DAMAGES[damage](bundle / "model.safetensors")
     registry = Registry(tmp_path / "registry", actor="tester")
-    registry.register(bundle, family="fp32", seed_semver="v0.1.0")
+    register_tagged(registry, bundle, "fp32", "v0.1.0")
     with pytest.raises(BundleError, match="model.safetensors: weights do not match"):
         load_registered(registry, "v0.1.0", tmp_path / "work")
     monkeypatch.setattr(sys, "stdin", io.StringIO('{"sentence": "She ___ home.", "lemma": "go"}'))
