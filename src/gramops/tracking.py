@@ -880,14 +880,14 @@ def sync_after_act(registry: Registry, start: Path) -> str:
     semvers in line at once, rather than at the next `dvc repro`. Creates no store; what
     it did, in one line (an unreachable server is reported, not raised: the act is done
     and audited, and the next mirror catches up)."""
-    uri = default_tracking_uri(start)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        return f"no MLflow store at {uri} yet; the pipeline's mirror stage creates it"
     try:
+        uri = default_tracking_uri(start)
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+            return f"no MLflow store at {uri} yet; the pipeline's mirror stage creates it"
         models = mirror_registry(connect(uri), registry)
     except GramopsError as exc:
         log.warning("MLflow not updated (the next `dvc repro` mirrors it): %s", exc)
-        return f"MLflow at {uri} not updated: {exc}"
+        return f"MLflow not updated: {exc}"
     return f"MLflow at {uri}: aliases and semvers synced ({len(models.pointers)} versions)"
 
 
