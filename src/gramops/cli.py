@@ -170,6 +170,7 @@ def _verify(args: argparse.Namespace) -> int:
                     "tampered": report.tampered,
                     "errors": report.errors,
                     "repaired": report.repaired,
+                    "absent": report.absent,
                 }
             )
         )
@@ -184,7 +185,13 @@ def _verify(args: argparse.Namespace) -> int:
             _out(f"TAMPERED  {names} {path} (object {obj[:SHORT]} does not hash to its key)")
         for error in report.errors:
             _out(f"ERROR     {error}")
-        _out(f"{'ok' if report.ok else 'FAILED'}: {report.checked} objects checked")
+        for sha in report.absent:
+            _out(
+                f"NOT HERE  {_ref_names(registry, sha)} bytes not in this store (registered "
+                f"elsewhere or collected by gc); rebuild with: gramops reproduce {sha[:SHORT]}"
+            )
+        absent = f", {len(report.absent)} entries not in this store" if report.absent else ""
+        _out(f"{'ok' if report.ok else 'FAILED'}: {report.checked} objects checked{absent}")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
