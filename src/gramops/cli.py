@@ -190,8 +190,10 @@ def _verify(args: argparse.Namespace) -> int:
                 f"NOT HERE  {_ref_names(registry, sha)} bytes not in this store (registered "
                 f"elsewhere or collected by gc); rebuild with: gramops reproduce {sha[:SHORT]}"
             )
-        absent = f", {len(report.absent)} entries not in this store" if report.absent else ""
-        _out(f"{'ok' if report.ok else 'FAILED'}: {report.checked} objects checked{absent}")
+        count = len(report.absent)
+        absent = f", {count} {'entry' if count == 1 else 'entries'} not in this store"
+        summary = f"{'ok' if report.ok else 'FAILED'}: {report.checked} objects checked"
+        _out(summary + (absent if count else ""))
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
