@@ -20,7 +20,8 @@ bytes, the lock and the journal:
   back otherwise, with a warning; so even ``kill -9`` never leaves one half-applied.
 
 Every document is replaced whole and atomically (tmp + fsync + ``os.replace`` locally, one
-PUT on S3); a mutation validates everything before its first write. Reads take no lock.
+PUT on S3); a mutation validates everything before its first write. Reads take no lock;
+while a journal lacks its log line they read its previous bytes, as recovery will restore.
 
 Where the registry lives is configured by the environment only, so one codebase serves a
 laptop and a team:
