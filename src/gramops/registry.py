@@ -1250,7 +1250,7 @@ class Registry:
         read again afterwards: a mutation that journaled or finished in between makes the
         read start over, so a document is never paired with the wrong journal.
         """
-        if self._lock_depth and self._thread_lock._is_owned():  # type: ignore[attr-defined]
+        if self._lock_depth and self._thread_lock._is_owned():
             return read(None)  # the holder recovered on entry: a journal now is its own
         for _attempt in range(_READ_ATTEMPTS):
             raw = self._meta.read(JOURNAL)
@@ -1300,8 +1300,10 @@ class Registry:
             names = set(self._meta.names(ENTRIES))
             for name, old in (pending.previous if pending else {}).items():
                 directory, _, base = name.rpartition("/")
-                if directory == ENTRIES:
-                    (names.discard if old is None else names.add)(base)
+                if directory == ENTRIES and old is None:
+                    names.discard(base)  # registered by the uncommitted mutation
+                elif directory == ENTRIES:
+                    names.add(base)
             return sorted(names)
 
         return self._committed_read(read)
