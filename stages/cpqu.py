@@ -1,9 +1,11 @@
-"""Stage cpqu: cost per unit of quality for every registry entry.
+"""Stage cpqu: cost and cost per unit of quality for every registry entry.
 
-Cost is measured here (CPU seconds per 1,000 tokens, median of repeated runs over the
-reference test split) and priced with `cost.usd_per_cpu_hour`; quality is the pass rate on
-the reference test split and on this week's traffic. Measurements are reports, never
-part of a model's identity.
+Cost is counted (``gramops.cost.count_work``: the work of one inference call over the
+reference test split, from the model's tensor shapes) and converted to CPU time with
+``cost.calibration``, so the same architecture costs the same in every run; the CPU time
+measured over the same call (median of ``cost.repeats``) is reported beside it, never
+used by the gate. Quality is the pass rate on the reference test split and on this week's
+traffic.
 """
 
 import csv
@@ -12,6 +14,9 @@ import tempfile
 from pathlib import Path
 
 from gramops import cost
+from gramops.auditlog import registration_order
+from gramops.bundle import read_metadata, weights_spec
+from gramops.features import featurize
 from gramops.jsonio import read_jsonl, write_json
 from gramops.monitoring import load_registered
 from gramops.registry import Registry
@@ -27,6 +32,14 @@ def _pass_rate(predictor, records) -> float:
     return sum(f in r["acceptable"] for f, r in zip(forms, records, strict=True)) / len(records)
 
 
+def _shapes(bundle: Path, base: Path | None) -> cost.TensorShapes:
+    """Tensor shapes from config.json (a LoRA model: its base's and the adapter's)."""
+    shapes = dict(weights_spec(read_metadata(bundle, "config.json"), bundle))
+    if base is not None:
+        shapes.update(weights_spec(read_metadata(base, "config.json"), base))
+    return shapes
+
+
 def main() -> None:
     (params,) = load_params("cost")
     test = [r for r in read_jsonl(CORPUS / "test.jsonl") if r["domain"] == "verb"]
@@ -35,56 +48,60 @@ def main() -> None:
     latest = max(r["week"] for r in requests)
     current = [r for r in requests if r["week"] == latest]
     registry = Registry(actor="stage:cpqu")
-    order = [r["sha"] for r in registry.history() if r["op"] == "register"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="gramops-cpqu-") as tmp:
-        for sha in order:
+        for sha in registration_order(registry.history()):
             entry = registry.entry(sha)
-            semver = (registry.semvers_of(sha) or ["untagged"])[-1]
+            semver = (registry.semvers_of(sha) or [None])[-1]
             reference = entry["metrics"]["verb"]["pass_rate"]
             parent = entry.get("parent_sha")
             if not registry.objects_present(sha) or (
                 parent and not registry.objects_present(parent)
             ):
-                log.info(
-                    "%s %s: bytes not in this object store, cost not measured", semver, sha[:12]
-                )
-                rows.append(cost.CostRow.unmeasured(semver, sha, entry, reference))
+                log.info("%s: bytes %s, cost not counted", sha[:12], cost.NOT_IN_STORE)
+                rows.append(cost.CostRow.not_in_store(sha, semver, entry, reference))
                 continue
-            _, predictor = load_registered(registry, sha, Path(tmp) / sha[:12])
+            workdir = Path(tmp) / sha[:12]
+            _, predictor = load_registered(registry, sha, workdir)
+            bundle = workdir / sha[:12]
+            base = workdir / parent[:12] if entry["family"] == "lora" else None
+            load = cost.workload(featurize(test, predictor.features), tokens)
+            work = cost.count_work(entry["family"], _shapes(bundle, base), load)
             seconds = cost.median(
                 cost.measure_cpu_seconds(lambda p=predictor: p.predict(test), params.repeats)
             )
             rows.append(
-                cost.CostRow.from_measurement(
-                    semver,
+                cost.CostRow.counted(
                     sha,
+                    semver,
                     entry,
-                    reference,
-                    _pass_rate(predictor, current),
-                    cost.cpu_per_1k_tokens(seconds, tokens),
-                    params.usd_per_cpu_hour,
+                    work,
+                    load,
+                    calibration=params.calibration,
+                    usd_per_cpu_hour=params.usd_per_cpu_hour,
+                    pass_rate=reference,
+                    traffic_pass_rate=_pass_rate(predictor, current),
+                    measured_cpu_s=seconds,
                 )
             )
             log.info(
-                "%s %s: %.4f CPU s per 1k tokens", semver, sha[:12], rows[-1].cpu_s_per_1k_tokens
+                "%s: %.1f CPU µs per 1k tokens counted, %.1f measured",
+                rows[-1].label,
+                rows[-1].cpu_us_per_1k_tokens,
+                rows[-1].measured_cpu_us_per_1k_tokens,
             )
     write_json(
         Path("metrics/cpqu.json"),
-        {
-            "usd_per_cpu_hour": params.usd_per_cpu_hour,
-            "entries": {row.semver: row.to_dict() for row in rows},
-        },
+        cost.costs_json(rows, params.calibration, params.usd_per_cpu_hour),
     )
     Path("metrics/COSTS.md").write_text(
-        cost.costs_markdown(rows, params.usd_per_cpu_hour), encoding="utf-8"
+        cost.costs_markdown(rows, params.calibration, params.usd_per_cpu_hour), encoding="utf-8"
     )
-    scatter = cost.scatter_rows(rows)
     Path("plots").mkdir(exist_ok=True)
     with Path("plots/cost_quality.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["label", "usd_per_1k_tokens", "pass_rate"])
+        writer = csv.DictWriter(fh, fieldnames=cost.SCATTER_FIELDS)
         writer.writeheader()
-        writer.writerows(scatter)
+        writer.writerows(cost.scatter_rows(rows))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
-"""Stage gate: promote the challenger to production, or block it, with every reason.
+"""Stage gate: the deploy decision for the candidate (promote, block or hold), nothing more.
 
-Rules (thresholds in params.yaml:gate): a quality floor; non-inferiority against
-production by a z-test on the reference test split and on this week's traffic; if drift
-demands retraining, the challenger must have been evaluated on the current distribution;
-a CpQU ceiling relative to production. A promotion moves the `production` alias through
-the registry (audited in index.jsonl) and, when configured, notifies a webhook.
+Rules (thresholds in params.yaml:gate): no standing rollback; a quality floor;
+non-inferiority against production on the reference test split and on this week's
+traffic; no evidence of harm on any slice; if drift demands retraining, the candidate was
+evaluated on the current distribution; a CpQU ceiling relative to production. The stage
+reads the registry but never writes it: `gramops promote` acts on the verdict, and
+metrics/gate.json records the registry state judged so a stale verdict is detectable.
 """
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from gramops import gate
+from gramops.auditlog import rolled_back
+from gramops.errors import GramopsError
 from gramops.jsonio import read_json, write_json
-from gramops.notify import post_json
-from gramops.registry import Registry
+from gramops.registry import Registry, RegistryError
 from gramops.stage import load_params, run
 
 log = logging.getLogger("stages.gate")
@@ -24,48 +27,78 @@ def _reference(entry: dict) -> tuple[int, int]:
     return round(verb["pass_rate"] * verb["count"]), verb["count"]
 
 
+def _cpqu(costs: dict[str, Any], sha: str) -> float | None:
+    rows = {row["sha"]: row for row in costs["entries"].values()}
+    # rows carry the full SHA; files written before the cost change carry 12 hex digits
+    return (rows.get(sha) or rows.get(sha[:12]) or {}).get("cpqu")
+
+
+def _candidate_facts(
+    registry: Registry, replay: dict, drift: dict, costs: dict, candidate: str, production: str
+) -> dict[str, Any]:
+    """What the gate compares: the candidate against production, from the metrics files."""
+    current = replay["replay"]
+    return {
+        "candidate_reference": _reference(registry.entry(candidate)),
+        "candidate_traffic": (current["challenger"]["passed"], current["challenger"]["n"]),
+        "production_traffic": (current["champion"]["passed"], current["champion"]["n"]),
+        "drift_retrain": drift["retrain"],
+        "candidate_evaluated_on_current": current["challenger"]["n"] > 0,
+        "candidate_cpqu": _cpqu(costs, candidate),
+        "production_cpqu": _cpqu(costs, production),
+        "candidate_rolled_back": rolled_back(registry.history()).get(candidate),
+        "slices": replay.get("slices", {}),
+    }
+
+
 def main() -> None:
     (params,) = load_params("gate")
     replay = read_json(Path("metrics/traffic.json"))
-    costs = {row["sha"]: row for row in read_json(Path("metrics/cpqu.json"))["entries"].values()}
     drift = read_json(Path("metrics/drift.json"))
+    costs = read_json(Path("metrics/cpqu.json"))
+    built = read_json(Path("metrics/registry.json")).get("shas", {})
     registry = Registry(actor="stage:gate")
-    champion = registry.resolve(replay["champion"]["sha"])
-    challenger = registry.resolve(replay["challenger"]["sha"])
-    current = replay["replay"]
+    state = registry.state()
+    production = state["production"]
+    named = {f"metrics/registry.json shas.{family}": sha for family, sha in built.items()}
+    named["metrics/traffic.json candidate"] = replay.get("candidate")
+    missing = [
+        f"{where} = {sha}" for where, sha in named.items() if sha and not _known(registry, sha)
+    ]
+    if missing:
+        raise GramopsError(
+            f"not registered in {registry.url}: {'; '.join(missing)}; run `dvc repro` (register "
+            "adds them) or restore the registry files"
+        )
+    if replay.get("production") != production:
+        raise GramopsError(
+            f"metrics/traffic.json compared against production {replay.get('production')}, "
+            f"but the registry's production is {production}: run `dvc repro traffic` first"
+        )
+    candidate = replay["candidate"]
+    facts = (
+        {}
+        if candidate is None
+        else _candidate_facts(registry, replay, drift, costs, candidate, production)
+    )
     inputs = gate.GateInputs(
-        champion=champion,
-        challenger=challenger,
-        challenger_reference=_reference(registry.entry(challenger)),
-        champion_reference=_reference(registry.entry(champion)),
-        challenger_traffic=(current["challenger"]["passed"], current["challenger"]["n"]),
-        champion_traffic=(current["champion"]["passed"], current["champion"]["n"]),
-        drift_retrain=drift["retrain"],
-        challenger_evaluated_on_current=current["challenger"]["n"] > 0,
-        challenger_cpqu=costs.get(challenger[:12], {}).get("cpqu"),
-        champion_cpqu=costs.get(champion[:12], {}).get("cpqu"),
-        challenger_rolled_back=gate.rolled_back(registry.history()).get(challenger),
+        production=production,
+        production_reference=_reference(registry.entry(production)),
+        candidate=candidate,
+        **facts,
     )
     result = gate.decide(inputs, params)
-    if result["decision"] == "promote":
-        new, previous = registry.set_alias("production", challenger)
-        result["moved"] = {"alias": "production", "from": previous, "to": new}
-        log.info("promoted %s to production (was %s)", new[:12], (previous or "unset")[:12])
-        if params.notify_url:
-            post_json(
-                params.notify_url,
-                {
-                    "event": "promote",
-                    "alias": "production",
-                    "sha": new,
-                    "previous": previous,
-                    "actor": registry.actor,
-                    "semvers": registry.semvers_of(new),
-                },
-            )
-    else:
-        log.info("gate: %s; %s", result["decision"], "; ".join(result["reasons"]))
+    # the registry state judged: `gramops promote` and `gate --check` refuse a stale verdict
+    result["registry"] = state
+    log.info("gate: %s; %s", result["decision"], "; ".join(result["reasons"]))
     write_json(Path("metrics/gate.json"), result)
+
+
+def _known(registry: Registry, sha: str) -> bool:
+    try:
+        return registry.resolve(sha) == sha
+    except RegistryError:
+        return False
 
 
 if __name__ == "__main__":

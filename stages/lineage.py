@@ -21,11 +21,16 @@ def main() -> None:
     (OUT / "lineage.mmd").write_text(mermaid, encoding="utf-8")
     (OUT / "lineage.md").write_text(to_markdown(mermaid), encoding="utf-8")
     render_png(graph, OUT / "lineage.png")
-    # Aliases move after register (the gate, `gramops promote`), so their summary is
-    # written here, after the gate, not by register.
+    # Aliases move after register (`gramops promote`, rollback), so their summary is
+    # written here, not by register. The audit log's chain head beside them makes a
+    # rewritten registry history show in `dvc metrics diff` and in review.
+    state = registry.state()
     write_json(
         Path("metrics/aliases.json"),
-        {"aliases": keyed_summaries(registry.aliases(), registry.entry, registry.semvers_of)},
+        {
+            "aliases": keyed_summaries(registry.aliases(), registry.entry, registry.semvers_of),
+            "audit_log": {"records": state["records"], "seq": state["seq"], "head": state["head"]},
+        },
     )
     log.info("lineage of %d nodes, %d edges", len(graph.nodes), len(graph.edges))
 

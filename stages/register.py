@@ -1,7 +1,10 @@
-"""Stage register: add the three bundles to the content-addressed registry.
+"""Stage register: add the three evaluated bundles to the registry, by SHA.
 
-The registry under models/registry/ is a store (like MLflow), not a DVC output: this
-stage and the gate both write it. Its DVC outputs are the summaries it writes here.
+The registry (models/registry/) is a store, not a DVC output. This stage only adds
+content-addressed entries, which is safe to repeat: it binds no semver and moves no
+alias (people and CI do that with `gramops promote`). Its DVC outputs are the summaries
+below; models/manifest.json is an uncached, gitignored output, so DVC keeps no run-cache
+for this stage and never restores its summaries without the entries they name.
 """
 
 import logging
@@ -11,7 +14,8 @@ from gramops.jsonio import write_json
 from gramops.provenance import environment_manifest
 from gramops.registry import Registry, registry_location
 from gramops.stage import load_params, run
-from gramops.summary import keyed_summaries
+from gramops.summary import SHORT, keyed_summaries
+from gramops.workspace import git_add
 
 FAMILIES = ("fp32", "int8", "lora")  # parents before children
 UPSTREAM = ("base", "pull_corpus", "prepare", "train", "quantize", "finetune", "evaluate")
@@ -19,29 +23,24 @@ log = logging.getLogger("stages.register")
 
 
 def main() -> None:
-    sections = (*UPSTREAM, "register")
-    params = dict(zip(sections, load_params(*sections), strict=True))
+    params = dict(zip(UPSTREAM, load_params(*UPSTREAM), strict=True))
     registry = Registry(actor="stage:register")
-    current = {}
+    current, created = {}, []
     for family in FAMILIES:
-        result = registry.register(
-            Path("models") / family,
-            family=family,
-            seed_semver=params["register"].semver[family],
-            strict=params["register"].strict,
-        )
+        result = registry.register(Path("models") / family, family=family)
         current[family] = result.sha
+        if result.created and registry.is_local:
+            created.append(registry.entry_path(result.sha))
         log.info(
             "%s %s %s (%s%s)",
             family,
-            result.semver,
-            result.sha[:12],
+            result.semver or "untagged",
+            result.sha[:SHORT],
             "new" if result.created else "already registered",
             f", restored {result.restored_objects} objects" if result.restored_objects else "",
         )
-    if "production" not in registry.aliases():
-        registry.set_alias("production", current["fp32"])
-        log.info("no production model yet: production -> fp32 %s", current["fp32"][:12])
+    if created:
+        git_add(created)
     # Where the registry lives is recorded beside what it holds: the stages that read the
     # registry depend on this file, so pointing GRAMOPS_REGISTRY at a team's store (which
     # DVC cannot see) re-runs them against it, and `dvc metrics diff` shows the move.
@@ -50,6 +49,7 @@ def main() -> None:
         {
             "registry": registry_location(),
             "families": keyed_summaries(current, registry.entry, registry.semvers_of),
+            "shas": current,
         },
     )
     write_json(
@@ -59,9 +59,7 @@ def main() -> None:
             "models": {
                 f: {"sha": sha, "semvers": registry.semvers_of(sha)} for f, sha in current.items()
             },
-            "config": {
-                name: params[name].model_dump(mode="json") for name in (*UPSTREAM, "register")
-            },
+            "config": {name: params[name].model_dump(mode="json") for name in UPSTREAM},
             **environment_manifest(),
         },
     )

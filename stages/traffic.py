@@ -1,113 +1,75 @@
-"""Stage traffic: replay this week's traffic through shadow, A/B and canary routers.
+"""Stage traffic: the candidate against production on this week's traffic and on slices.
 
-Champion = the `production` alias, challenger = `traffic.challenger` (a ref, or a family
-name for its newest entry). Both models answer every request offline; each strategy then
-sees only the answers its routing would have served, so all three are computed from one
-replay and are deterministic per request id.
+Production = the `production` alias; candidate = `traffic.challenger` (a ref, or a family
+name for the bundle of that family this run built, metrics/registry.json:shas). When the
+candidate is production there is nothing to compare and the report says so. Otherwise both
+models answer every request offline (shadow, A/B and canary then see only the answers
+their routing would have served) and every record of the reference test split (per-slice
+counts for the gate's slice rule).
 """
 
 import logging
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from gramops import traffic
-from gramops.jsonio import read_jsonl, write_json
+from gramops.jsonio import read_json, read_jsonl, write_json
 from gramops.monitoring import load_registered, resolve_challenger
 from gramops.registry import Registry
 from gramops.stage import load_params, run
 
 TRAFFIC = Path("data/shifted/traffic.jsonl")
+REFERENCE = Path("data/processed/test.jsonl")
 log = logging.getLogger("stages.traffic")
 
 
 def main() -> None:
     (params,) = load_params("traffic")
-    requests = list(read_jsonl(TRAFFIC))
-    latest = max(r["week"] for r in requests)
-    current = [r for r in requests if r["week"] == latest]
     registry = Registry(actor="stage:traffic")
-    challenger_sha = resolve_challenger(registry, params.challenger)
-    with tempfile.TemporaryDirectory(prefix="gramops-traffic-") as tmp:
-        champion_sha, champion = load_registered(registry, "production", Path(tmp))
-        _, challenger = load_registered(registry, challenger_sha, Path(tmp))
-        answers = {"champion": champion.predict(current), "challenger": challenger.predict(current)}
-    forms = {arm: p.forms for arm, p in answers.items()}
-    passed = {
-        arm: np.array([f in r["acceptable"] for f, r in zip(forms[arm], current, strict=True)])
-        for arm in answers
-    }
-    strict = {
-        arm: np.array([f == r["form"] for f, r in zip(forms[arm], current, strict=True)])
-        for arm in answers
-    }
-    ids = [r["request_id"] for r in current]
-    replay = traffic.Replay.build(
-        request_ids=ids,
-        records=current,
-        champion_pass=passed["champion"],
-        challenger_pass=passed["challenger"],
-        champion_strict=strict["champion"],
-        challenger_strict=strict["challenger"],
-        champion_forms=forms["champion"],
-        challenger_forms=forms["challenger"],
-    )
-    shadow = traffic.shadow(replay, params.shadow_fraction, params.examples)
-    ab = traffic.ab_test(replay, params.ab_split, params.alpha, params.mde, params.power)
-    canary = traffic.canary(replay, params.canary_steps, params.alpha)
+    built = read_json(Path("metrics/registry.json")).get("shas", {})
+    candidate_sha = resolve_challenger(registry, params.challenger, built)
+    production_sha = registry.resolve("production")
 
-    def who(sha: str) -> dict:
-        return {
-            "sha": sha[:12],
-            "semvers": registry.semvers_of(sha),
-            "family": registry.entry(sha)["family"],
-        }
+    def model(sha: str) -> traffic.Model:
+        return traffic.Model(sha, registry.entry(sha)["family"], registry.semvers_of(sha))
 
-    write_json(
-        Path("metrics/traffic.json"),
-        {
-            "champion": who(champion_sha),
-            "challenger": who(challenger_sha),
-            "requests": len(current),
-            "week": current[0]["week"],
-            # every request answered by both: the full comparison the gate uses
-            "replay": {
-                arm: {
-                    "passed": int(passed[arm].sum()),
-                    "n": len(current),
-                    "pass_rate": round(float(passed[arm].mean()), 6),
-                }
-                for arm in passed
-            },
-            "shadow": shadow,
-            "ab": ab,
-            "canary": canary,
-        },
-    )
+    def compare() -> dict:
+        requests = list(read_jsonl(TRAFFIC))
+        latest = max(r["week"] for r in requests)
+        current = [r for r in requests if r["week"] == latest]
+        reference = list(read_jsonl(REFERENCE))
+        with tempfile.TemporaryDirectory(prefix="gramops-traffic-") as tmp:
+            _, production = load_registered(registry, production_sha, Path(tmp))
+            _, candidate = load_registered(registry, candidate_sha, Path(tmp))
+            forms = {
+                name: (predictor.predict(current).forms, predictor.predict(reference).forms)
+                for name, predictor in (("production", production), ("candidate", candidate))
+            }
+        return traffic.comparison(
+            current,
+            forms["production"][0],
+            forms["candidate"][0],
+            reference,
+            forms["production"][1],
+            forms["candidate"][1],
+            params,
+        )
+
+    metrics, text = traffic.report(model(production_sha), model(candidate_sha), compare)
+    write_json(Path("metrics/traffic.json"), metrics)
+    Path("metrics/TRAFFIC.md").write_text(text, encoding="utf-8")
     Path("plots").mkdir(exist_ok=True)
-    with Path("plots/canary.csv").open("w", encoding="utf-8") as fh:
-        fh.write("step,arm,pass_rate\n")
-        for step in canary["steps"]:
-            for arm in ("champion", "challenger"):
-                rate = step[f"{arm}_pass_rate"]
-                if rate is not None:
-                    fh.write(f"{step['fraction']},{arm},{rate}\n")
-    label = {
-        sha: f"{who(sha)['family']} {', '.join(who(sha)['semvers'])} ({sha[:12]})"
-        for sha in (champion_sha, challenger_sha)
-    }
-    Path("metrics/TRAFFIC.md").write_text(
-        traffic.report_markdown(shadow, ab, canary, label[champion_sha], label[challenger_sha]),
-        encoding="utf-8",
-    )
-    log.info(
-        "champion %s vs challenger %s: A/B p=%s, canary %s",
-        label[champion_sha],
-        label[challenger_sha],
-        ab["test"]["p_value"],
-        "completed" if canary["completed"] else f"aborted at {canary['stopped_at']}",
-    )
+    Path("plots/canary.csv").write_text(traffic.canary_csv(metrics), encoding="utf-8")
+    if metrics["candidate"] is None:
+        log.info("%s", metrics["note"])
+    else:
+        log.info(
+            "production %s vs candidate %s: A/B p=%s, canary %s",
+            production_sha[:12],
+            candidate_sha[:12],
+            metrics["ab"]["test"]["p_value"],
+            "completed" if metrics["canary"]["completed"] else "aborted",
+        )
 
 
 if __name__ == "__main__":

@@ -1,16 +1,136 @@
-"""Cost measurement and CpQU: which calls are timed, the arithmetic, and the COSTS.md table."""
+"""Cost: counting the work of inference, its calibration, CpQU, and the reports.
+
+The counting functions run on tiny real weights (a hash space of 2**8, 4 hidden units), so
+every expected count below is worked out by hand from the shapes.
+"""
 
 import json
 import math
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from gramops import cost
-from gramops.cost import CostError, CostRow
+from gramops import cost, model
+from gramops.cost import CostError, CostRow, Work, Workload
+from gramops.params import CostCalibration, FeatureParams, validate_section
 
+FEATURES = FeatureParams(hash_bits=8, window=2)
+D, HIDDEN, TAGS, RANK = 2**8, 4, len(model.TAGS), 2
+CAL = CostCalibration(
+    macs_per_us=1000.0,
+    weight_bytes_per_us=2000.0,
+    features_per_us=10.0,
+    sort_compares_per_us=100.0,
+    us_per_call=500.0,
+    machine="test",
+)
 ENTRY = {"family": "int8", "size_bytes": 2_500_000}
 SHA_A = "a" * 64
 SHA_B = "b" * 64
+
+
+def _fp32(seed: int) -> dict[str, np.ndarray]:
+    return model.init_weights(D, HIDDEN, 3.0, np.random.default_rng(seed))
+
+
+def _lora(base: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    adapter = model.init_lora(base, RANK, 3.0, np.random.default_rng(seed))
+    return {k: v + np.float32(0.01) for k, v in adapter.items()}  # B non-zero: a real delta
+
+
+# Three requests over 5 columns, 7 active features in all.
+X = sp.csr_matrix(
+    (np.ones(7, dtype=np.float32), ([0, 0, 0, 1, 1, 2, 2], [3, 7, 200, 3, 9, 7, 250])),
+    shape=(3, D),
+)
+LOAD = cost.workload(X, tokens=20)
+
+
+# --------------------------------------------------------------------------- counting
+
+
+def test_workload_counts_requests_active_features_and_distinct_columns():
+    assert Workload(requests=3, tokens=20, active_features=7, active_columns=5) == LOAD
+    with pytest.raises(CostError, match="empty"):
+        cost.workload(sp.csr_matrix((0, D), dtype=np.float32), 0)
+
+
+def test_fp32_work_counted_by_hand():
+    work = cost.count_work("fp32", cost.tensor_shapes(_fp32(1)), LOAD)
+    # 7 active features x 4 hidden + 3 requests x 4 hidden x 6 tags
+    assert work.macs == 7 * 4 + 3 * 4 * 6
+    # the whole of W1 (scipy copies W1.T), b1, W2, b2; float32
+    assert work.weight_bytes == 4 * (4 * 256 + 4 + 6 * 4 + 6)
+    assert (work.active_features, work.sort_compares, work.calls) == (7, 0, 1)
+
+
+def test_int8_reads_only_the_active_columns_and_pays_for_a_sort():
+    work = cost.count_work("int8", cost.tensor_shapes(model.quantize_int8(_fp32(1))), LOAD)
+    assert work.macs == 7 * 4 + 3 * 4 * 6
+    # codes of 5 active columns x 4 rows (1 byte); scales, biases, W2 codes
+    assert work.weight_bytes == 5 * 4 + 4 * 4 + 4 * 4 + 6 * 4 + 6 * 4 + 4 * 6
+    assert work.sort_compares == 7 * (7).bit_length()
+
+
+def test_lora_adds_the_low_rank_products_and_the_adapter_bytes():
+    base = _fp32(1)
+    shapes = cost.tensor_shapes({**base, **_lora(base, 2)})
+    work = cost.count_work("lora", shapes, LOAD)
+    fp32 = cost.count_work("fp32", cost.tensor_shapes(base), LOAD)
+    # X·A1ᵀ (7 x 2), ·B1ᵀ (3 x 2 x 4), hidden·A2ᵀ (3 x 4 x 2), ·B2ᵀ (3 x 2 x 6)
+    assert work.macs == fp32.macs + 7 * 2 + 3 * 2 * 4 + 3 * 4 * 2 + 3 * 2 * 6
+    assert work.weight_bytes == fp32.weight_bytes + 4 * (2 * 256 + 4 * 2 + 2 * 4 + 6 * 2)
+
+
+def test_counted_work_matches_what_the_model_computes():
+    """The counts describe the tensors inference really multiplies: the same shapes run."""
+    base = _fp32(1)
+    assert model.predict_proba(base, X).shape == (3, TAGS)
+    assert model.predict_proba_int8(model.quantize_int8(base), X).shape == (3, TAGS)
+    assert model.predict_proba_lora(base, _lora(base, 2), X, 4.0, RANK).shape == (3, TAGS)
+
+
+def test_counting_reads_shapes_never_values():
+    a, b = _fp32(1), _fp32(2)
+    assert not np.array_equal(a["W1"], b["W1"])
+    for family, prepare in (("fp32", lambda w: w), ("int8", model.quantize_int8)):
+        assert cost.count_work(family, cost.tensor_shapes(prepare(a)), LOAD) == cost.count_work(
+            family, cost.tensor_shapes(prepare(b)), LOAD
+        )
+
+
+def test_a_wider_model_counts_more_work():
+    narrow = cost.count_work("fp32", cost.tensor_shapes(_fp32(1)), LOAD)
+    wide = cost.count_work(
+        "fp32", cost.tensor_shapes(model.init_weights(D, 8, 3.0, np.random.default_rng(1))), LOAD
+    )
+    assert wide.macs == 2 * narrow.macs
+    assert wide.weight_bytes > narrow.weight_bytes
+
+
+def test_count_work_names_the_missing_tensor_and_unknown_family():
+    with pytest.raises(CostError, match="'W2'"):
+        cost.count_work("fp32", cost.tensor_shapes({"W1": np.zeros((4, D))}), LOAD)
+    with pytest.raises(CostError, match="family 'bf16'"):
+        cost.count_work("bf16", {}, LOAD)
+
+
+def test_calibration_converts_work_to_cpu_time():
+    work = Work(macs=2000, weight_bytes=4000, active_features=30, sort_compares=100, calls=1)
+    assert cost.counted_cpu_us(work, CAL) == 2.0 + 2.0 + 3.0 + 1.0 + 500.0
+    assert cost.per_1k_tokens(508.0, 2000) == 254.0
+
+
+def test_calibration_params_are_validated_with_the_key_named():
+    section = {"usd_per_cpu_hour": 0.04, "repeats": 3, "calibration": CAL.model_dump()}
+    assert validate_section({"cost": section}, "cost").calibration == CAL
+    bad = {**section, "calibration": {**CAL.model_dump(), "macs_per_us": 0}}
+    with pytest.raises(ValueError, match=r"cost\.calibration\.macs_per_us"):
+        validate_section({"cost": bad}, "cost")
+
+
+# --------------------------------------------------------------------------- measurement
 
 
 class FakeWork:
@@ -29,81 +149,96 @@ class FakeWork:
         return self.elapsed
 
 
-# --------------------------------------------------------------------------- measurement
-
-
 def test_measure_times_each_repeat_and_not_the_warm_up():
     work = FakeWork([100.0, 1.0, 2.0, 3.0])
-    timings = cost.measure_cpu_seconds(work, 3, clock=work.clock)
-    assert work.calls == 4  # one warm-up + three timed
-    assert timings == [1.0, 2.0, 3.0]
+    assert cost.measure_cpu_seconds(work, 3, clock=work.clock) == [1.0, 2.0, 3.0]
+    assert work.calls == 4
 
 
-def test_measure_with_the_real_cpu_clock_returns_one_timing_per_repeat():
-    calls = []
-    timings = cost.measure_cpu_seconds(lambda: calls.append(sum(range(10_000))), 4)
-    assert len(calls) == 5
-    assert len(timings) == 4
-    assert all(t >= 0 for t in timings)
-
-
-def test_measure_rejects_zero_repeats():
-    with pytest.raises(CostError, match="repeats"):
+def test_measure_rejects_zero_repeats_and_median_needs_timings():
+    with pytest.raises(CostError, match="cost.repeats"):
         cost.measure_cpu_seconds(lambda: None, 0)
-
-
-def test_median_and_per_token_scaling():
-    assert cost.median([3.0, 1.0, 100.0]) == 3.0
-    assert cost.median([1.0, 2.0, 3.0, 4.0]) == 2.5
-    assert cost.cpu_per_1k_tokens(0.5, 2000) == pytest.approx(0.25)
     with pytest.raises(CostError):
         cost.median([])
-    with pytest.raises(CostError, match="0 tokens"):
-        cost.cpu_per_1k_tokens(1.0, 0)
+    assert cost.median([3.0, 1.0, 100.0]) == 3.0
 
 
-# --------------------------------------------------------------------------- CpQU
+# --------------------------------------------------------------------------- case 9
 
 
-def test_cpqu_is_cost_over_pass_rate():
+def _row(sha, weights, family, measured_s, pass_rate=0.95):
+    work = cost.count_work(family, cost.tensor_shapes(weights), LOAD)
+    return CostRow.counted(
+        sha,
+        None,
+        {"family": family, "size_bytes": 1},
+        work,
+        LOAD,
+        calibration=CAL,
+        usd_per_cpu_hour=0.04,
+        pass_rate=pass_rate,
+        traffic_pass_rate=pass_rate,
+        measured_cpu_s=measured_s,
+    )
+
+
+@pytest.mark.parametrize("family", ["fp32", "int8"])
+def test_case_9_same_architecture_gives_a_cpqu_ratio_of_exactly_one(family):
+    """Issue 11, case 9: the CpQU ratio of same-architecture models flapped 0.95x..1.59x with
+    timing noise and blocked the gate. Counted cost cannot: whatever the measured CPU time
+    (here 1 ms against 40 ms, then reversed), the ratio the gate reads is exactly 1.0, and
+    repeated runs give the same row bit for bit."""
+    prepare = model.quantize_int8 if family == "int8" else (lambda w: w)
+    production, challenger = prepare(_fp32(1)), prepare(_fp32(2))
+    ratios, rows = set(), set()
+    for noise in ((0.001, 0.040), (0.040, 0.001), (0.003, 0.003)):
+        champ = _row(SHA_A, production, family, noise[0])
+        chall = _row(SHA_B, challenger, family, noise[1])
+        ratios.add(chall.to_dict()["cpqu"] / champ.to_dict()["cpqu"])
+        rows.add(json.dumps({k: v for k, v in chall.to_dict().items() if "measured" not in k}))
+        assert chall.measured_cpu_us_per_1k_tokens != champ.measured_cpu_us_per_1k_tokens or (
+            noise[0] == noise[1]
+        )
+    assert ratios == {1.0}
+    assert len(rows) == 1
+
+
+def test_measured_time_is_reported_and_enters_no_other_field():
+    slow, fast = _row(SHA_A, _fp32(1), "fp32", 0.5), _row(SHA_A, _fp32(1), "fp32", 0.001)
+    assert slow.measured_cpu_us_per_1k_tokens == 0.5e6 * 1000 / 20
+    assert fast.measured_cpu_us_per_1k_tokens == pytest.approx(0.001e6 * 1000 / 20)
+    differing = {k for k, v in slow.to_dict().items() if fast.to_dict()[k] != v}
+    assert differing == {"measured_cpu_us_per_1k_tokens"}
+
+
+# --------------------------------------------------------------------------- pricing
+
+
+def test_usd_per_1b_tokens_and_cpqu():
+    # 3,600 µs per 1k tokens = 3,600 s per 1B tokens = 1 CPU hour
+    assert cost.usd_per_1b_tokens(3600.0, 2.0) == pytest.approx(2.0)
     assert cost.cpqu(0.002, 0.8) == pytest.approx(0.0025)
-    assert cost.cpqu(0.002, 1.0) == pytest.approx(0.002)
-
-
-def test_cpqu_of_a_model_that_never_passes_is_infinite():
     assert cost.cpqu(0.002, 0.0) == math.inf
-
-
-def test_cpqu_rejects_a_rate_outside_0_1():
     with pytest.raises(CostError, match="pass rate"):
         cost.cpqu(0.002, 1.5)
 
 
-def test_measured_row_prices_cpu_time_and_writes_infinity_as_null():
-    # 36 CPU s per 1k tokens at $1/h = $0.01 per 1k tokens
-    row = CostRow.from_measurement("v0.2.0", SHA_A, ENTRY, 0.8, 0.0, 36.0, 1.0)
-    assert row.sha == SHA_A[:12]
-    assert row.usd_per_1k_tokens == pytest.approx(0.01)
-    assert row.cpqu == pytest.approx(0.0125)
-    assert row.cpqu_traffic == math.inf
+def test_row_fields_units_and_infinity_as_null():
+    row = _row(SHA_A, _fp32(1), "fp32", 0.01, pass_rate=0.0)
     data = json.loads(json.dumps(row.to_dict(), allow_nan=False))
-    assert data["cpqu_traffic"] is None
-    assert data["cpqu"] == pytest.approx(0.0125)
-    assert data["measured"] is True
+    counted = cost.counted_cpu_us(row.work, CAL) * 1000 / 20
+    assert data["cpu_us_per_1k_tokens"] == pytest.approx(counted, rel=1e-5)
+    assert data["usd_per_1b_tokens"] == pytest.approx(counted * 0.04 / 3600, rel=1e-5)
+    assert data["cpqu"] is None and data["cpqu_traffic"] is None
+    assert data["sha"] == SHA_A and data["semver"] == "untagged" and data["in_store"] is True
+    assert data["work"]["macs"] == row.work.macs
 
 
-def test_tiny_costs_survive_rounding():
-    # a fast model on a cheap CPU costs ~1e-7 $ per 1k tokens; fixed 6 decimals would zero it
-    row = CostRow.from_measurement("v0.2.0", SHA_A, ENTRY, 0.9, 0.9, 0.01, 0.04)
-    assert row.to_dict()["usd_per_1k_tokens"] == pytest.approx(0.01 / 3600 * 0.04, rel=1e-5)
-
-
-def test_unmeasured_row_has_quality_but_no_cost():
-    row = CostRow.unmeasured("v0.1.0", SHA_B, {"family": "fp32", "size_bytes": 10}, 0.95)
-    data = row.to_dict()
-    assert data["measured"] is False
-    assert data["pass_rate_reference"] == 0.95
-    for key in ("pass_rate_traffic", "cpu_s_per_1k_tokens", "usd_per_1k_tokens", "cpqu"):
+def test_entry_not_in_store_has_quality_but_no_cost():
+    data = CostRow.not_in_store(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 10}, 0.95)
+    data = data.to_dict()
+    assert data["in_store"] is False and data["pass_rate"] == 0.95
+    for key in ("cpu_us_per_1k_tokens", "measured_cpu_us_per_1k_tokens", "usd_per_1b_tokens"):
         assert data[key] is None
 
 
@@ -112,32 +247,37 @@ def test_unmeasured_row_has_quality_but_no_cost():
 
 def _rows() -> list[CostRow]:
     return [
-        CostRow.unmeasured("v0.1.0", SHA_B, {"family": "fp32", "size_bytes": 9_000_000}, 0.95),
-        CostRow.from_measurement("v0.2.0", SHA_A, ENTRY, 0.9, 0.85, 0.5, 0.04),
-        CostRow.from_measurement(
-            "v0.3.0", "c" * 64, {"family": "lora", "size_bytes": 10}, 0, 0, 1, 1
-        ),
+        CostRow.not_in_store(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 9_000_000}, 0.95),
+        _row(SHA_A, model.quantize_int8(_fp32(1)), "int8", 0.002),
+        _row("c" * 64, _fp32(3), "fp32", 0.004, pass_rate=0.0),
     ]
 
 
-def test_costs_markdown_has_one_row_per_entry_and_marks_unmeasured_ones():
-    text = cost.costs_markdown(_rows(), 0.04)
+def test_costs_json_is_keyed_by_short_sha_with_the_calibration():
+    data = cost.costs_json(_rows(), CAL, 0.04)
+    assert list(data["entries"]) == [SHA_B[:12], SHA_A[:12], "c" * 12]
+    assert data["entries"][SHA_A[:12]]["sha"] == SHA_A
+    assert data["calibration"]["macs_per_us"] == 1000.0 and data["usd_per_cpu_hour"] == 0.04
+
+
+def test_costs_markdown_one_row_per_entry_labels_and_units():
+    text = cost.costs_markdown(_rows(), CAL, 0.04)
     lines = text.splitlines()
-    assert lines[0].startswith("# ")
-    assert any("CpQU" in line and "this machine" in line for line in lines)
-    table = [line for line in lines if line.startswith("| v")]
-    assert [line.split("|")[1].strip() for line in table] == ["v0.1.0", "v0.2.0", "v0.3.0"]
-    assert f"`{SHA_B[:12]}`" in table[0]
-    assert SHA_B[:13] not in text  # short SHA only
-    assert cost.NOT_MEASURED in table[0]
-    assert cost.NOT_MEASURED not in table[1]
+    assert cost.COSTS_HEADER in lines and "CPU µs / 1k tokens (counted)" in text
+    table = [line for line in lines if line.startswith("| fp32") or line.startswith("| int8")]
+    assert [line.split("|")[1].strip() for line in table] == [
+        "fp32 v0.1.0",
+        f"int8 {SHA_A[:12]}",
+        f"fp32 {'c' * 12}",
+    ]
+    assert cost.NOT_IN_STORE in table[0] and cost.NOT_IN_STORE not in table[1]
     assert "∞" in table[2]
-    header = next(line for line in lines if line.startswith("| Version"))
-    assert all(line.count("|") == header.count("|") for line in table)
+    assert SHA_B[:13] not in text  # short SHA only
+    assert all(line.count("|") == cost.COSTS_HEADER.count("|") for line in table)
 
 
-def test_scatter_has_a_point_per_measured_entry():
+def test_scatter_x_is_usd_per_1b_tokens_and_skips_entries_without_cost():
     points = cost.scatter_rows(_rows())
-    assert [p["label"] for p in points] == ["int8 v0.2.0", "lora v0.3.0"]
-    assert points[0]["pass_rate"] == 0.9
-    assert points[0]["usd_per_1k_tokens"] == pytest.approx(0.5 / 3600 * 0.04, rel=1e-5)
+    assert [p["label"] for p in points] == [f"int8 {SHA_A[:12]}", f"fp32 {'c' * 12}"]
+    assert set(points[0]) == set(cost.SCATTER_FIELDS)
+    assert points[0]["usd_per_1b_tokens"] == _rows()[1].to_dict()["usd_per_1b_tokens"]

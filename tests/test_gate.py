@@ -1,32 +1,60 @@
-"""The deploy gate: the non-inferiority test by hand, and every rule blocking on its own."""
+"""The deploy gate: the non-inferiority test and the slice bound by hand, every rule
+blocking on its own, the slice rule on a collapsed slice and on noise, and no candidate."""
 
 import json
 import math
 from dataclasses import replace
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gramops import gate
+from gramops import auditlog, gate
 from gramops.gate import GateError, GateInputs
 
-PARAMS = SimpleNamespace(quality_floor=0.9, margin=0.01, alpha=0.05, cpqu_ceiling=1.5)
-CHAMPION = "c" * 64
-CHALLENGER = "d" * 64
+PARAMS = SimpleNamespace(
+    quality_floor=0.9, margin=0.01, alpha=0.05, cpqu_ceiling=1.5, slice_min_n=30, slice_margin=0.05
+)
+PRODUCTION = "c" * 64
+CANDIDATE = "d" * 64
 
-# a challenger as good as production on plenty of data, 20% dearer per unit of quality
+
+def _side(n: int, passed: int, strict: int) -> dict[str, int]:
+    return {"n": n, "passed": passed, "strict": strict}
+
+
+def _same(n: int, passed: int, strict: int) -> dict[str, dict[str, int]]:
+    return {"candidate": _side(n, passed, strict), "production": _side(n, passed, strict)}
+
+
+# the reference split's slices with both models alike (sizes as in the real test split)
+SAME_SLICES = {
+    "domain:tutor": _same(826, 790, 670),
+    "domain:verb": _same(1259, 1201, 1066),
+    "tag:VB": _same(608, 590, 560),
+    "tag:VBD": _same(941, 900, 760),
+    "tag:VBG": _same(75, 74, 73),
+    "tag:VBN": _same(183, 170, 120),
+    "tag:VBP": _same(111, 108, 100),
+    "tag:VBZ": _same(167, 160, 150),
+    "verb:irregular": _same(700, 650, 500),
+    "verb:regular": _same(1385, 1341, 1236),
+}
+
+# a candidate as good as production on plenty of data, 20% dearer per unit of quality
 GOOD = GateInputs(
-    champion=CHAMPION,
-    challenger=CHALLENGER,
-    challenger_reference=(9_500, 10_000),
-    champion_reference=(9_500, 10_000),
-    challenger_traffic=(9_400, 10_000),
-    champion_traffic=(9_400, 10_000),
+    production=PRODUCTION,
+    production_reference=(9_500, 10_000),
+    candidate=CANDIDATE,
+    candidate_reference=(9_500, 10_000),
+    candidate_traffic=(9_400, 10_000),
+    production_traffic=(9_400, 10_000),
     drift_retrain=True,
-    challenger_evaluated_on_current=True,
-    challenger_cpqu=0.0012,
-    champion_cpqu=0.0010,
+    candidate_evaluated_on_current=True,
+    candidate_cpqu=0.0012,
+    production_cpqu=0.0010,
+    slices=SAME_SLICES,
 )
 
 
@@ -78,8 +106,169 @@ def test_noninferiority_without_samples_fails_and_with_zero_spread_uses_the_diff
 
 
 def test_noninferiority_rejects_impossible_counts():
-    with pytest.raises(GateError, match="challenger"):
+    with pytest.raises(GateError, match="candidate"):
         gate.noninferiority(11, 10, 5, 10, 0.01, 0.05)
+
+
+# --------------------------------------------------------------------------- slice bound
+
+
+def _newcombe_upper(x_c, n_c, x_p, n_p, alpha):
+    """Newcombe (1998) method 10 written out from the paper, Wilson limits via scipy's z."""
+    z = norm.ppf(1 - alpha)
+
+    def wilson(x, n):
+        p = x / n
+        a, b = 2 * n * p + z * z, z * math.sqrt(z * z + 4 * n * p * (1 - p))
+        return (a - b) / (2 * (n + z * z)), (a + b) / (2 * (n + z * z))
+
+    p_c, p_p = x_c / n_c, x_p / n_p
+    return (
+        p_c - p_p + math.sqrt((wilson(x_c, n_c)[1] - p_c) ** 2 + (p_p - wilson(x_p, n_p)[0]) ** 2)
+    )
+
+
+@pytest.mark.parametrize(
+    ("x_c", "n_c", "x_p", "n_p", "alpha"),
+    [
+        (23, 60, 60, 60, 0.0025),
+        (56, 60, 58, 60, 0.05),
+        (0, 40, 40, 40, 0.01),
+        (30, 30, 30, 30, 0.05),
+    ],
+)
+def test_harm_bound_matches_newcombe_written_out(x_c, n_c, x_p, n_p, alpha):
+    bound = gate.harm_upper_bound(x_c, n_c, x_p, n_p, alpha)
+    assert bound == pytest.approx(_newcombe_upper(x_c, n_c, x_p, n_p, alpha), abs=1e-12)
+
+
+def test_harm_bound_keeps_width_at_rates_of_one():
+    # a Wald interval would be [0, 0] here and call any later drop "significant"
+    assert gate.harm_upper_bound(30, 30, 30, 30, 0.05) > 0.05
+
+
+def test_harm_bound_covers_a_true_tie_at_its_level():
+    # simulated coverage: with equal true rates the bound falls below 0 (a false claim of
+    # harm) about alpha of the time; the interval is approximate, so allow a point of slack
+    rng = np.random.default_rng(3)
+    n, p, alpha = 60, 0.9, 0.05
+    x = rng.binomial(n, p, size=(4_000, 2))
+    below = sum(gate.harm_upper_bound(int(c), n, int(q), n, alpha) < 0 for c, q in x)
+    assert below / len(x) <= alpha + 0.01
+
+
+# --------------------------------------------------------------------------- slices
+
+
+def _slice_rule(result: dict) -> dict:
+    return next(r for r in result["rules"] if r["name"] == "slices")
+
+
+def test_case8_one_collapsed_common_slice_blocks_on_slices_alone():
+    # Issue 11 case 8: overall pass rate 0.954 -> 0.948 on the 1,259 reference records (and
+    # traffic alike) while strict accuracy on one group of 60 falls from 1.00 to 0.39.
+    slices = {
+        **SAME_SLICES,
+        "tag:VBP": {"candidate": _side(60, 59, 23), "production": _side(60, 60, 60)},
+    }
+    inputs = replace(
+        GOOD,
+        candidate_reference=(1_194, 1_259),
+        production_reference=(1_201, 1_259),
+        candidate_traffic=(1_896, 2_000),
+        production_traffic=(1_908, 2_000),
+        slices=slices,
+    )
+    wide = SimpleNamespace(**{**vars(PARAMS), "margin": 0.02})
+    result = gate.decide(inputs, wide)
+    assert result["decision"] == "block"
+    verdicts = _verdicts(result)
+    assert [name for name, v in verdicts.items() if v == "fail"] == ["slices"], result["reasons"]
+    detail = _slice_rule(result)["detail"]
+    assert "tag:VBP strict accuracy 0.383 vs 1.000 (n = 60)" in detail
+    assert "tag:VBP pass rate" not in detail  # 59/60 vs 60/60 is no evidence of harm
+    failing = [(r["slice"], r["metric"]) for r in result["slices"] if r["verdict"] == "fail"]
+    assert failing == [("tag:VBP", "strict accuracy")]
+    # 10 slices x 2 metrics judged: every bound at 1 - 0.05 / 20
+    assert {r["confidence"] for r in result["slices"]} == {0.9975}
+
+
+def test_case8_fails_on_main_behaviour_without_slices():
+    # the same candidate judged on the overall rules alone passes: what main did
+    inputs = replace(
+        GOOD,
+        candidate_reference=(1_194, 1_259),
+        production_reference=(1_201, 1_259),
+        candidate_traffic=(1_896, 2_000),
+        production_traffic=(1_908, 2_000),
+    )
+    wide = SimpleNamespace(**{**vars(PARAMS), "margin": 0.02})
+    verdicts = _verdicts(gate.decide(inputs, wide))
+    assert {name for name, v in verdicts.items() if v == "fail"} == set()
+
+
+def test_noise_on_tiny_slices_and_small_drops_on_big_slices_do_not_block():
+    slices = {
+        **SAME_SLICES,
+        # tiny: half of 12 lost, but 12 < slice_min_n, so not judged
+        "tag:MD": {"candidate": _side(12, 6, 6), "production": _side(12, 12, 12)},
+        # 29 on one side is still under the minimum (both sides must reach it)
+        "tag:VBG": {"candidate": _side(29, 0, 0), "production": _side(75, 74, 73)},
+        # big: 2 points lower on 1,385 records, significant but within the 5-point margin
+        "verb:regular": {
+            "candidate": _side(1385, 1313, 1200),
+            "production": _side(1385, 1341, 1236),
+        },
+        # common slice, 3 of 60 lost: no evidence of a 5-point loss after Bonferroni
+        "tag:VBP": {"candidate": _side(60, 57, 55), "production": _side(60, 60, 58)},
+    }
+    result = gate.decide(replace(GOOD, slices=slices), PARAMS)
+    assert result["decision"] == "promote", result["reasons"]
+    rule = _slice_rule(result)
+    assert rule["verdict"] == "pass"
+    assert "not judged (fewer than 30 records): tag:MD, tag:VBG" in rule["detail"]
+    rows = {(r["slice"], r["metric"]): r for r in result["slices"]}
+    assert rows["tag:MD", "pass rate"]["verdict"] == "not judged"
+    assert rows["tag:MD", "pass rate"]["bound"] is None
+    assert rows["verb:regular", "pass rate"]["diff"] < -0.02
+    assert rows["verb:regular", "pass rate"]["bound"] > -0.05
+    json.dumps(result, allow_nan=False)
+
+
+def test_slice_minimum_and_margin_are_params():
+    slices = {"tag:VBP": {"candidate": _side(20, 20, 5), "production": _side(20, 20, 20)}}
+    inputs = replace(GOOD, slices=slices)
+    assert _slice_rule(gate.decide(inputs, PARAMS))["verdict"] == "pass"  # 20 < 30
+    small = SimpleNamespace(**{**vars(PARAMS), "slice_min_n": 20})
+    assert _slice_rule(gate.decide(inputs, small))["verdict"] == "fail"
+    lenient = SimpleNamespace(**{**vars(small), "slice_margin": 0.9})
+    assert _slice_rule(gate.decide(inputs, lenient))["verdict"] == "pass"
+
+
+def test_slice_counts_must_be_complete_and_possible():
+    with pytest.raises(GateError, match="tag:VB.*strict"):
+        gate.decide(
+            replace(
+                GOOD,
+                slices={
+                    "tag:VB": {
+                        "candidate": {"n": 40, "passed": 40},
+                        "production": _side(40, 40, 40),
+                    }
+                },
+            ),
+            PARAMS,
+        )
+    with pytest.raises(GateError, match="slice tag:VB candidate passed"):
+        gate.decide(
+            replace(
+                GOOD,
+                slices={
+                    "tag:VB": {"candidate": _side(40, 41, 40), "production": _side(40, 40, 40)}
+                },
+            ),
+            PARAMS,
+        )
 
 
 # --------------------------------------------------------------------------- decisions
@@ -89,7 +278,7 @@ def test_all_rules_passing_promotes():
     result = gate.decide(GOOD, PARAMS)
     assert result["decision"] == "promote", result["reasons"]
     assert set(_verdicts(result).values()) == {"pass"}
-    assert result["champion"] == CHAMPION and result["challenger"] == CHALLENGER
+    assert result["production"] == PRODUCTION and result["candidate"] == CANDIDATE
     json.dumps(result, allow_nan=False)  # JSON-ready: no NaN or infinity
 
 
@@ -99,23 +288,24 @@ def test_all_rules_passing_promotes():
         # production is just as weak, so only the floor catches it
         (
             "quality_floor",
-            {"challenger_reference": (8_900, 10_000), "champion_reference": (8_900, 10_000)},
+            {"candidate_reference": (8_900, 10_000), "production_reference": (8_900, 10_000)},
             "floor",
         ),
         (
             "noninferiority_reference",
-            {"challenger_reference": (9_300, 10_000)},
+            {"candidate_reference": (9_300, 10_000)},
             "worse than production",
         ),
         (
             "noninferiority_traffic",
-            {"challenger_traffic": (9_200, 10_000)},
+            {"candidate_traffic": (9_200, 10_000)},
             "worse than production",
         ),
-        ("drift", {"challenger_evaluated_on_current": False}, "not evaluated on the current"),
-        ("cpqu_ceiling", {"challenger_cpqu": 0.0016}, "ceiling"),
-        ("cpqu_ceiling", {"challenger_cpqu": None}, "CpQU unknown for challenger"),
-        ("cpqu_ceiling", {"champion_cpqu": None}, "CpQU unknown for production"),
+        ("drift", {"candidate_evaluated_on_current": False}, "not evaluated on the current"),
+        ("cpqu_ceiling", {"candidate_cpqu": 0.0016}, "ceiling"),
+        ("cpqu_ceiling", {"candidate_cpqu": None}, "CpQU unknown for candidate"),
+        ("cpqu_ceiling", {"production_cpqu": None}, "CpQU unknown for production"),
+        ("slices", {"slices": {}}, "no slice results"),
     ],
 )
 def test_each_rule_failing_alone_blocks_with_its_reason(rule, change, reason):
@@ -123,19 +313,21 @@ def test_each_rule_failing_alone_blocks_with_its_reason(rule, change, reason):
     assert result["decision"] == "block"
     verdicts = _verdicts(result)
     assert [name for name, v in verdicts.items() if v == "fail"] == [rule]
-    assert len(result["reasons"]) == 1
+    # a production as weak as the candidate is named too, after the candidate's reasons
+    candidate_reasons = [r for r in result["reasons"] if not r.startswith("production ")]
+    assert len(candidate_reasons) == 1
     assert result["reasons"][0].startswith(f"{rule}: ")
     assert reason in result["reasons"][0]
 
 
 def test_drift_without_a_retrain_demand_does_not_require_current_evaluation():
-    inputs = replace(GOOD, drift_retrain=False, challenger_evaluated_on_current=False)
+    inputs = replace(GOOD, drift_retrain=False, candidate_evaluated_on_current=False)
     assert gate.decide(inputs, PARAMS)["decision"] == "promote"
 
 
 def test_rule_values_and_thresholds_are_reported_rounded():
     rules = {
-        r["name"]: r for r in gate.decide(replace(GOOD, challenger_cpqu=0.0016), PARAMS)["rules"]
+        r["name"]: r for r in gate.decide(replace(GOOD, candidate_cpqu=0.0016), PARAMS)["rules"]
     }
     assert rules["quality_floor"]["value"] == 0.95
     assert rules["quality_floor"]["threshold"] == 0.9
@@ -145,11 +337,19 @@ def test_rule_values_and_thresholds_are_reported_rounded():
     assert {"name", "value", "threshold", "verdict", "detail"} == set(rules["drift"])
 
 
-def test_same_model_holds_and_still_lists_rules():
-    result = gate.decide(replace(GOOD, challenger=CHAMPION), PARAMS)
-    assert result["decision"] == "hold"
-    assert "nothing to promote" in result["reasons"][0]
-    assert len(result["rules"]) == 6
+def test_no_candidate_holds_and_still_judges_production_on_its_own_floor():
+    for candidate in (None, PRODUCTION):
+        result = gate.decide(replace(GOOD, candidate=candidate), PARAMS)
+        assert result["decision"] == "hold"
+        assert result["candidate"] is None and result["production"] == PRODUCTION
+        assert "nothing to compare" in result["reasons"][0]
+        assert result["rules"] == [] and result["slices"] == []
+        assert [r["name"] for r in result["production_rules"]] == ["quality_floor"]
+        assert result["production_rules"][0]["verdict"] == "pass"
+    weak = gate.decide(GateInputs(PRODUCTION, (8_000, 10_000), None), PARAMS)
+    assert weak["decision"] == "hold"
+    assert weak["production_rules"][0]["verdict"] == "fail"
+    assert weak["reasons"][-1].startswith("production quality_floor: production reference")
 
 
 # --------------------------------------------------------------------------- rollbacks
@@ -161,12 +361,12 @@ def _move(op: str, new: str, previous: str | None, alias: str = "production") ->
     return {"op": op, "alias": alias, "new": new, "previous": previous, "time": "t", "actor": "x"}
 
 
-def test_a_rolled_back_challenger_is_blocked_with_the_rollback_named():
-    verdict = gate.rolled_back(
+def test_a_rolled_back_candidate_is_blocked_with_the_rollback_named():
+    verdict = auditlog.rolled_back(
         [_move("alias", A, None), _move("alias", B, A), _move("rollback", A, B)]
     )
     assert set(verdict) == {B}
-    result = gate.decide(replace(GOOD, challenger_rolled_back=verdict[B]), PARAMS)
+    result = gate.decide(replace(GOOD, candidate_rolled_back=verdict[B]), PARAMS)
     assert result["decision"] == "block"
     assert [n for n, v in _verdicts(result).items() if v == "fail"] == ["not_rolled_back"]
     assert "rolled back from production at t by x" in result["reasons"][0]
@@ -175,11 +375,12 @@ def test_a_rolled_back_challenger_is_blocked_with_the_rollback_named():
 
 def test_an_explicit_promotion_lifts_a_rollback_and_other_aliases_do_not_count():
     records = [_move("alias", A, None), _move("alias", B, A), _move("rollback", A, B)]
-    assert gate.rolled_back([*records, _move("alias", B, A)]) == {}
-    assert gate.rolled_back([*records, _move("alias", C, A)]) == {
+    assert auditlog.rolled_back([*records, _move("alias", B, A)]) == {}
+    assert auditlog.rolled_back([*records, _move("promote", B, A)]) == {}
+    assert auditlog.rolled_back([*records, _move("alias", C, A)]) == {
         B: "rolled back from production at t by x"
     }
-    assert gate.rolled_back(records, alias="challenger") == {}
-    assert gate.rolled_back([_move("rollback", A, C, alias="canary")], alias="canary") == {
+    assert auditlog.rolled_back(records, alias="challenger") == {}
+    assert auditlog.rolled_back([_move("rollback", A, C, alias="canary")], alias="canary") == {
         C: "rolled back from canary at t by x"
     }

@@ -67,8 +67,18 @@ HISTORY = [
 COSTS = {
     "usd_per_cpu_hour": 0.04,
     "entries": {
-        "v0.1.0": {"sha": FP32[:12], "usd_per_1k_tokens": 4.425e-08, "cpqu": 4.63869e-08},
-        "v0.2.0": {"sha": INT8[:12], "usd_per_1k_tokens": 3.60979e-08, "cpqu": 3.78411e-08},
+        FP32[:12]: {
+            "sha": FP32,
+            "cpu_us_per_1k_tokens": 3982.5,
+            "usd_per_1b_tokens": 4.425e-05,
+            "cpqu": 4.63869e-05,
+        },
+        INT8[:12]: {
+            "sha": INT8,
+            "cpu_us_per_1k_tokens": 3248.8,
+            "usd_per_1b_tokens": 3.60979e-05,
+            "cpqu": 3.78411e-05,
+        },
     },
 }
 
@@ -159,10 +169,11 @@ def test_entries_in_registration_order_with_costs_matched_by_sha():
     view = _view()
     assert [e.sha for e in view.entries] == [FP32, LORA, INT8]
     by_sha = {e.sha: e for e in view.entries}
-    assert by_sha[INT8].cpqu == 3.78411e-08
+    assert by_sha[INT8].cpqu == 3.78411e-05
+    assert by_sha[INT8].cpu_us_per_1k_tokens == 3248.8
     assert by_sha[INT8].aliases == ("production",)
     # LoRA was never measured: no cost is shown rather than another entry's
-    assert by_sha[LORA].cpqu is None and by_sha[LORA].usd_per_1k_tokens is None
+    assert by_sha[LORA].cpqu is None and by_sha[LORA].usd_per_1b_tokens is None
 
 
 def test_page_shows_production_entries_drift_and_gate():
@@ -177,7 +188,8 @@ def test_page_shows_production_entries_drift_and_gate():
     fp32, lora, int8 = entries
     assert int8["size"] == "4.2 MB" and int8["aliases"] == "production"
     assert int8["verb pass"] == "95.0%" and lora["verb pass"] == "92.0%"
-    assert int8["CpQU"] == "3.78e-08" and lora["CpQU"] == "–"
+    assert int8["CpQU"] == "3.78e-05" and lora["CpQU"] == "–"
+    assert int8["CPU µs / 1k tokens"] == "3,249" and int8["USD / 1B tokens"] == "3.61e-05"
     assert lora["parent"] == f"fp32 v0.1.0 ({FP32[:12]})" and fp32["parent"] == "–"
     aliases = {r["alias"]: r for r in dom.rows("aliases")}
     assert aliases["production"]["since"] == "2026-11-23T12:05:00Z"

@@ -1,17 +1,23 @@
 """Traffic strategies: the z-test against a hand computation and scipy, the sample size
-formula, deterministic nested routing, and the behaviour of shadow, A/B and canary."""
+formula, deterministic nested routing, the behaviour of shadow, A/B and canary, slices,
+the report with and without a candidate, and which model traffic.challenger names."""
 
 import itertools
 import json
 import math
 import subprocess
 import sys
+from inspect import signature
 
 import numpy as np
 import pytest
 from scipy.stats import chi2_contingency, norm
 
+from conftest import tiny_bundle
 from gramops import traffic
+from gramops.errors import GramopsError
+from gramops.monitoring import resolve_challenger
+from gramops.registry import Registry
 from gramops.traffic import Replay, TrafficError
 
 IDS = [f"req-{i}" for i in range(10_000)]
@@ -291,3 +297,138 @@ def test_outputs_are_json_ready_and_report_states_each_question():
         assert question in text
     assert f"aborted at {100 * canary['stopped_at']:.1f}%" in text
     assert "`v1.1.0` (challenger)" in text
+
+
+# --------------------------------------------------------------------------- slices
+
+
+def _record(tag: str, lemma: str, form: str, acceptable: list[str], domain: str) -> dict:
+    return {"tag": tag, "lemma": lemma, "form": form, "acceptable": acceptable, "domain": domain}
+
+
+REFERENCE = [
+    _record("VBD", "go", "went", ["went"], "verb"),
+    _record("VBD", "walk", "walked", ["walked"], "verb"),
+    _record("VBZ", "walk", "walks", ["walks"], "tutor"),
+    _record("VBN", "dream", "dreamed", ["dreamed", "dreamt"], "tutor"),
+]
+
+
+def test_slice_counts_by_gold_tag_regularity_and_domain():
+    # production: all gold; candidate: one pass that is not strict, one outright miss
+    production = ["went", "walked", "walks", "dreamed"]
+    candidate = ["goed", "walked", "walks", "dreamt"]
+    table = traffic.slices(REFERENCE, candidate, production)
+    assert table["tag:VBD"] == {
+        "candidate": {"n": 2, "passed": 1, "strict": 1},
+        "production": {"n": 2, "passed": 2, "strict": 2},
+    }
+    # go is irregular; walk and dream (dreamed is the preferred past) are regular
+    assert table["verb:irregular"]["candidate"] == {"n": 1, "passed": 0, "strict": 0}
+    assert table["verb:regular"]["candidate"] == {"n": 3, "passed": 3, "strict": 2}
+    assert table["domain:tutor"]["candidate"] == {"n": 2, "passed": 2, "strict": 1}
+    assert table["domain:verb"]["production"] == {"n": 2, "passed": 2, "strict": 2}
+    assert set(table) == {
+        "tag:VBD",
+        "tag:VBN",
+        "tag:VBZ",
+        "verb:irregular",
+        "verb:regular",
+        "domain:tutor",
+        "domain:verb",
+    }
+
+
+def test_slice_counts_need_one_form_per_record():
+    with pytest.raises(TrafficError, match="3 predicted forms for 4 records"):
+        traffic.slice_counts(REFERENCE, ["went", "walked", "walks"])
+
+
+# --------------------------------------------------------------------------- the report
+
+PRODUCTION = traffic.Model("a" * 64, "int8", ["v0.2.0"])
+CANDIDATE = traffic.Model("b" * 64, "fp32", [])
+PARAMS = type(
+    "Params",
+    (),
+    {
+        "shadow_fraction": 0.5,
+        "ab_split": 0.5,
+        "canary_steps": [0.25, 1.0],
+        "alpha": 0.05,
+        "mde": 0.05,
+        "power": 0.8,
+        "examples": 2,
+    },
+)()
+
+
+def test_case10_candidate_equal_to_production_reports_nothing_to_compare():
+    def compare():
+        raise AssertionError("a model must not be compared with itself")
+
+    metrics, text = traffic.report(PRODUCTION, PRODUCTION, compare)
+    assert metrics["candidate"] is None
+    assert metrics["production"] == PRODUCTION.sha
+    assert "int8 v0.2.0 (aaaaaaaaaaaa)" in metrics["note"]
+    assert "nothing to compare" in metrics["note"]
+    assert not {"ab", "canary", "shadow", "challenger", "slices"} & set(metrics)
+    assert "nothing to compare" in text
+    assert "A/B" not in text and "Canary" not in text
+    assert traffic.canary_csv(metrics) == "step,arm,pass_rate\n"
+
+
+def test_a_real_candidate_gets_the_strategies_slices_and_its_full_sha():
+    current = [
+        {**r, "request_id": f"r{i}", "week": 3, "tokens": ["x", "y"], "verb_index": 1}
+        for i, r in enumerate(REFERENCE * 25)
+    ]
+    gold = [r["form"] for r in current]
+    worse = ["goed" if r["lemma"] == "go" else r["form"] for r in current]
+
+    def compare():
+        return traffic.comparison(
+            current, gold, worse, REFERENCE, [r["form"] for r in REFERENCE], worse[:4], PARAMS
+        )
+
+    metrics, text = traffic.report(PRODUCTION, CANDIDATE, compare)
+    assert metrics["candidate"] == CANDIDATE.sha and metrics["production"] == PRODUCTION.sha
+    assert metrics["challenger"] == {"sha": "b" * 12, "semvers": [], "family": "fp32"}
+    assert metrics["champion"]["sha"] == "a" * 12
+    assert metrics["replay"]["champion"] == {"passed": 100, "n": 100, "pass_rate": 1.0}
+    assert metrics["replay"]["challenger"]["passed"] == 75
+    assert metrics["week"] == 3 and metrics["requests"] == 100
+    assert metrics["slices"]["verb:irregular"]["candidate"]["strict"] == 0
+    assert "`fp32 untagged (bbbbbbbbbbbb)` (challenger)" in text
+    assert "| verb:irregular | 1 | 0.0% | 100.0% | 0.0% | 100.0% |" in text
+    csv = traffic.canary_csv(metrics).splitlines()
+    assert csv[0] == "step,arm,pass_rate" and len(csv) > 1
+    assert json.loads(json.dumps(metrics)) == metrics
+
+
+# --------------------------------------------------------------------------- the candidate
+
+
+def _register(reg, bundle, family):
+    # register() loses seed_semver in issue 11 (entries by SHA only); accept both signatures
+    extra = {"seed_semver": "v0.9.0"} if "seed_semver" in signature(reg.register).parameters else {}
+    return reg.register(bundle, family=family, **extra).sha
+
+
+def test_a_family_means_the_bundle_this_run_built_not_the_newest(tmp_path):
+    reg = Registry(tmp_path / "registry", actor="tester")
+    built = _register(reg, tiny_bundle(tmp_path / "old", "fp32", seed=1), "fp32")
+    newest = _register(reg, tiny_bundle(tmp_path / "new", "fp32", seed=2), "fp32")
+    assert built != newest
+    assert resolve_challenger(reg, "fp32", {"fp32": built}) == built
+    assert resolve_challenger(reg, newest[:12], {"fp32": built}) == newest
+
+
+def test_an_unbuilt_or_unregistered_candidate_names_the_key_and_the_file(tmp_path):
+    reg = Registry(tmp_path / "registry", actor="tester")
+    with pytest.raises(GramopsError, match=r"traffic.challenger 'lora': metrics/registry.json"):
+        resolve_challenger(reg, "lora", {"int8": "c" * 64})
+    with pytest.raises(GramopsError, match=r"traffic.challenger 'int8'.*not registered"):
+        resolve_challenger(reg, "int8", {"int8": "c" * 64})
+    with pytest.raises(GramopsError, match=r"traffic.challenger 'v7.0.0'.*not registered"):
+        resolve_challenger(reg, "v7.0.0", {})

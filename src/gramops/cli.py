@@ -8,6 +8,7 @@ Every command that reports data takes ``--json``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,23 +105,21 @@ def _show(args: argparse.Namespace) -> int:
 def _register(args: argparse.Namespace) -> int:
     registry = _registry(args)
     action = registry.register_pending if args.dry_run else registry.register
-    result = action(
-        Path(args.bundle), family=args.family, seed_semver=args.first_semver, strict=args.strict
-    )
+    result = action(Path(args.bundle), family=args.family)
     if args.json:
         _out(dumps_pretty({"sha": result.sha, "semver": result.semver, "created": result.created}))
     else:
         state = "registered" if result.created else "already registered"
         if args.dry_run:
             state = "would register" if result.created else "already registered"
-        _out(f"{state}: {args.family} {result.semver} {result.sha}")
+        _out(f"{state}: {args.family} {result.semver or 'untagged'} {result.sha}")
     return EXIT_OK
 
 
-def _promote(args: argparse.Namespace) -> int:
+def _tag(args: argparse.Namespace) -> int:
     registry = _registry(args)
     sha = registry.resolve(args.ref)
-    registry.promote(sha, args.semver)
+    registry.tag(sha, args.semver, reason=args.reason)
     _out(f"{args.semver} -> {sha[:SHORT]}")
     return EXIT_OK
 
@@ -129,7 +128,7 @@ def _retag(args: argparse.Namespace) -> int:
     registry = _registry(args)
     previous = registry.tags().get(_normalise(args.semver))
     sha = registry.resolve(args.ref)
-    registry.retag(sha, args.semver)
+    registry.retag(sha, args.semver, reason=args.reason)
     was = previous[:SHORT] if previous else "unbound"
     _out(f"{args.semver}: {was} -> {sha[:SHORT]}")
     return EXIT_OK
@@ -140,6 +139,14 @@ def _normalise(semver: str) -> str:
 
 
 def _alias(args: argparse.Namespace) -> int:
+    from gramops.release import GATED_ALIASES
+
+    if args.name in GATED_ALIASES:
+        raise GramopsError(
+            f"{args.name} moves only by a promotion: `gramops promote REF --alias {args.name} "
+            '-m "why"` (the gate\'s decision is checked and the act is audited), or '
+            '`gramops rollback -m "why"`'
+        )
     registry = _registry(args)
     previous = registry.aliases().get(args.name)
     sha = registry.resolve(args.ref)
@@ -150,11 +157,54 @@ def _alias(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    new, previous = registry.rollback(args.alias)
-    versions = ", ".join(registry.semvers_of(new)) or "untagged"
-    _out(f"{args.alias}: {previous[:SHORT]} -> {new[:SHORT]} ({versions})")
+    from gramops.release import actor
+
+    reason = _required_reason(args, "a rollback")
+    registry = Registry(args.registry, actor=actor())
+    new, previous = registry.rollback(args.alias, reason=reason)
+    versions = registry.semvers_of(new)
+    _out(f"{args.alias}: {previous[:SHORT]} -> {new[:SHORT]} ({', '.join(versions) or 'untagged'})")
+    _notify(args, "rollback", args.alias, new, previous, versions, registry.actor, reason)
     return EXIT_OK
+
+
+def _required_reason(args: argparse.Namespace, what: str) -> str:
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise GramopsError(
+            f'{what} needs a reason: -m/--reason "why" (it goes into the audit log and the '
+            "notification)"
+        )
+    return reason
+
+
+def _release_params(path: Path) -> Any | None:
+    if not path.is_file():
+        return None
+    return validate_all(read_params_file(path))["release"]
+
+
+def _notify(
+    args: argparse.Namespace,
+    event: str,
+    alias: str,
+    sha: str,
+    previous: str | None,
+    semvers: list[str],
+    who: str,
+    reason: str | None,
+    forced: bool = False,
+    gate: dict[str, Any] | None = None,
+) -> None:
+    """Tell the webhook of every production move (a failed POST is logged, not raised)."""
+    params = _release_params(Path(args.params))
+    url = os.environ.get("GRAMOPS_NOTIFY_URL", "").strip() or (params and params.notify_url)
+    if alias != "production" or not url or sha == previous:
+        return
+    from gramops.notify import post_json
+    from gramops.release import move_message
+
+    post_json(url, move_message(event, alias, sha, previous, semvers, who, reason, forced, gate))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -241,34 +291,63 @@ def _reproduce(args: argparse.Namespace) -> int:
     return EXIT_OK if result["reproduced"] else EXIT_PROBLEMS
 
 
-def _notify_url(params: Path) -> str | None:
-    if not params.is_file():
-        return None
-    return validate_all(read_params_file(params))["gate"].notify_url
-
-
 def _promote_alias(args: argparse.Namespace) -> int:
-    registry = _registry(args)
-    sha = registry.resolve(args.ref)
-    new, previous = registry.set_alias(args.alias, sha)
-    versions = ", ".join(registry.semvers_of(new)) or "untagged"
-    was = previous[:SHORT] if previous else "unset"
-    _out(f"{args.alias}: {was} -> {new[:SHORT]} ({versions})")
-    url = _notify_url(Path(args.params))
-    if url and new != previous:
-        from gramops.notify import post_json
+    from gramops.release import (
+        GATED_ALIASES,
+        actor,
+        decision_record,
+        promotion_refusals,
+    )
 
-        post_json(
-            url,
-            {
-                "event": "promote",
-                "alias": args.alias,
-                "sha": new,
-                "previous": previous,
-                "semvers": registry.semvers_of(new),
-                "actor": registry.actor,
-            },
+    gated = args.alias in GATED_ALIASES
+    reason = (args.reason or "").strip() or None
+    if (args.alias == "production" or args.force) and reason is None:
+        _required_reason(
+            args, f"promoting to {args.alias}" + (" with --force" if args.force else "")
         )
+    registry = Registry(args.registry, actor=actor())
+    sha = registry.resolve(args.ref)
+    gate_file = Path(args.gate)
+    gate = read_json(gate_file) if gate_file.is_file() else None
+    decision = decision_record(gate) if gate is not None else None
+    if gated:
+        refusals = promotion_refusals(gate, registry.state(), sha)
+        if refusals and not args.force:
+            raise GramopsError(
+                f"refusing to promote {sha[:SHORT]} to {args.alias}: "
+                + "; ".join(refusals)
+                + '. To override, pass --force with -m "why" (the audit log records it)'
+            )
+    params = _release_params(Path(args.params))
+    first = params.first_semver.get(registry.entry(sha)["family"]) if params else None
+    result = registry.promote(
+        sha,
+        alias=args.alias,
+        reason=reason,
+        gate=decision,
+        forced=bool(args.force and gated),
+        first_semver=first,
+    )
+    was = result.previous[:SHORT] if result.previous else "unset"
+    if not result.changed:
+        _out(f"{args.alias}: already {sha[:SHORT]} ({result.semver}); nothing to do")
+        return EXIT_OK
+    _out(
+        f"{args.alias}: {was} -> {sha[:SHORT]} ({result.semver})"
+        + (" FORCED" if args.force else "")
+    )
+    _notify(
+        args,
+        "promote",
+        args.alias,
+        sha,
+        result.previous,
+        registry.semvers_of(sha),
+        registry.actor,
+        reason,
+        bool(args.force and gated),
+        decision,
+    )
     return EXIT_OK
 
 
@@ -279,7 +358,7 @@ def _history(args: argparse.Namespace) -> int:
     costs = {}
     cost_file = Path(args.costs)
     if cost_file.is_file():
-        costs = {row["sha"]: row for row in read_json(cost_file).get("entries", {}).values()}
+        costs = read_json(cost_file).get("entries", {})
     rows = []
     for period in alias_history(registry.history(), args.alias):
         entry = registry.entry(period["sha"])
@@ -290,7 +369,7 @@ def _history(args: argparse.Namespace) -> int:
                 "semver": ", ".join(registry.semvers_of(period["sha"])) or "untagged",
                 "family": entry["family"],
                 "verb_pass_rate": entry.get("metrics", {}).get("verb", {}).get("pass_rate"),
-                "usd_per_1k_tokens": cost.get("usd_per_1k_tokens"),
+                "usd_per_1b_tokens": cost.get("usd_per_1b_tokens"),
             }
         )
     if args.json:
@@ -310,7 +389,7 @@ def _history(args: argparse.Namespace) -> int:
                     "until",
                     "moved_by",
                     "verb_pass_rate",
-                    "usd_per_1k_tokens",
+                    "usd_per_1b_tokens",
                 ),
             )
         )
@@ -320,18 +399,32 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _gate_check(args: argparse.Namespace) -> int:
+    from gramops.release import deploy_problems, read_metrics
+
     path = Path(args.file)
-    if not path.is_file():
-        raise GramopsError(f"{path} not found: run the pipeline (`dvc repro gate`) first")
-    gate = read_json(path)
-    _out(
-        f"gate: {gate['decision']} (challenger {gate['challenger']}, production {gate['champion']})"
-    )
-    for rule in gate["rules"]:
-        _out(f"  {rule['verdict'].upper():4}  {rule['name']}: {rule['detail']}")
+    gate = read_json(path) if path.is_file() else None
+    if gate is None and not args.check:
+        raise GramopsError(f"{path} not found: run the pipeline (`dvc repro`) first")
+    if gate is not None:
+        candidate = gate.get("candidate")
+        _out(
+            f"gate: {gate['decision']} (candidate {candidate[:SHORT] if candidate else 'none'}, "
+            f"production {str(gate.get('production'))[:SHORT]})"
+        )
+        for rule in gate.get("rules", []):
+            _out(f"  {rule['verdict'].upper():4}  {rule['name']}: {rule['detail']}")
     if not args.check:
         return EXIT_OK
-    return EXIT_PROBLEMS if gate["decision"] == "block" else EXIT_OK
+    params = validate_all(read_params_file(Path(args.params)))
+    problems = deploy_problems(
+        _registry(args), gate, params["gate"].quality_floor, read_metrics(Path("."))
+    )
+    for problem in problems:
+        _out(f"REFUSED  {problem}")
+    _out(
+        "deploy gate: " + ("FAILED" if problems else "ok, production is a model the gate approved")
+    )
+    return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -390,23 +483,31 @@ def build_parser() -> argparse.ArgumentParser:
     command("list", _list, "every entry with semver, family, short SHA, aliases", rsub, True)
     p = command("show", _show, "one entry's metadata", rsub)
     p.add_argument("ref")
-    p = command("register", _register, "register a bundle directory", rsub, True)
+    p = command(
+        "register",
+        _register,
+        "register a bundle directory by its SHA (binds no semver: `gramops promote` does)",
+        rsub,
+        True,
+    )
     p.add_argument("bundle")
     p.add_argument("--family", required=True, choices=("fp32", "int8", "lora"))
-    p.add_argument(
-        "--first-semver",
-        required=True,
-        help="version if the family is new; later SHAs get the next patch",
-    )
-    p.add_argument("--strict", action="store_true", help="refuse a new SHA in a known family")
     p.add_argument("--dry-run", action="store_true", help="show the SHA and semver, write nothing")
-    p = command("promote", _promote, "bind a new semver to a model (write-once)", rsub)
+    p = command("tag", _tag, "bind a new semver to a model (write-once, audited)", rsub)
     p.add_argument("ref")
     p.add_argument("semver")
+    p.add_argument("-m", "--reason", help="why (recorded in the audit log)")
     p = command("retag", _retag, "move an existing semver to another model (logged)", rsub)
     p.add_argument("ref")
     p.add_argument("semver")
-    p = command("alias", _alias, "point an alias (production, challenger, ...) at a model", rsub)
+    p.add_argument("-m", "--reason", help="why (recorded in the audit log)")
+    p = command(
+        "alias",
+        _alias,
+        "point a label alias (challenger, ...) at a model; production and staging move only "
+        "by `gramops promote`",
+        rsub,
+    )
     p.add_argument("name")
     p.add_argument("ref")
     command(
@@ -425,13 +526,26 @@ def build_parser() -> argparse.ArgumentParser:
         "lineage", _lineage, "the chain from a model back to its corpus DVC hash", json=True
     )
     p.add_argument("ref")
-    p = command("promote", _promote_alias, "point production (or --alias) at a model, audited")
+    p = command(
+        "promote",
+        _promote_alias,
+        "release a model: point production (or --alias staging) at it, as a signed, audited "
+        "act; refused unless the gate's fresh decision promotes exactly this model",
+    )
     p.add_argument("ref")
     p.add_argument("--alias", default="production")
+    p.add_argument("-m", "--reason", help="why (required for production and with --force; audited)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="promote although the gate does not allow it (needs --reason; the audit log "
+        "and `gramops gate --check` say so)",
+    )
+    p.add_argument("--gate", default="metrics/gate.json", help="the gate decision to act on")
     p.add_argument(
         "--params",
         default="params.yaml",
-        help="where gate.notify_url (a webhook for promotions) is read from",
+        help="release.first_semver and release.notify_url are read from here",
     )
     p = command(
         "history", _history, "every model that ever held production (or --alias)", rsub, True
@@ -449,10 +563,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ref", default="production", help="model to use (default: %(default)s)")
     p = command("gate", _gate_check, "show the deploy gate's decision (metrics/gate.json)")
-    p.add_argument("--check", action="store_true", help="exit 1 when the decision is block")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="the CI deploy gate: exit 1 unless production got there by an approved "
+        "promotion, meets the quality floor, the decision is fresh against the registry, "
+        "every metrics file names existing entries and the candidate passes",
+    )
     p.add_argument("--file", default="metrics/gate.json")
+    p.add_argument("--params", default="params.yaml", help="gate.quality_floor is read here")
     p = command("rollback", _rollback, "move an alias back to its previous model, from the log")
     p.add_argument("--alias", default="production")
+    p.add_argument("-m", "--reason", help="why (required; audited and notified)")
+    p.add_argument("--params", default="params.yaml", help="release.notify_url is read here")
     p = command(
         "reproduce",
         _reproduce,

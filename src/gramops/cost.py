@@ -1,16 +1,31 @@
 """Inference cost and cost per unit of quality (CpQU) for registry entries.
 
-Cost is what a model costs *here*: CPU seconds per 1,000 tokens on this machine, priced at
-a configured dollar rate per CPU hour. It is a measurement, noisy and machine-dependent,
-so it is reported next to a model and never enters its canonical identity.
+The cost that counts is *counted*, not timed: the work one inference call does on the
+reference workload (the verb-domain test split, featurized with the model's own feature
+settings) is counted from the model's tensor shapes and the workload's sparsity, and
+converted to CPU microseconds with per-machine calibration constants
+(``cost.calibration`` in params, fitted once per machine by
+``benchmarks/cost_calibration.py``). Two models of the same architecture therefore cost
+the same, bit for bit, in every run: timing noise cannot flap the gate's cost rule.
+CPU time is still measured and reported beside the counted figure, never used by a rule.
 
-CpQU divides the price of 1,000 tokens by the pass rate: a model that is half as often
-right costs twice as much per *useful* answer. A pass rate of 0 gives an infinite CpQU
-(no amount of money buys a correct answer); JSON has no infinity, so it is written as null.
+What is counted is what the numpy implementation in :mod:`gramops.model` spends its time
+on (the calibration script prints counted against measured per model, so a change of
+implementation that this model misses shows there):
 
-CPU time (``time.process_time``) rather than wall time is measured so other processes on
-a shared machine do not inflate a model's cost; one warm-up call is discarded because it
-pays for lazy imports, allocator growth and cold caches that steady-state serving does not.
+- multiply-accumulates: the sparse first layer (one MAC per active feature and hidden
+  unit), the dense output layer, and a LoRA adapter's low-rank products;
+- bytes of weights read per call: ``X @ W1.T`` reads the whole of ``W1`` (scipy makes the
+  transposed operand contiguous), as does a LoRA adapter's ``A1``; the INT8 model reads
+  only the codes of the feature columns the batch activates;
+- active features (featurization and sparse bookkeeping, shared by every family);
+- sort comparisons: INT8 re-indexes the batch onto its active columns with a sort
+  (``np.unique``), counted as ``n * bit_length(n)`` comparisons over the active features;
+- a fixed overhead per call.
+
+CpQU divides the price of 1B tokens by the pass rate: a model that is half as often right
+costs twice as much per *useful* answer. A pass rate of 0 gives an infinite CpQU (no
+amount of money buys a correct answer); JSON has no infinity, so it is written as null.
 """
 
 from __future__ import annotations
@@ -22,15 +37,149 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
 from gramops.errors import GramopsError
+from gramops.params import CostCalibration
 
 SHORT = 12
 _SIGNIFICANT = 6
-NOT_MEASURED = "not measured (bytes not in this object store)"
+NOT_IN_STORE = "not in this object store"
+UNTAGGED = "untagged"
+
+TensorShapes = Mapping[str, tuple[np.dtype, tuple[int, ...]]]
+"""Tensor name to (dtype, shape): what :func:`gramops.bundle.weights_spec` returns."""
 
 
 class CostError(GramopsError, ValueError):
     """Cost inputs that cannot give a meaningful number."""
+
+
+# -- counting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One inference call over a featurized batch: what the work depends on besides shapes."""
+
+    requests: int
+    tokens: int
+    active_features: int
+    active_columns: int
+
+
+def workload(X: sp.spmatrix, tokens: int) -> Workload:
+    """The workload of one call on ``X`` (one row per request) covering ``tokens`` tokens."""
+    if tokens <= 0 or X.shape[0] == 0:
+        raise CostError(
+            f"cannot count cost per token over {X.shape[0]} requests and {tokens} tokens: "
+            "the evaluation set is empty"
+        )
+    X = sp.csr_matrix(X)
+    X.sum_duplicates()
+    return Workload(
+        requests=int(X.shape[0]),
+        tokens=int(tokens),
+        active_features=int(X.nnz),
+        active_columns=int(np.unique(X.indices).size),
+    )
+
+
+@dataclass(frozen=True)
+class Work:
+    """Counted work of one inference call; integers, so equal architectures are equal."""
+
+    macs: int
+    weight_bytes: int
+    active_features: int
+    sort_compares: int
+    calls: int
+
+
+def tensor_shapes(tensors: Mapping[str, np.ndarray]) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+    """The (dtype, shape) of each tensor: all the counting needs of a model's weights."""
+    return {
+        name: (np.dtype(t.dtype), tuple(int(d) for d in t.shape)) for name, t in tensors.items()
+    }
+
+
+def _shape(tensors: TensorShapes, name: str, family: str) -> tuple[int, ...]:
+    try:
+        return tensors[name][1]
+    except KeyError:
+        raise CostError(
+            f"{family} model has no tensor {name!r} (has {', '.join(sorted(tensors))}); "
+            "cannot count its work"
+        ) from None
+
+
+def _bytes(tensors: TensorShapes, *names: str) -> int:
+    return sum(
+        int(np.prod(tensors[n][1], dtype=np.int64)) * np.dtype(tensors[n][0]).itemsize
+        for n in names
+    )
+
+
+def count_work(family: str, tensors: TensorShapes, load: Workload) -> Work:
+    """Work of one call of the ``family`` model with these tensors on ``load``.
+
+    ``tensors`` of a LoRA model hold its FP32 base's tensors and the adapter's. Only shapes
+    and dtypes are read, never values: same architecture and workload, same work.
+    """
+    n, nnz = load.requests, load.active_features
+    if family in ("fp32", "lora"):
+        hidden, _ = _shape(tensors, "W1", family)
+        tags, _ = _shape(tensors, "W2", family)
+        macs = nnz * hidden + n * hidden * tags
+        weight_bytes = _bytes(tensors, "W1", "b1", "W2", "b2")
+        sort_compares = 0
+        if family == "lora":
+            rank, _ = _shape(tensors, "W1.lora_A", family)
+            # X·A1ᵀ, then ·B1ᵀ; hidden·A2ᵀ, then ·B2ᵀ (the adapter is never merged)
+            macs += nnz * rank + n * rank * hidden + n * hidden * rank + n * rank * tags
+            weight_bytes += _bytes(tensors, "W1.lora_A", "W1.lora_B", "W2.lora_A", "W2.lora_B")
+    elif family == "int8":
+        hidden, _ = _shape(tensors, "W1.q", family)
+        tags, _ = _shape(tensors, "W2.q", family)
+        macs = nnz * hidden + n * hidden * tags
+        code_bytes = np.dtype(tensors["W1.q"][0]).itemsize
+        weight_bytes = load.active_columns * hidden * code_bytes + _bytes(
+            tensors, "W1.scale", "b1", "W2.q", "W2.scale", "b2"
+        )
+        sort_compares = nnz * nnz.bit_length()
+    else:
+        raise CostError(f"unknown model family {family!r}: cannot count its work")
+    return Work(
+        macs=int(macs),
+        weight_bytes=int(weight_bytes),
+        active_features=int(nnz),
+        sort_compares=int(sort_compares),
+        calls=1,
+    )
+
+
+def counted_cpu_us(work: Work, calibration: CostCalibration) -> float:
+    """CPU microseconds this machine spends on ``work`` (``cost.calibration`` constants)."""
+    return (
+        work.macs / calibration.macs_per_us
+        + work.weight_bytes / calibration.weight_bytes_per_us
+        + work.active_features / calibration.features_per_us
+        + work.sort_compares / calibration.sort_compares_per_us
+        + work.calls * calibration.us_per_call
+    )
+
+
+def per_1k_tokens(cpu_us: float, tokens: int) -> float:
+    """CPU microseconds per 1,000 tokens, so models compare per unit of work, not per run."""
+    if tokens <= 0:
+        raise CostError(f"cannot price per token with {tokens} tokens: the evaluation set is empty")
+    if cpu_us < 0:
+        raise CostError(f"CPU time cannot be negative, got {cpu_us} µs")
+    return cpu_us * 1000.0 / tokens
+
+
+# -- measuring (informational) ---------------------------------------------------------------
 
 
 def measure_cpu_seconds(
@@ -41,11 +190,13 @@ def measure_cpu_seconds(
 ) -> list[float]:
     """CPU seconds of each of ``repeats`` calls of ``fn``, after one untimed warm-up call.
 
+    CPU time rather than wall time, so other processes on a shared machine do not inflate
+    it; the warm-up pays for cold caches and lazy initialisation that serving does not.
     ``clock`` is injectable so tests can check exactly which calls are timed.
     """
     if repeats < 1:
         raise CostError(f"repeats must be at least 1 (cost.repeats), got {repeats}")
-    fn()  # warm-up: cold caches and lazy initialisation are not steady-state cost
+    fn()
     timings = []
     for _ in range(repeats):
         start = clock()
@@ -61,38 +212,32 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def cpu_per_1k_tokens(seconds: float, tokens: int) -> float:
-    """CPU seconds per 1,000 tokens, so models are compared per unit of work, not per run."""
-    if tokens <= 0:
-        raise CostError(f"cannot price per token with {tokens} tokens: the evaluation set is empty")
-    if seconds < 0:
-        raise CostError(f"CPU seconds cannot be negative, got {seconds}")
-    return seconds * 1000.0 / tokens
+# -- pricing ---------------------------------------------------------------------------------
 
 
-def usd_per_1k_tokens(cpu_s_per_1k_tokens: float, usd_per_cpu_hour: float) -> float:
-    """Price of 1,000 tokens at ``usd_per_cpu_hour`` (``cost.usd_per_cpu_hour`` in params)."""
-    return cpu_s_per_1k_tokens / 3600.0 * usd_per_cpu_hour
+def usd_per_1b_tokens(cpu_us_per_1k: float, usd_per_cpu_hour: float) -> float:
+    """Price of 1B tokens at ``usd_per_cpu_hour`` (``cost.usd_per_cpu_hour`` in params)."""
+    # 1B tokens = 1e6 x 1k tokens, and 1e6 µs = 1 s: the µs per 1k are the seconds per 1B
+    cpu_hours_per_1b = cpu_us_per_1k / 3600.0
+    return cpu_hours_per_1b * usd_per_cpu_hour
 
 
-def cpqu(cost_per_1k_usd: float, pass_rate: float) -> float:
-    """Cost per unit of quality: cost of 1,000 tokens / pass rate.
-
-    A pass rate of 0 returns ``math.inf``: no spending buys a correct answer from that
-    model. Callers writing JSON turn it into null (see :meth:`CostRow.to_dict`).
-    """
+def cpqu(usd_per_1b: float, pass_rate: float) -> float:
+    """Cost per unit of quality: USD per 1B tokens / pass rate (``math.inf`` at rate 0)."""
     if not 0.0 <= pass_rate <= 1.0:
         raise CostError(f"pass rate must be within [0, 1], got {pass_rate}")
-    if cost_per_1k_usd < 0:
-        raise CostError(f"cost per 1k tokens cannot be negative, got {cost_per_1k_usd}")
+    if usd_per_1b < 0:
+        raise CostError(f"cost per 1B tokens cannot be negative, got {usd_per_1b}")
     if pass_rate == 0.0:
         return math.inf
-    return cost_per_1k_usd / pass_rate
+    return usd_per_1b / pass_rate
 
 
 def _json_number(value: float | None) -> float | None:
-    """Round to significant digits (costs are ~1e-7 dollars: fixed decimals would zero them)
-    and map infinity to None, which JSON can carry."""
+    """Round to significant digits and map infinity to None, which JSON can carry.
+
+    Rounding a counted figure is deterministic, so equal work stays equal after it.
+    """
     if value is None or not math.isfinite(value):
         return None
     return float(f"{value:.{_SIGNIFICANT}g}")
@@ -100,73 +245,109 @@ def _json_number(value: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class CostRow:
-    """Cost and quality of one registry entry; the cost fields are None when not measured."""
+    """Cost and quality of one registry entry; cost fields are None when its bytes are not
+    in this object store (a model that cannot be loaded cannot be counted or timed)."""
 
-    semver: str
     sha: str
     family: str
+    semver: str
     size_bytes: int
-    pass_rate_reference: float
-    pass_rate_traffic: float | None
-    cpu_s_per_1k_tokens: float | None
-    usd_per_1k_tokens: float | None
+    pass_rate: float
+    traffic_pass_rate: float | None
+    cpu_us_per_1k_tokens: float | None
+    measured_cpu_us_per_1k_tokens: float | None
+    usd_per_1b_tokens: float | None
     cpqu: float | None
     cpqu_traffic: float | None
-    measured: bool
+    work: Work | None
+    in_store: bool
 
     @classmethod
-    def from_measurement(
+    def counted(
         cls,
-        semver: str,
         sha: str,
+        semver: str | None,
         entry: Mapping[str, Any],
-        pass_rate_reference: float,
-        pass_rate_traffic: float,
-        cpu_s_per_1k: float,
+        work: Work,
+        load: Workload,
+        *,
+        calibration: CostCalibration,
         usd_per_cpu_hour: float,
+        pass_rate: float,
+        traffic_pass_rate: float | None,
+        measured_cpu_s: float | None,
     ) -> CostRow:
-        """A row for an entry whose bytes were available and whose cost was timed."""
-        usd = usd_per_1k_tokens(cpu_s_per_1k, usd_per_cpu_hour)
+        """A row whose cost comes from ``work``; ``measured_cpu_s`` (one call on the same
+        workload) is carried beside it and enters no other field."""
+        counted_1k = per_1k_tokens(counted_cpu_us(work, calibration), load.tokens)
+        usd = usd_per_1b_tokens(counted_1k, usd_per_cpu_hour)
+        measured_1k = (
+            None if measured_cpu_s is None else per_1k_tokens(measured_cpu_s * 1e6, load.tokens)
+        )
         return cls(
-            semver=semver,
-            sha=sha[:SHORT],
+            sha=sha,
             family=entry["family"],
+            semver=semver or UNTAGGED,
             size_bytes=int(entry["size_bytes"]),
-            pass_rate_reference=pass_rate_reference,
-            pass_rate_traffic=pass_rate_traffic,
-            cpu_s_per_1k_tokens=cpu_s_per_1k,
-            usd_per_1k_tokens=usd,
-            cpqu=cpqu(usd, pass_rate_reference),
-            cpqu_traffic=cpqu(usd, pass_rate_traffic),
-            measured=True,
+            pass_rate=pass_rate,
+            traffic_pass_rate=traffic_pass_rate,
+            cpu_us_per_1k_tokens=counted_1k,
+            measured_cpu_us_per_1k_tokens=measured_1k,
+            usd_per_1b_tokens=usd,
+            cpqu=cpqu(usd, pass_rate),
+            cpqu_traffic=None if traffic_pass_rate is None else cpqu(usd, traffic_pass_rate),
+            work=work,
+            in_store=True,
         )
 
     @classmethod
-    def unmeasured(
-        cls, semver: str, sha: str, entry: Mapping[str, Any], pass_rate_reference: float
+    def not_in_store(
+        cls, sha: str, semver: str | None, entry: Mapping[str, Any], pass_rate: float
     ) -> CostRow:
-        """A row for an entry registered elsewhere: its quality is recorded, its cost is not
-        (the model cannot be run without its bytes)."""
+        """A row for an entry registered elsewhere: its quality is recorded, its cost is not."""
         return cls(
-            semver=semver,
-            sha=sha[:SHORT],
+            sha=sha,
             family=entry["family"],
+            semver=semver or UNTAGGED,
             size_bytes=int(entry["size_bytes"]),
-            pass_rate_reference=pass_rate_reference,
-            pass_rate_traffic=None,
-            cpu_s_per_1k_tokens=None,
-            usd_per_1k_tokens=None,
+            pass_rate=pass_rate,
+            traffic_pass_rate=None,
+            cpu_us_per_1k_tokens=None,
+            measured_cpu_us_per_1k_tokens=None,
+            usd_per_1b_tokens=None,
             cpqu=None,
             cpqu_traffic=None,
-            measured=False,
+            work=None,
+            in_store=False,
         )
+
+    @property
+    def label(self) -> str:
+        """``family semver``, or ``family`` and the short SHA for an untagged entry."""
+        tag = self.sha[:SHORT] if self.semver == UNTAGGED else self.semver
+        return f"{self.family} {tag}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: floats to 6 significant digits, an infinite CpQU as null."""
+        data = asdict(self)
         return {
             key: _json_number(value) if isinstance(value, float) else value
-            for key, value in asdict(self).items()
+            for key, value in data.items()
         }
+
+
+def costs_json(
+    rows: Sequence[CostRow], calibration: CostCalibration, usd_per_cpu_hour: float
+) -> dict[str, Any]:
+    """``metrics/cpqu.json``: entries keyed by short SHA (untagged entries share no semver)."""
+    return {
+        "usd_per_cpu_hour": usd_per_cpu_hour,
+        "calibration": calibration.model_dump(),
+        "entries": {row.sha[:SHORT]: row.to_dict() for row in rows},
+    }
+
+
+# -- reports ---------------------------------------------------------------------------------
 
 
 def _size(size_bytes: int) -> str:
@@ -188,50 +369,58 @@ def _number(value: float | None, spec: str) -> str:
 def _cpqu_cell(value: float | None) -> str:
     if value is None:
         return "—"
-    return "∞ (pass rate 0)" if math.isinf(value) else f"{value:.3g}"
+    return "∞ (pass rate 0)" if math.isinf(value) else f"{value:.4g}"
 
 
-def costs_markdown(rows: Sequence[CostRow], usd_per_cpu_hour: float) -> str:
-    """``metrics/COSTS.md``: one table row per registry entry, measured or not."""
+COSTS_HEADER = (
+    "| Model | SHA | Size | Pass rate (reference) | Pass rate (traffic) "
+    "| CPU µs / 1k tokens (counted) | CPU µs / 1k tokens (measured) | USD / 1B tokens "
+    "| CpQU (USD / 1B tokens / pass rate) |"
+)
+
+
+def costs_markdown(
+    rows: Sequence[CostRow], calibration: CostCalibration, usd_per_cpu_hour: float
+) -> str:
+    """``metrics/COSTS.md``: one table row per registry entry, in the store or not."""
     lines = [
         "# Cost per unit of quality",
         "",
-        "CpQU (cost per unit of quality) is the price of 1,000 tokens divided by the pass "
-        "rate on the reference test split, so a model that is right half as often costs "
-        "twice as much per useful answer; costs are CPU time measured on this machine "
-        f"(priced at ${usd_per_cpu_hour:g} per CPU hour) and are reports, never part of a "
-        "model's identity.",
+        "Cost is counted, not timed: the work of one inference call over the reference test "
+        "split (multiply-accumulates, bytes of weights read, active features, sort "
+        "comparisons) converted to CPU time with this machine's calibration "
+        f"(`cost.calibration`: {calibration.machine or 'machine not named'}), priced at "
+        f"${usd_per_cpu_hour:g} per CPU hour. Models of the same architecture cost the same "
+        "in every run. Measured CPU time is shown beside it for information; no rule uses "
+        "it. CpQU is USD per 1B tokens divided by the reference pass rate: a model right "
+        "half as often costs twice as much per useful answer.",
         "",
-        "| Version | SHA | Family | Size | Pass rate (reference) | Pass rate (traffic) "
-        "| CPU s / 1k tokens | $ / 1k tokens | CpQU |",
+        COSTS_HEADER,
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        if row.measured:
-            cpu, usd = (
-                _number(row.cpu_s_per_1k_tokens, ".4g"),
-                _number(row.usd_per_1k_tokens, ".3g"),
-            )
-        else:
-            cpu, usd = NOT_MEASURED, "—"
+        counted = _number(row.cpu_us_per_1k_tokens, ".1f") if row.in_store else NOT_IN_STORE
         lines.append(
-            f"| {row.semver} | `{row.sha[:SHORT]}` | {row.family} | {_size(row.size_bytes)} "
-            f"| {_number(row.pass_rate_reference, '.4f')} "
-            f"| {_number(row.pass_rate_traffic, '.4f')} "
-            f"| {cpu} | {usd} | {_cpqu_cell(row.cpqu)} |"
+            f"| {row.label} | `{row.sha[:SHORT]}` | {_size(row.size_bytes)} "
+            f"| {_number(row.pass_rate, '.4f')} | {_number(row.traffic_pass_rate, '.4f')} "
+            f"| {counted} | {_number(row.measured_cpu_us_per_1k_tokens, '.1f')} "
+            f"| {_number(row.usd_per_1b_tokens, '.4g')} | {_cpqu_cell(row.cpqu)} |"
         )
     return "\n".join(lines) + "\n"
 
 
+SCATTER_FIELDS = ("label", "usd_per_1b_tokens", "pass_rate")
+
+
 def scatter_rows(rows: Sequence[CostRow]) -> list[dict[str, Any]]:
-    """Points for the cost-vs-quality ``dvc plots`` scatter; unmeasured entries have no
+    """Points for the cost-vs-quality ``dvc plots`` scatter; entries without a cost have no
     x coordinate, so they are left out rather than drawn at zero cost."""
     return [
         {
-            "label": f"{row.family} {row.semver}",
-            "usd_per_1k_tokens": _json_number(row.usd_per_1k_tokens),
-            "pass_rate": _json_number(row.pass_rate_reference),
+            "label": row.label,
+            "usd_per_1b_tokens": _json_number(row.usd_per_1b_tokens),
+            "pass_rate": _json_number(row.pass_rate),
         }
         for row in rows
-        if row.measured and row.usd_per_1k_tokens is not None
+        if row.usd_per_1b_tokens is not None
     ]

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from gramops.errors import GramopsError
-from gramops.inference import Predictor, load_predictor
-from gramops.registry import Registry
+from gramops.inference import FAMILIES, Predictor, load_predictor
+from gramops.registry import Registry, RegistryError
 from gramops.shift import scalar_features
 
 CATEGORICAL = ("tag", "lemma")
@@ -50,12 +50,30 @@ def features(
     }
 
 
-def resolve_challenger(registry: Registry, spec: str) -> str:
-    """A registry ref, or a family name meaning that family's newest registered entry."""
-    if spec in ("fp32", "int8", "lora"):
-        order = [r["sha"] for r in registry.history() if r["op"] == "register"]
-        mine = [sha for sha in order if registry.entry(sha)["family"] == spec]
-        if not mine:
-            raise GramopsError(f"traffic.challenger {spec!r}: no {spec} model is registered")
-        return mine[-1]
-    return registry.resolve(spec)
+def resolve_challenger(registry: Registry, spec: str, built: Mapping[str, str]) -> str:
+    """The full SHA ``traffic.challenger`` names.
+
+    A family name (fp32, int8, lora) means the bundle of that family this pipeline run built,
+    as the register stage recorded it in ``built`` (``metrics/registry.json:shas``), not the
+    family's newest registration: a re-run of an older experiment registers nothing new, yet
+    its bundle is still the one to judge. Anything else is a registry ref (semver, SHA,
+    alias). Either way the SHA must be registered.
+    """
+    if spec in FAMILIES:
+        sha = built.get(spec)
+        if not sha:
+            raise GramopsError(
+                f"traffic.challenger {spec!r}: metrics/registry.json has no {spec} SHA under "
+                f'"shas" (families built: {", ".join(sorted(built)) or "none"}); run '
+                "`dvc repro register`"
+            )
+        what = f"the {spec} bundle this run built ({sha[:12]}, metrics/registry.json)"
+    else:
+        sha, what = spec, f"ref {spec!r}"
+    try:
+        return registry.resolve(sha)
+    except RegistryError as exc:
+        raise GramopsError(
+            f"traffic.challenger {spec!r}: {what} is not registered ({exc}); run "
+            "`dvc repro register`, or set traffic.challenger to a registered ref"
+        ) from None

@@ -114,21 +114,28 @@ class EvaluateParams(_Section):
 SEMVER_PATTERN = r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$"
 
 
-class RegisterParams(_Section):
-    semver: dict[Literal["fp32", "int8", "lora"], str] = Field(
-        description="first version of each family; later SHAs get the next patch version"
+class ReleaseParams(_Section):
+    """Read by `gramops promote`/`rollback`, never by a stage: releasing is an act, not a
+    pipeline step, so changing these re-runs nothing."""
+
+    first_semver: dict[Literal["fp32", "int8", "lora"], str] = Field(
+        description="the version a family's first released model gets; later releases "
+        "get the next patch version"
     )
-    strict: bool = Field(default=False, description="refuse a new SHA instead of bumping the patch")
+    notify_url: str | None = Field(
+        default=None,
+        description="webhook: JSON POST (Slack-compatible `text`) on every production move",
+    )
 
     @model_validator(mode="after")
-    def _semvers(self) -> RegisterParams:
-        missing = sorted({"fp32", "int8", "lora"} - set(self.semver))
+    def _semvers(self) -> ReleaseParams:
+        missing = sorted({"fp32", "int8", "lora"} - set(self.first_semver))
         if missing:
-            raise ValueError(f"register.semver needs a version for {', '.join(missing)}")
-        for family, version in self.semver.items():
+            raise ValueError(f"release.first_semver needs a version for {', '.join(missing)}")
+        for family, version in self.first_semver.items():
             if not re.match(SEMVER_PATTERN, version):
                 raise ValueError(
-                    f"register.semver.{family}: {version!r} is not a semver like v0.1.0"
+                    f"release.first_semver.{family}: {version!r} is not a semver like v0.1.0"
                 )
         return self
 
@@ -171,7 +178,8 @@ class DriftParams(_Section):
 class TrafficParams(_Section):
     challenger: str = Field(
         min_length=1,
-        description="registry ref, or a family name (fp32, int8, lora) for its newest entry",
+        description="registry ref, or a family name (fp32, int8, lora) for the bundle of "
+        "that family this pipeline run built (metrics/registry.json:shas)",
     )
     shadow_fraction: float = Field(gt=0, le=1)
     ab_split: float = Field(gt=0, lt=1)
@@ -191,17 +199,37 @@ class TrafficParams(_Section):
         return self
 
 
+class CostCalibration(_Section):
+    """What this machine's CPU does per microsecond of each kind of counted work; fitted by
+    ``benchmarks/cost_calibration.py``, which prints these lines to paste."""
+
+    macs_per_us: float = Field(gt=0, description="multiply-accumulates per CPU µs")
+    weight_bytes_per_us: float = Field(gt=0, description="bytes of weights read per CPU µs")
+    features_per_us: float = Field(gt=0, description="active features per CPU µs")
+    sort_compares_per_us: float = Field(gt=0, description="sort comparisons per CPU µs")
+    us_per_call: float = Field(ge=0, description="fixed CPU µs of one inference call")
+    machine: str = Field(default="", description="what and when the constants were fitted on")
+
+
 class CostParams(_Section):
     usd_per_cpu_hour: float = Field(gt=0)
-    repeats: int = Field(ge=1, le=100, description="timed runs per model; the median counts")
+    repeats: int = Field(
+        ge=1, le=100, description="timed runs per model for the measured (reported) CPU time"
+    )
+    calibration: CostCalibration
 
 
 class GateParams(_Section):
-    quality_floor: float = Field(ge=0, le=1, description="minimum challenger pass rate")
+    quality_floor: float = Field(ge=0, le=1, description="minimum reference pass rate")
     margin: float = Field(ge=0, lt=1, description="non-inferiority margin on pass rate")
     alpha: float = Field(gt=0, lt=0.5)
-    cpqu_ceiling: float = Field(gt=0, description="max challenger CpQU / production CpQU")
-    notify_url: str | None = Field(default=None, description="JSON POST on promotion")
+    cpqu_ceiling: float = Field(gt=0, description="max candidate CpQU / production CpQU")
+    slice_min_n: int = Field(
+        default=30, ge=1, description="records a slice needs on both sides to be judged"
+    )
+    slice_margin: float = Field(
+        default=0.05, ge=0, lt=1, description="loss on a slice that counts as harm"
+    )
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -212,12 +240,12 @@ SECTIONS: dict[str, type[_Section]] = {
     "quantize": QuantizeParams,
     "finetune": FinetuneParams,
     "evaluate": EvaluateParams,
-    "register": RegisterParams,
     "shift": ShiftParams,
     "drift": DriftParams,
     "traffic": TrafficParams,
     "cost": CostParams,
     "gate": GateParams,
+    "release": ReleaseParams,
 }
 
 

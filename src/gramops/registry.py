@@ -48,13 +48,14 @@ import struct
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from gramops import auditlog
 from gramops.errors import GramopsError
 from gramops.identity import (
     JSON_IDENTITY_FILES,
@@ -96,7 +97,7 @@ ENTRIES = "entries"
 JOURNAL = ".journal.json"
 ACTOR_ENV = "GRAMOPS_ACTOR"
 FAMILIES = ("fp32", "int8", "lora")
-OPS = ("register", "tag", "retag", "alias", "rollback", "annotate")
+OPS = auditlog.OPS
 MIN_SHORT_SHA = 8
 LOCK_TIMEOUT_S = 60.0
 # The entry fields that describe the bundle itself; annotate() may only add pointers beside them.
@@ -269,7 +270,8 @@ class RegisterResult:
 
     ``created`` is False for a SHA that was already registered; ``restored_objects`` counts
     objects copied back into the store (e.g. in a fresh clone, where objects are not in git).
-    ``semver`` is the version assigned, or the entry's highest one when it already existed.
+    ``semver`` is the entry's highest version, None while it has none (registering binds
+    none: promotion does).
     """
 
     entry: dict[str, Any]
@@ -277,6 +279,17 @@ class RegisterResult:
     semver: str | None
     created: bool
     restored_objects: int
+
+
+@dataclass(frozen=True)
+class PromoteResult:
+    """The outcome of :meth:`Registry.promote`: the alias's new and previous holder, the
+    semver the model is released as, and whether anything was written."""
+
+    sha: str
+    previous: str | None
+    semver: str
+    changed: bool
 
 
 class Registry:
@@ -325,6 +338,11 @@ class Registry:
                 f"registry {self.url} is not on local disk; it has no directory (use its URL)"
             )
         return self._meta.root
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the metadata is a local directory (git-tracked), not an S3 prefix."""
+        return isinstance(self._meta, LocalMetadataFiles)
 
     @property
     def index_path(self) -> Path:
@@ -524,6 +542,7 @@ class Registry:
                 f"{self._where(INDEX)}: the last line is torn (an interrupted append); it is "
                 "ignored and will be dropped by the next registry operation"
             )
+        errors.extend(self._chain_errors())
         registered = {r.get("sha") for r in records if r.get("op") == "register"}
         objects: dict[str, set[str]] = {}
         for sha in shas:
@@ -623,6 +642,21 @@ class Registry:
                 pending.append(entry["parent_sha"])
         return kept
 
+    def _chain_errors(self) -> list[str]:
+        """The audit log's hash chain, checked: where the history was rewritten, if it was."""
+        lines = self._index_lines()
+        try:
+            records = [json.loads(line) for line in lines]
+        except ValueError:
+            return []  # an unparsable line is reported by the log read itself
+        broken = auditlog.check_chain(lines, records)
+        if broken is None:
+            return []
+        return [
+            f"{self._where(INDEX)}: the hash chain breaks: {broken}; the audit history was "
+            "rewritten, compare it with git (`git log -p models/registry/index.jsonl`)"
+        ]
+
     def _recover_if_journaled(self) -> list[str]:
         """Repair an interrupted mutation (and a killed write's tmp files) before checking;
         reads stay lock-free otherwise.
@@ -650,7 +684,7 @@ class Registry:
         for alias, sha in sorted(aliases.items()):
             if sha not in known:
                 errors.append(f"{self._where(ALIASES)}: {alias} -> {sha}, which is not registered")
-        replay_tags, replay_aliases = _replay(records)
+        replay_tags, replay_aliases = auditlog.replay(records)
         if replay_tags != tags:
             errors.append(
                 f"{self._where(TAGS)} differs from what {self._where(INDEX)} records "
@@ -748,20 +782,17 @@ class Registry:
 
     # -- mutations --------------------------------------------------------------------------
 
-    def register(
-        self, bundle_dir: Path, *, family: str, seed_semver: str, strict: bool = False
-    ) -> RegisterResult:
-        """Add a bundle, or return the existing entry when its SHA is already registered.
+    def register(self, bundle_dir: Path, *, family: str) -> RegisterResult:
+        """Add a bundle by its SHA, or return the existing entry when it is already registered.
 
-        A known SHA writes no metadata and no log line (so re-running the pipeline in a
-        fresh clone leaves the git-tracked registry byte-identical), but objects missing from
-        the store are copied back from the bundle once their bytes hash to the recorded key.
-        A new SHA gets ``seed_semver`` when its family has no version yet (or when the seed
-        is above the family's highest version, a deliberate bump in params), else the next
-        patch; ``strict`` refuses to invent that patch version.
+        Registering binds no semver and moves no alias: it records what exists, so it is
+        safe to repeat and safe inside a pipeline that DVC may re-run or replay. Semvers are
+        bound when a person or CI promotes a model (:meth:`promote`) or tags it (:meth:`tag`).
+        A known SHA writes no metadata and no log line (a fresh clone re-running the pipeline
+        leaves the git-tracked registry byte-identical), but objects missing from the store
+        are copied back from the bundle once their bytes hash to the recorded key.
         """
         bundle_dir = Path(bundle_dir)
-        seed = normalize_semver(seed_semver)
         names, manifest, files, sha = self._identify(bundle_dir, family)
         parent = manifest.get("parent_sha")
         with self._locked():
@@ -784,8 +815,6 @@ class Registry:
                     entry, sha, versions[-1] if versions else None, False, restored
                 )
             self._check_parent(bundle_dir, family, parent, registered)
-            tags = self.tags()
-            semver = self._assign_semver(bundle_dir, family, sha, seed, strict, tags)
             for item in files:
                 self.objects.put_file(bundle_dir / item["path"], item["object"])
             entry = {
@@ -802,23 +831,19 @@ class Registry:
                 "mlflow": {},
             }
             self._commit(
-                [(_entry_name(sha), entry), (TAGS, {**tags, semver: sha})],
+                [(_entry_name(sha), entry)],
                 op="register",
                 sha=sha,
-                semver=semver,
                 new=sha,
                 previous=None,
             )
-            log.info("registered %s %s %s", family, semver, sha)
-            return RegisterResult(entry, sha, semver, True, 0)
+            log.info("registered %s %s", family, sha)
+            return RegisterResult(entry, sha, None, True, 0)
 
-    def register_pending(
-        self, bundle_dir: Path, *, family: str, seed_semver: str, strict: bool = False
-    ) -> RegisterResult:
+    def register_pending(self, bundle_dir: Path, *, family: str) -> RegisterResult:
         """What :meth:`register` would do, without writing anything: a preview for CI/PRs.
 
-        ``created`` says whether the SHA is new; ``semver`` is the version it has or would
-        get (``strict`` raises as register would).
+        ``created`` says whether the SHA is new; ``semver`` is the version it has, if any.
         """
         bundle_dir = Path(bundle_dir)
         _names, manifest, _files, sha = self._identify(bundle_dir, family)
@@ -829,10 +854,7 @@ class Registry:
                 self._load_entry(sha), sha, versions[-1] if versions else None, False, 0
             )
         self._check_parent(bundle_dir, family, manifest.get("parent_sha"), registered)
-        semver = self._assign_semver(
-            bundle_dir, family, sha, normalize_semver(seed_semver), strict, self.tags()
-        )
-        return RegisterResult({}, sha, semver, True, 0)
+        return RegisterResult({}, sha, None, True, 0)
 
     def _identify(
         self, bundle_dir: Path, family: str
@@ -854,7 +876,7 @@ class Registry:
         sha = manifest_sha([(f["path"], f["sha256"]) for f in files], manifest.get("parent_sha"))
         return names, manifest, files, sha
 
-    def promote(self, ref: str, semver: str) -> str:
+    def tag(self, ref: str, semver: str, *, reason: str | None = None) -> str:
         """Bind a new semver to a SHA; a semver names one model forever (see :meth:`retag`)."""
         version = normalize_semver(semver)
         with self._locked():
@@ -876,10 +898,11 @@ class Registry:
                 semver=version,
                 new=sha,
                 previous=None,
+                reason=reason,
             )
             return sha
 
-    def retag(self, ref: str, semver: str) -> tuple[str, str]:
+    def retag(self, ref: str, semver: str, *, reason: str | None = None) -> tuple[str, str]:
         """Move a bound semver to another SHA on purpose; logged with the previous SHA.
 
         Returns ``(new_sha, previous_sha)``. An unbound semver is refused: that is promote.
@@ -892,7 +915,7 @@ class Registry:
             if current is None:
                 raise RegistryError(
                     f"semver {version} is not bound to any SHA, there is nothing to retag; "
-                    f"use promote to bind it to {sha}"
+                    f"use `gramops registry tag` to bind it to {sha}"
                 )
             if current == sha:
                 return sha, current
@@ -903,11 +926,18 @@ class Registry:
                 semver=version,
                 new=sha,
                 previous=current,
+                reason=reason,
             )
             return sha, current
 
-    def set_alias(self, alias: str, ref: str) -> tuple[str, str | None]:
-        """Create or move an alias; returns ``(new_sha, previous_sha or None)``."""
+    def set_alias(
+        self, alias: str, ref: str, *, reason: str | None = None
+    ) -> tuple[str, str | None]:
+        """Create or move an alias by hand; returns ``(new_sha, previous_sha or None)``.
+
+        A raw move, recorded as such: moving ``production`` this way is not a promotion
+        (no gate decision is attached), and ``gramops gate --check`` refuses it.
+        """
         check_alias(alias)
         with self._locked():
             sha = self.resolve(ref)
@@ -922,8 +952,105 @@ class Registry:
                 alias=alias,
                 new=sha,
                 previous=current,
+                reason=reason,
             )
             return sha, current
+
+    def promote(
+        self,
+        ref: str,
+        *,
+        alias: str = "production",
+        reason: str | None = None,
+        gate: dict[str, Any] | None = None,
+        forced: bool = False,
+        first_semver: str | None = None,
+    ) -> PromoteResult:
+        """Point ``alias`` at a model as one audited act, binding its semver if it has none.
+
+        The record carries who (the actor), when, why (``reason``) and the gate decision the
+        act relied on (``gate``: its digest and verdict), or ``forced`` when a person
+        overrode the gate. Whether the gate allows it is the caller's check (the CLI's,
+        :mod:`gramops.release`); the registry records what was decided. An entry without a
+        semver gets its family's next patch version (``first_semver`` for a family that has
+        none yet), bound in the same record, so semvers name only models that were released.
+        """
+        check_alias(alias)
+        with self._locked():
+            sha = self.resolve(ref)
+            entry = self._load_entry(sha)
+            aliases, tags = self.aliases(), self.tags()
+            current = aliases.get(alias)
+            own = sorted((v for v, s in tags.items() if s == sha), key=parse_semver)
+            semver = own[-1] if own else self.next_semver(entry["family"], first_semver, tags)
+            if current == sha and own:
+                return PromoteResult(sha, current, semver, False)
+            writes: list[tuple[str, Any]] = [(ALIASES, {**aliases, alias: sha})]
+            if not own:
+                writes.append((TAGS, {**tags, semver: sha}))
+            self._commit(
+                writes,
+                op="promote",
+                sha=sha,
+                semver=semver,
+                alias=alias,
+                new=sha,
+                previous=current,
+                reason=reason,
+                gate=gate,
+                forced=forced,
+            )
+            return PromoteResult(sha, current, semver, True)
+
+    def next_semver(
+        self, family: str, first: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """The version a family's next released model gets: the next free patch after the
+        family's highest, or ``first`` for a family with no version yet."""
+        tags = self.tags() if tags is None else tags
+        families = {
+            sha: (self._load_entry(sha).get("family") if self._has_entry(sha) else None)
+            for sha in set(tags.values())
+        }
+        mine = sorted((v for v, s in tags.items() if families[s] == family), key=parse_semver)
+        if not mine:
+            if first is None:
+                raise RegistryError(
+                    f"{family} has no semver yet: give its first version "
+                    f"(params.yaml release.first_semver.{family})"
+                )
+            seed = normalize_semver(first)
+            if seed in tags:
+                raise RegistryError(
+                    f"semver already mapped to a different SHA: {seed} (the first version for "
+                    f"{family}) is {tags[seed]}; pick another first version"
+                )
+            return seed
+        major, minor, patch = parse_semver(mine[-1])
+        candidate = format_semver((major, minor, patch + 1))
+        while candidate in tags:  # another family took it: the next free patch
+            patch += 1
+            candidate = format_semver((major, minor, patch + 1))
+        return candidate
+
+    def state(self) -> dict[str, Any]:
+        """What a decision about the registry judged: the audit log's length, last sequence
+        number and chain head (equal heads mean an equal registry: every change appends a
+        record), the aliases, production and the record of its last move. A decision about
+        production is stale once production moved (:func:`gramops.release.is_fresh`)."""
+        lines = self._index_lines()
+        records = [json.loads(line) for line in lines]
+        aliases = self.aliases()
+        moves = auditlog.alias_moves(records, "production")
+        return {
+            "records": len(records),
+            "seq": records[-1].get("seq", len(records)) if records else 0,
+            "head": auditlog.head(lines),
+            "aliases": dict(sorted(aliases.items())),
+            "production": aliases.get("production"),
+            # the last move of production: a decision judged before it is stale
+            "production_seq": moves[-1].get("seq") if moves else 0,
+        }
 
     def move_alias(self, alias: str, ref: str) -> tuple[str, str]:
         """Move an existing alias (a typo must not silently create a new one)."""
@@ -937,7 +1064,7 @@ class Registry:
             assert previous is not None  # checked above, under the same lock
             return sha, previous
 
-    def rollback(self, alias: str = "production") -> tuple[str, str]:
+    def rollback(self, alias: str = "production", *, reason: str | None = None) -> tuple[str, str]:
         """Point ``alias`` back at its holder before the latest move, as the log records it.
 
         The alias's moves form a stack in ``index.jsonl``: a move pushes, a rollback pops, so
@@ -950,7 +1077,7 @@ class Registry:
                 raise RegistryError(
                     f"alias {alias!r} is not set in {self.url}; nothing to roll back"
                 )
-            stack = _alias_stack(self.history(), alias)
+            stack = auditlog.alias_stack(self.history(), alias)
             if not stack or stack[-1] != current:
                 raise RegistryError(
                     f"alias {alias!r} is {current} in {self._where(ALIASES)} but "
@@ -973,6 +1100,7 @@ class Registry:
                 alias=alias,
                 new=target,
                 previous=current,
+                reason=reason,
             )
             return target, current
 
@@ -1069,6 +1197,9 @@ class Registry:
         sha: str | None = None,
         semver: str | None = None,
         alias: str | None = None,
+        reason: str | None = None,
+        gate: dict[str, Any] | None = None,
+        forced: bool = False,
     ) -> None:
         """Journal, write the documents, append the one log line, drop the journal.
 
@@ -1082,6 +1213,7 @@ class Registry:
         except LockTimeoutError as exc:
             raise RegistryError(str(exc)) from None
         self._meta.repair_jsonl(INDEX)  # the journaled size must end at a whole record
+        self._start_chain()
         journal = {
             "op": op,
             "index_size": self._meta.size(INDEX),
@@ -1091,7 +1223,15 @@ class Registry:
         try:
             for name, obj in writes:
                 self._meta.write(name, dumps_pretty(obj).encode("utf-8"))
-            self._append(op, sha=sha, semver=semver, alias=alias, new=new, previous=previous)
+            self._append(
+                op,
+                sha=sha,
+                semver=semver,
+                alias=alias,
+                new=new,
+                previous=previous,
+                extra={"reason": reason, "gate": gate, "forced": forced},
+            )
         except BaseException:
             self._roll_back(journal)
             raise
@@ -1144,9 +1284,11 @@ class Registry:
         alias: str | None,
         new: Any,
         previous: Any,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Append one durable record; a torn tail left by a crashed writer is dropped first."""
+        """Append one durable record, chained to the last; a torn tail is dropped first."""
         assert op in OPS
+        extra = extra or {"reason": None, "gate": None, "forced": False}
 
         def build(last: dict[str, Any] | None) -> dict[str, Any]:
             return {
@@ -1159,9 +1301,41 @@ class Registry:
                 "alias": alias,
                 "new": new,
                 "previous": previous,
+                # lines are canonical JSON, so the parsed last record hashes to its line
+                "prev": auditlog.record_hash(last) if last else auditlog.GENESIS,
+                **extra,
             }
 
         self._meta.append_jsonl(INDEX, build)
+
+    def _start_chain(self) -> None:
+        """Seal a log written before the hash chain existed, once, with an audited record.
+
+        The ``chain`` record digests every earlier line, so they are covered by the chain
+        too; it is a whole operation of its own (one appended line, no documents), taken
+        by whichever mutation first runs on an unchained log.
+        """
+        lines = self._index_lines()
+        if not lines or "prev" in json.loads(lines[-1]):
+            return
+        self._append(
+            "chain",
+            sha=None,
+            semver=None,
+            alias=None,
+            new={"legacy_records": len(lines), "legacy_sha256": auditlog.legacy_digest(lines)},
+            previous=None,
+            extra={
+                "reason": "the audit log is hash-chained from here on; this record seals "
+                "the earlier lines",
+                "gate": None,
+                "forced": False,
+            },
+        )
+
+    def _index_lines(self) -> list[bytes]:
+        """The audit log's complete lines, raw (what the hash chain links)."""
+        return auditlog.split_lines(self._committed_index() or b"")
 
     def _read_index(self) -> tuple[list[dict[str, Any]], bool]:
         raw = self._committed_index()
@@ -1201,7 +1375,7 @@ class Registry:
             return [], False
 
     def _registered_shas(self) -> set[str]:
-        return {r["sha"] for r in self.history() if r.get("op") == "register" and r.get("sha")}
+        return auditlog.registered(self.history())
 
     def _read_map(self, name: str) -> dict[str, str]:
         raw = self._committed_doc(name)
@@ -1466,44 +1640,6 @@ class Registry:
                 "the parent bundle first"
             )
 
-    def _assign_semver(
-        self,
-        bundle_dir: Path,
-        family: str,
-        sha: str,
-        seed: str,
-        strict: bool,
-        tags: dict[str, str],
-    ) -> str:
-        own = [v for v, s in tags.items() if s == sha]
-        if own:  # an earlier register was interrupted after writing its tag: complete it
-            return max(own, key=parse_semver)
-        families: dict[str, str | None] = {}
-        for tagged in set(tags.values()):
-            known = self._has_entry(tagged)
-            families[tagged] = self._load_entry(tagged).get("family") if known else None
-        mine = sorted((v for v, s in tags.items() if families[s] == family), key=parse_semver)
-        if not mine or parse_semver(seed) > parse_semver(mine[-1]):
-            if seed in tags:
-                raise RegistryError(
-                    f"semver already mapped to a different SHA: {seed} (the first version for "
-                    f"{family}) is {tags[seed]}; {bundle_dir} ({sha}) needs another seed semver"
-                )
-            return seed
-        highest = mine[-1]
-        if strict:
-            raise RegistryError(
-                f"strict mode: {bundle_dir} is a new {family} model ({sha}) but {family} already "
-                f"has {highest} ({tags[highest]}); strict mode never invents a version: set the "
-                f"{family} semver above {highest} in params.yaml, or turn strict off"
-            )
-        major, minor, patch = parse_semver(highest)
-        candidate = format_semver((major, minor, patch + 1))
-        while candidate in tags:  # another family took it: the next free patch
-            patch += 1
-            candidate = format_semver((major, minor, patch + 1))
-        return candidate
-
 
 def _weights_name(names: Sequence[str]) -> str:
     """The weights file among a bundle's identity files."""
@@ -1568,32 +1704,6 @@ def _is_record(line: bytes, op: str) -> bool:
     except ValueError:
         return False
     return isinstance(record, dict) and record.get("op") == op
-
-
-def _replay(records: Iterable[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
-    """The tags and aliases the audit log implies, to check the binding files against."""
-    tags: dict[str, str] = {}
-    aliases: dict[str, str] = {}
-    for record in records:
-        op = record.get("op")
-        if op in ("register", "tag", "retag") and record.get("semver"):
-            tags[record["semver"]] = record["sha"]
-        elif op in ("alias", "rollback") and record.get("alias"):
-            aliases[record["alias"]] = record["new"]
-    return tags, aliases
-
-
-def _alias_stack(records: Iterable[dict[str, Any]], alias: str) -> list[str]:
-    """An alias's holders as a stack: a move pushes, a rollback pops back to the one before."""
-    stack: list[str] = []
-    for record in records:
-        if record.get("alias") != alias:
-            continue
-        if record.get("op") == "alias":
-            stack.append(record["new"])
-        elif record.get("op") == "rollback" and stack:
-            stack.pop()
-    return stack
 
 
 def _diff(expected: dict[str, str], actual: dict[str, str]) -> str:

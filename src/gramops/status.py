@@ -57,7 +57,8 @@ class EntryRow:
     size_bytes: int
     registered_at: str | None
     metrics: Mapping[str, Mapping[str, float]]
-    usd_per_1k_tokens: float | None
+    cpu_us_per_1k_tokens: float | None
+    usd_per_1b_tokens: float | None
     cpqu: float | None
 
 
@@ -84,10 +85,10 @@ def status_view(
 ) -> StatusView:
     """Gather the page's rows from the registry (entries, aliases, audit log) and metrics.
 
-    ``costs`` is ``metrics/cpqu.json``; its rows are matched to entries by short SHA, so an
-    entry registered after the last cost measurement shows no cost rather than a wrong one.
+    ``costs`` is ``metrics/cpqu.json``, whose entries are keyed by short SHA, so an entry
+    registered after the last cost run shows no cost rather than a wrong one.
     """
-    cost_by_sha = {row["sha"]: row for row in costs.get("entries", {}).values()}
+    cost_by_sha = costs.get("entries", {})
     aliases_of: dict[str, list[str]] = {}
     for name, sha in sorted(aliases.items()):
         aliases_of.setdefault(sha, []).append(name)
@@ -120,7 +121,8 @@ def status_view(
                 size_bytes=int(entry["size_bytes"]),
                 registered_at=entry.get("registered_at"),
                 metrics=entry.get("metrics", {}),
-                usd_per_1k_tokens=cost.get("usd_per_1k_tokens"),
+                cpu_us_per_1k_tokens=cost.get("cpu_us_per_1k_tokens"),
+                usd_per_1b_tokens=cost.get("usd_per_1b_tokens"),
                 cpqu=cost.get("cpqu"),
             )
         )
@@ -218,6 +220,10 @@ def _sci(value: float | None) -> Num | None:
     return None if value is None else Num(f"{value:.3g}")
 
 
+def _cpu(value: float | None) -> Num | None:
+    return None if value is None else Num(f"{value:,.0f}")
+
+
 def _section(title: str, section_id: str, body: str) -> str:
     return f'<section id="{_e(section_id)}">\n<h2>{_e(title)}</h2>\n{body}\n</section>'
 
@@ -255,13 +261,22 @@ def _aliases(view: StatusView, label: Callable[[str | None], str]) -> str:
         rows,
     )
     history = [
-        (label(p["sha"]), p["from"], p["until"] or "now", p["moved_by"], p["how"])
+        (
+            label(p["sha"]),
+            p["from"],
+            p["until"] or "now",
+            p["moved_by"],
+            p["how"],
+            p.get("reason") or "",
+        )
         for p in reversed(view.production_history)
     ]
     return (
         table + "\n<p>Every model that held <code>production</code>, newest first "
         "(from <code>models/registry/index.jsonl</code>):</p>\n"
-        + _table("production-history", ("model", "from", "until", "moved by", "how"), history)
+        + _table(
+            "production-history", ("model", "from", "until", "moved by", "how", "why"), history
+        )
     )
 
 
@@ -269,7 +284,7 @@ def _entries(view: StatusView, label: Callable[[str | None], str]) -> str:
     headers = ["semver", "family", "SHA", "aliases", "parent", "size"]
     for domain in DOMAINS:
         headers += [f"{domain} strict", f"{domain} pass"]
-    headers += ["$ / 1k tokens", "CpQU", "registered"]
+    headers += ["CPU µs / 1k tokens", "USD / 1B tokens", "CpQU", "registered"]
     rows = []
     for e in view.entries:
         row: list[Any] = [
@@ -283,15 +298,21 @@ def _entries(view: StatusView, label: Callable[[str | None], str]) -> str:
         for domain in DOMAINS:
             result = e.metrics.get(domain, {})
             row += [_pct(result.get("strict_accuracy")), _pct(result.get("pass_rate"))]
-        row += [_sci(e.usd_per_1k_tokens), _sci(e.cpqu), e.registered_at]
+        row += [
+            _cpu(e.cpu_us_per_1k_tokens),
+            _sci(e.usd_per_1b_tokens),
+            _sci(e.cpqu),
+            e.registered_at,
+        ]
         rows.append(row)
     price = (
         f" at ${view.usd_per_cpu_hour:g} per CPU hour" if view.usd_per_cpu_hour is not None else ""
     )
     return (
         _table("entries", headers, rows)
-        + f'\n<p class="muted">Cost: measured CPU time per 1,000 tokens{_e(price)}; CpQU = '
-        "cost per 1k tokens / reference pass rate (lower is better).</p>"
+        + '\n<p class="muted">Cost: CPU time per 1,000 tokens counted from each model\'s '
+        f"work and this machine's calibration{_e(price)}; CpQU = USD per 1B tokens / "
+        "reference pass rate (lower is better).</p>"
     )
 
 
@@ -337,26 +358,27 @@ def _drift(drift: Mapping[str, Any]) -> str:
 def _gate(gate: Mapping[str, Any], label: Callable[[str | None], str]) -> str:
     rules = [
         (
-            r["name"],
+            f"{who}{r['name']}",
             _badge(str(r["verdict"])),
             _word(r.get("value")),
             _word(r.get("threshold")),
             r["detail"],
         )
-        for r in gate.get("rules", [])
+        for who, key in (("", "rules"), ("production: ", "production_rules"))
+        for r in gate.get(key, [])
     ]
     reasons = "".join(f"<li>{_e(r)}</li>" for r in gate.get("reasons", []))
-    moved = gate.get("moved")
-    move = (
-        f"<p>Moved <code>{_e(moved['alias'])}</code> from {_e(label(moved.get('from')))} "
-        f"to {_e(label(moved['to']))}.</p>\n"
-        if moved
-        else ""
+    # gate.json names production/candidate; files from before issue 11, champion/challenger
+    production = gate.get("production", gate.get("champion"))
+    candidate = gate.get("candidate", gate.get("challenger"))
+    compared = (
+        f"candidate {_e(label(candidate))} against production {_e(label(production))}"
+        if candidate
+        else f"no candidate; production is {_e(label(production))}"
     )
     return (
         f'<p>Decision <span id="gate-decision">{_badge(str(gate.get("decision", "unknown")))}'
-        f"</span>: challenger {_e(label(gate.get('challenger')))} against champion "
-        f"{_e(label(gate.get('champion')))}.</p>\n<ul>{reasons}</ul>\n{move}"
+        f"</span>: {compared}.</p>\n<ul>{reasons}</ul>\n"
         + _table(
             "gate-rules",
             ("rule", "verdict", "value", "threshold", "detail"),

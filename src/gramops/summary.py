@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gramops.auditlog import alias_moves
+
 SHORT = 12
 
 
@@ -39,10 +41,10 @@ def keyed_summaries(
 def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict[str, Any]]:
     """Every period an alias held a model, from the audit log: which checkpoints served.
 
-    One row per move (``alias`` or ``rollback`` record): the model, since when, until when
-    (None while it still holds the alias), and who or what moved it there.
+    One row per move (``promote``, ``rollback`` or a raw ``alias`` record): the model, since
+    when, until when (None while it still holds the alias), who moved it there, how and why.
     """
-    moves = [r for r in records if r.get("op") in ("alias", "rollback") and r.get("alias") == alias]
+    moves = alias_moves(records, alias)
     periods = []
     for i, move in enumerate(moves):
         periods.append(
@@ -51,7 +53,8 @@ def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict
                 "from": move["time"],
                 "until": moves[i + 1]["time"] if i + 1 < len(moves) else None,
                 "moved_by": move["actor"],
-                "how": move["op"],
+                "how": move["op"] + (" (forced)" if move.get("forced") else ""),
+                "reason": move.get("reason"),
             }
         )
     return periods

@@ -12,6 +12,14 @@ does. Each strategy has its own salt so its split is independent of the others'.
 steps compare the route value with a growing threshold, so the requests in the canary at
 1% are still in it at 5%: a ramp only ever adds requests, it never reshuffles them.
 
+When the candidate is production itself there is nothing to compare: :func:`report` then
+says so instead of running the strategies, because an A/B test or a canary of a model
+against itself shows nothing but sampling noise.
+
+Slices (:func:`slices`) count passes and strict hits per group of reference records a
+tutor's users feel (each gold Penn tag, irregular vs regular verbs, each domain), for the
+gate's slice rule; the statistics on them live in :mod:`gramops.gate`.
+
 Statistics use the pooled two-proportion z-test (the test that is exact-equivalent to the
 2x2 chi-square test without continuity correction), with the confidence interval of the
 difference from the unpooled standard error (the pooled one is only valid under the null
@@ -22,16 +30,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gramops.errors import GramopsError
+from gramops.inflection import is_irregular
 
 _ROUND = 6
 _SLOT = "[___]"
@@ -488,3 +497,202 @@ def report_markdown(
         for s in canary["steps"]
     ]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- slices
+
+
+def outcomes(
+    records: Sequence[Mapping[str, Any]], forms: Sequence[str]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per record: did the predicted form pass (in ``acceptable``) and hit the gold form."""
+    if len(forms) != len(records):
+        raise TrafficError(f"{len(forms)} predicted forms for {len(records)} records")
+    passed = np.array([f in r["acceptable"] for f, r in zip(forms, records, strict=True)], bool)
+    strict = np.array([f == r["form"] for f, r in zip(forms, records, strict=True)], bool)
+    return passed, strict
+
+
+def slice_names(record: Mapping[str, Any]) -> list[str]:
+    """The slices a record belongs to: its gold tag, its verb's regularity, its domain.
+
+    Names use a colon (``tag:VBD``), not ``=``: the mirror logs traffic.json as MLflow
+    metrics, whose names may not contain ``=``.
+    """
+    regularity = "irregular" if is_irregular(record["lemma"]) else "regular"
+    return [f"tag:{record['tag']}", f"verb:{regularity}", f"domain:{record['domain']}"]
+
+
+def slice_counts(
+    records: Sequence[Mapping[str, Any]], forms: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Slice name -> ``{"n", "passed", "strict"}`` for one model's ``forms``."""
+    passed, strict = outcomes(records, forms)
+    counts: dict[str, dict[str, int]] = {}
+    for record, ok, exact in zip(records, passed, strict, strict=True):
+        for name in slice_names(record):
+            row = counts.setdefault(name, {"n": 0, "passed": 0, "strict": 0})
+            row["n"] += 1
+            row["passed"] += int(ok)
+            row["strict"] += int(exact)
+    return dict(sorted(counts.items()))
+
+
+def slices(
+    records: Sequence[Mapping[str, Any]],
+    candidate_forms: Sequence[str],
+    production_forms: Sequence[str],
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Slice name -> ``{"candidate": counts, "production": counts}`` on the same records."""
+    candidate = slice_counts(records, candidate_forms)
+    production = slice_counts(records, production_forms)
+    return {
+        name: {"candidate": candidate[name], "production": production[name]} for name in candidate
+    }
+
+
+# --------------------------------------------------------------------------- the stage's report
+
+
+class Settings(Protocol):
+    """What :func:`comparison` needs from ``params.yaml:traffic`` (``TrafficParams``)."""
+
+    shadow_fraction: float
+    ab_split: float
+    canary_steps: list[float]
+    alpha: float
+    mde: float
+    power: float
+    examples: int
+
+
+@dataclass(frozen=True)
+class Model:
+    """A registered model as the report names it."""
+
+    sha: str
+    family: str
+    semvers: Sequence[str]
+
+    @property
+    def label(self) -> str:
+        return f"{self.family} {', '.join(self.semvers) or 'untagged'} ({self.sha[:12]})"
+
+    def summary(self) -> dict[str, Any]:
+        return {"sha": self.sha[:12], "semvers": list(self.semvers), "family": self.family}
+
+
+def comparison(
+    current: Sequence[Mapping[str, Any]],
+    production_forms: Sequence[str],
+    candidate_forms: Sequence[str],
+    reference: Sequence[Mapping[str, Any]],
+    reference_production_forms: Sequence[str],
+    reference_candidate_forms: Sequence[str],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Shadow, A/B and canary on this week's traffic (``current``, records with a
+    ``request_id`` and ``week``), every request's counts for the gate, and the slices of the
+    reference split."""
+    if not current:
+        raise TrafficError("no requests in this week's traffic: nothing to replay")
+    passed = dict(
+        zip(
+            ("champion", "challenger"),
+            (outcomes(current, production_forms), outcomes(current, candidate_forms)),
+            strict=True,
+        )
+    )
+    replay = Replay.build(
+        request_ids=[r["request_id"] for r in current],
+        records=current,
+        champion_pass=passed["champion"][0],
+        challenger_pass=passed["challenger"][0],
+        champion_strict=passed["champion"][1],
+        challenger_strict=passed["challenger"][1],
+        champion_forms=production_forms,
+        challenger_forms=candidate_forms,
+    )
+    return {
+        "requests": len(current),
+        "week": current[0]["week"],
+        # every request answered by both: the full comparison the gate uses
+        "replay": {
+            arm: {
+                "passed": int(flags[0].sum()),
+                "n": len(current),
+                "pass_rate": _r(flags[0].mean()),
+            }
+            for arm, flags in passed.items()
+        },
+        "shadow": shadow(replay, settings.shadow_fraction, settings.examples),
+        "ab": ab_test(replay, settings.ab_split, settings.alpha, settings.mde, settings.power),
+        "canary": canary(replay, settings.canary_steps, settings.alpha),
+        "slices": slices(reference, reference_candidate_forms, reference_production_forms),
+    }
+
+
+def report(
+    production: Model, candidate: Model, compare: Callable[[], Mapping[str, Any]]
+) -> tuple[dict[str, Any], str]:
+    """``metrics/traffic.json`` and ``metrics/TRAFFIC.md`` for ``candidate`` against
+    ``production``; ``compare`` (called only when they differ) gives :func:`comparison`.
+
+    With the candidate equal to production the report says there is nothing to compare
+    (``"candidate": null`` and a ``note``) rather than a comparison of a model with itself.
+    """
+    if candidate.sha == production.sha:
+        note = (
+            f"traffic.challenger resolves to production {production.label}: there is no "
+            "candidate, so there is nothing to compare"
+        )
+        metrics = {
+            "production": production.sha,
+            "candidate": None,
+            "champion": production.summary(),
+            "note": note,
+        }
+        return metrics, f"# Traffic replay\n\nNo comparison: {note}.\n"
+    result = dict(compare())
+    metrics = {
+        "production": production.sha,
+        "candidate": candidate.sha,
+        "champion": production.summary(),
+        "challenger": candidate.summary(),
+        **result,
+    }
+    text = report_markdown(
+        result["shadow"], result["ab"], result["canary"], production.label, candidate.label
+    )
+    return metrics, text + slices_markdown(result["slices"])
+
+
+def slices_markdown(table: Mapping[str, Mapping[str, Mapping[str, int]]]) -> str:
+    """The reference split's slices, both models side by side (the gate judges them)."""
+    lines = [
+        "",
+        "## Slices of the reference test split",
+        "",
+        "| slice | n | candidate pass | production pass | candidate strict | production strict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, sides in table.items():
+        cand, prod = sides["candidate"], sides["production"]
+        lines.append(
+            f"| {_cell(name)} | {cand['n']} | {_pct(cand['passed'] / cand['n'])} | "
+            f"{_pct(prod['passed'] / prod['n'])} | {_pct(cand['strict'] / cand['n'])} | "
+            f"{_pct(prod['strict'] / prod['n'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def canary_csv(metrics: Mapping[str, Any]) -> str:
+    """``plots/canary.csv``: pass rate per canary step and arm (header only without a
+    candidate, so the plot's file always exists)."""
+    rows = ["step,arm,pass_rate"]
+    for step in metrics.get("canary", {}).get("steps", []):
+        for arm in ("champion", "challenger"):
+            rate = step[f"{arm}_pass_rate"]
+            if rate is not None:
+                rows.append(f"{step['fraction']},{arm},{rate}")
+    return "\n".join(rows) + "\n"
