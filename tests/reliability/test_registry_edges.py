@@ -28,7 +28,9 @@ GRAMOPS = str(Path(sys.executable).parent / "gramops")
 
 
 def _register(reg: Registry, bundle: Path, semver: str, family: str = "fp32") -> str:
-    return reg.register(bundle, family=family, seed_semver=semver).sha
+    sha = reg.register(bundle, family=family).sha
+    reg.tag(sha, semver)
+    return sha
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def reg(tmp_path: Path) -> Registry:
     """fp32 v0.1.0 (production) and v0.1.1, int8 v0.2.0 derived from v0.1.0."""
     registry = Registry(tmp_path / "registry", actor="tester")
     first = _register(registry, tiny_bundle(tmp_path / "a", seed=1), "v0.1.0")
-    _register(registry, tiny_bundle(tmp_path / "b", seed=2), "v0.1.0")
+    _register(registry, tiny_bundle(tmp_path / "b", seed=2), "v0.1.1")
     int8 = tiny_bundle(tmp_path / "q", "int8", parent=first, seed=3)
     _register(registry, int8, "v0.2.0", family="int8")
     registry.set_alias("production", first)
@@ -104,9 +106,7 @@ def test_a_killed_alias_move_is_never_shown_before_recovery_reverts_it(reg):
 def test_a_killed_register_and_retag_are_never_shown(reg, tmp_path):
     before = _view(reg)
     bundle = tiny_bundle(tmp_path / "new", seed=9)
-    _killed_before_its_log_line(
-        reg, "register(Path(sys.argv[2]), family='fp32', seed_semver='v0.1.0')", str(bundle)
-    )
+    _killed_before_its_log_line(reg, "register(Path(sys.argv[2]), family='fp32')", str(bundle))
     pending = next(p.stem for p in reg.entries_dir.iterdir() if p.stem not in before["shas"])
     assert _view(reg) == before
     with pytest.raises(RegistryError, match="not registered"):
@@ -246,7 +246,7 @@ def test_a_write_killed_before_its_rename_leaves_no_tmp_file_after_recovery(reg,
         "        os._exit(17)\n"
         "    replace(src, dst)\n"
         "os.replace = dying\n"
-        "Registry(Path(sys.argv[1]), actor='crash').promote(sys.argv[2], 'v9.0.0')\n"
+        "Registry(Path(sys.argv[1]), actor='crash').tag(sys.argv[2], 'v9.0.0')\n"
     )
     child = subprocess.run(
         [sys.executable, "-c", crash, str(reg.root), reg.resolve("v0.1.0")],
