@@ -230,6 +230,7 @@ def _verify(args: argparse.Namespace) -> int:
                     "tampered": report.tampered,
                     "errors": report.errors,
                     "repaired": report.repaired,
+                    "absent": report.absent,
                     **({"mlflow": mlflow} if args.mlflow else {}),
                 }
             )
@@ -245,9 +246,20 @@ def _verify(args: argparse.Namespace) -> int:
             _out(f"TAMPERED  {names} {path} (object {obj[:SHORT]} does not hash to its key)")
         for error in report.errors:
             _out(f"ERROR     {error}")
+        for sha in report.absent:
+            _out(
+                f"NOT HERE  {_ref_names(registry, sha)} bytes not in this store (registered "
+                f"elsewhere or collected by gc); rebuild with: gramops reproduce {sha[:SHORT]} "
+                "--restore"
+            )
         for difference in mlflow:
             _out(f"MLFLOW    {difference}")
-        _out(f"{'ok' if ok else 'FAILED'}: {report.checked} objects checked")
+        count = len(report.absent)
+        absent = f", {count} {'entry' if count == 1 else 'entries'} not in this store"
+        _out(
+            f"{'ok' if ok else 'FAILED'}: {report.checked} objects checked"
+            + (absent if count else "")
+        )
     return EXIT_OK if ok else EXIT_PROBLEMS
 
 

@@ -232,6 +232,11 @@ class MetadataFiles:
         """File names directly inside ``directory``, unordered (empty when it is missing)."""
         raise NotImplementedError
 
+    def tmp_names(self, directory: str) -> list[str]:
+        """``*.tmp`` names directly inside ``directory``: what an atomic write killed between
+        its write and its rename leaves. None where a write is a single request (S3)."""
+        return []
+
     def append_jsonl(
         self, name: str, build: Callable[[dict[str, Any] | None], dict[str, Any]]
     ) -> None:
@@ -333,6 +338,9 @@ class LocalMetadataFiles(MetadataFiles):
             return os.listdir(self.path(directory))
         except FileNotFoundError:
             return []
+
+    def tmp_names(self, directory: str) -> list[str]:
+        return sorted(name for name in self.names(directory) if name.endswith(".tmp"))
 
     def append_jsonl(
         self, name: str, build: Callable[[dict[str, Any] | None], dict[str, Any]]

@@ -20,7 +20,8 @@ bytes, the lock and the journal:
   back otherwise, with a warning; so even ``kill -9`` never leaves one half-applied.
 
 Every document is replaced whole and atomically (tmp + fsync + ``os.replace`` locally, one
-PUT on S3); a mutation validates everything before its first write. Reads take no lock.
+PUT on S3); a mutation validates everything before its first write. Reads take no lock;
+while a journal lacks its log line they read its previous bytes, as recovery will restore.
 
 Where the registry lives is configured by the environment only, so one codebase serves a
 laptop and a team:
@@ -46,12 +47,13 @@ import socket
 import struct
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from gramops import auditlog
 from gramops.errors import GramopsError
@@ -120,6 +122,10 @@ _ALIAS = re.compile(r"[a-z][a-z0-9_-]*")
 _SEMVER_LIKE_ALIAS = re.compile(r"v[0-9][0-9._-]*")
 _HEX = re.compile(r"[0-9a-f]+")
 _FULL_SHA = re.compile(r"[0-9a-f]{64}")
+_ENTRY_TMP = re.compile(r"[0-9a-f]{64}\.json\.tmp")
+# a lock-free read starts over when a mutation journaled or finished while it read
+_READ_ATTEMPTS = 5
+_T = TypeVar("_T")
 
 
 def parse_semver(text: str) -> tuple[int, int, int]:
@@ -233,7 +239,8 @@ class ObjectProblem(NamedTuple):
 
 @dataclass
 class VerifyReport:
-    """What :meth:`Registry.verify` found; ``ok`` only when every list is empty."""
+    """What :meth:`Registry.verify` found; ``ok`` only when missing, tampered and errors are
+    empty (absent entries and repairs are not problems)."""
 
     ok: bool
     checked: int
@@ -241,6 +248,9 @@ class VerifyReport:
     tampered: list[ObjectProblem] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    # entries whose bytes are not in this store (registered elsewhere, or collected by gc):
+    # not an error, `gramops reproduce` rebuilds them
+    absent: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -250,6 +260,7 @@ class VerifyReport:
             "tampered": [p._asdict() for p in self.tampered],
             "errors": list(self.errors),
             "repaired": list(self.repaired),
+            "absent": list(self.absent),
         }
 
 
@@ -365,7 +376,7 @@ class Registry:
         return self._meta.where(name)
 
     def _has_entry(self, sha: str) -> bool:
-        return self._meta.exists(_entry_name(sha))
+        return self._committed_exists(_entry_name(sha))
 
     @property
     def objects(self) -> ObjectStore:
@@ -393,7 +404,7 @@ class Registry:
 
     def shas(self) -> list[str]:
         """Every registered SHA, from the entry file names alone (no entry is read)."""
-        names = self._meta.names(ENTRIES)
+        names = self._committed_entry_names()
         return sorted(
             name[:-5] for name in names if name.endswith(".json") and _FULL_SHA.fullmatch(name[:-5])
         )
@@ -533,6 +544,7 @@ class Registry:
             )
         errors.extend(self._chain_errors())
         registered = {r.get("sha") for r in records if r.get("op") == "register"}
+        objects: dict[str, set[str]] = {}
         for sha in shas:
             try:
                 entry = self._load_entry(sha)
@@ -540,6 +552,7 @@ class Registry:
             except RegistryError as exc:
                 errors.append(str(exc))
                 continue
+            objects[sha] = {item["object"] for item in files}
             if sha not in registered:
                 errors.append(
                     f"entry {sha} has no register record in {self._where(INDEX)} (an interrupted "
@@ -571,8 +584,63 @@ class Registry:
                     docs[item["path"]] = found[2]
             errors.extend(self._fact_errors(sha, entry, files, docs))
         self._verify_bindings(records, known, errors)
+        absent = self._absent_entries(missing, objects)
+        missing = [problem for problem in missing if problem.sha not in absent]
         ok = not (missing or tampered or errors)
-        return VerifyReport(ok, checked, missing, tampered, errors, repaired)
+        return VerifyReport(ok, checked, missing, tampered, errors, repaired, sorted(absent))
+
+    def _absent_entries(
+        self, missing: list[ObjectProblem], objects: dict[str, set[str]]
+    ) -> set[str]:
+        """Entries whose missing objects mean "not in this store", not lost bytes.
+
+        The rule gc follows: it keeps the entries a tag or alias reaches (and their
+        ancestors) and deletes, all at once, every object only other entries use. So any
+        missing object of an entry gc does not keep is gc's doing. A kept entry's objects
+        gc never deletes; they are absent as a whole when the entry was registered in
+        another store (objects are not in git, e.g. a fresh clone): then every object that
+        no other entry shares is missing, while shared ones may be here for those entries.
+        Anything else (some of an entry's own bytes here, some gone) is a loss.
+        """
+        if not missing:
+            return set()
+        try:
+            kept = set(self._kept_entries(self.tags(), self.aliases(), strict=False))
+        except RegistryError:
+            kept = set(objects)  # unreadable bindings are an error already: judge strictly
+        gone: dict[str, set[str]] = {}
+        for problem in missing:
+            gone.setdefault(problem.sha, set()).add(problem.object)
+        users = Counter(key for keys in objects.values() for key in keys)
+        absent: set[str] = set()
+        for sha, keys in gone.items():
+            own = {key for key in objects[sha] if users[key] == 1}
+            if sha not in kept or (own or objects[sha]) <= keys:
+                absent.add(sha)
+        return absent
+
+    def _kept_entries(
+        self, tags: dict[str, str], aliases: dict[str, str], *, strict: bool
+    ) -> dict[str, dict[str, Any]]:
+        """SHA -> entry of what gc keeps: what a tag or alias points at, and its ancestors (a
+        LoRA adapter is useless without its base). An unreadable entry raises when
+        ``strict`` (gc must not guess), else it is skipped (verify reports it anyway)."""
+        kept: dict[str, dict[str, Any]] = {}
+        pending = sorted(set(tags.values()) | set(aliases.values()))
+        while pending:
+            sha = pending.pop()
+            if sha in kept:
+                continue
+            try:
+                entry = self._load_entry(sha)
+            except RegistryError:
+                if strict:
+                    raise
+                continue
+            kept[sha] = entry
+            if entry.get("parent_sha"):
+                pending.append(entry["parent_sha"])
+        return kept
 
     def _chain_errors(self) -> list[str]:
         """The audit log's hash chain, checked: where the history was rewritten, if it was."""
@@ -590,12 +658,13 @@ class Registry:
         ]
 
     def _recover_if_journaled(self) -> list[str]:
-        """Repair an interrupted mutation before checking; reads stay lock-free otherwise.
+        """Repair an interrupted mutation (and a killed write's tmp files) before checking;
+        reads stay lock-free otherwise.
 
         Taking the lock also waits for a mutation that is still running, whose journal is
         not a crash's: the recovery under the lock then finds nothing to do.
         """
-        if not self._meta.exists(JOURNAL):
+        if not self._meta.exists(JOURNAL) and not self._stray_tmp():
             return []
         self.recoveries.clear()
         with self._locked():
@@ -1070,23 +1139,18 @@ class Registry:
         """Objects no kept entry references; deleted only with ``dry_run=False``.
 
         Kept entries are those a tag or alias points at, and their ancestors (a LoRA adapter
-        is useless without its base). Runs under the lock so that a concurrent register's
-        fresh objects are never collected. Refuses to run when a kept entry is unreadable.
+        is useless without its base); verify reports the entries whose objects this deletes
+        as not in this store, not as lost (see :meth:`_absent_entries`). Runs under the lock
+        so that a concurrent register's fresh objects are never collected. Refuses to run
+        when a kept entry is unreadable.
         """
         with self._locked():
-            roots = set(self.tags().values()) | set(self.aliases().values())
-            kept: set[str] = set()
-            referenced: set[str] = set()
-            pending = sorted(roots)
-            while pending:
-                sha = pending.pop()
-                if sha in kept:
-                    continue
-                kept.add(sha)
-                entry = self._load_entry(sha)
-                referenced.update(f["object"] for f in self._entry_files(sha, entry))
-                if entry.get("parent_sha"):
-                    pending.append(entry["parent_sha"])
+            kept = self._kept_entries(self.tags(), self.aliases(), strict=True)
+            referenced = {
+                item["object"]
+                for sha, entry in kept.items()
+                for item in self._entry_files(sha, entry)
+            }
             garbage = sorted(key for key in self.objects.list_keys() if key not in referenced)
             if not dry_run:
                 for key in garbage:
@@ -1177,23 +1241,17 @@ class Registry:
 
         Its log line is the commit point: present and complete means every document was
         written, so only the journal is left to remove; absent or torn means the documents
-        get their previous bytes back and the log its previous size.
+        get their previous bytes back and the log its previous size. Lock-free readers show
+        exactly this outcome before it happens (see :meth:`_committed_read`). Temporary files
+        of atomic writes killed before their rename go too.
         """
+        self._remove_stray_tmp()
         raw = self._meta.read(JOURNAL)
         if raw is None:
             return None
-        try:
-            journal = json.loads(raw)
-            size = int(journal["index_size"])
-            previous = dict(journal["previous"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RegistryError(
-                f"{self._where(JOURNAL)}: unreadable journal of an interrupted mutation ({exc}); "
-                "compare the registry with git, then delete the journal"
-            ) from exc
-        index = self._meta.read(INDEX) or b""
-        tail = index[size:]
-        if tail.endswith(b"\n") and tail.count(b"\n") == 1 and _is_record(tail, journal["op"]):
+        journal = self._parse_journal(raw)
+        previous = journal["previous"]
+        if _journal_committed(journal, self._meta.read(INDEX) or b""):
             done = f"rolled forward an interrupted {journal['op']} (its log line is in {INDEX})"
             self._meta.delete(JOURNAL)
         else:
@@ -1276,10 +1334,10 @@ class Registry:
 
     def _index_lines(self) -> list[bytes]:
         """The audit log's complete lines, raw (what the hash chain links)."""
-        return auditlog.split_lines(self._meta.read(INDEX) or b"")
+        return auditlog.split_lines(self._committed_index() or b"")
 
     def _read_index(self) -> tuple[list[dict[str, Any]], bool]:
-        raw = self._meta.read(INDEX)
+        raw = self._committed_index()
         if raw is None:
             return [], False
         lines = raw.split(b"\n")
@@ -1319,7 +1377,7 @@ class Registry:
         return auditlog.registered(self.history())
 
     def _read_map(self, name: str) -> dict[str, str]:
-        raw = self._meta.read(name)
+        raw = self._committed_doc(name)
         if raw is None:
             return {}
         try:
@@ -1339,7 +1397,7 @@ class Registry:
 
     def _load_entry(self, sha: str) -> dict[str, Any]:
         where = self._where(_entry_name(sha))
-        raw = self._meta.read(_entry_name(sha))
+        raw = self._committed_doc(_entry_name(sha))
         if raw is None:
             raise RegistryError(f"SHA {sha} has no entry file {where}; is it registered?")
         try:
@@ -1352,6 +1410,119 @@ class Registry:
                 f"{entry.get('sha') if isinstance(entry, dict) else None!r}); restore it from git"
             )
         return entry
+
+    # -- the committed state, as lock-free readers see it -----------------------------------
+
+    def _committed_read(self, read: Callable[[_Pending | None], _T]) -> _T:
+        """``read`` the last committed state: never an operation that recovery will undo.
+
+        While a journal is present and its log line is not complete, a mutation is running
+        or died; either way its documents are not committed yet, so ``read`` gets the
+        journal's view (the previous bytes, the log cut at its size), which is exactly what
+        recovery would restore. No lock is taken and nothing is written. The journal is
+        read again afterwards: a mutation that journaled or finished in between makes the
+        read start over, so a document is never paired with the wrong journal.
+        """
+        if self._lock_depth and self._thread_lock._is_owned():
+            return read(None)  # the holder recovered on entry: a journal now is its own
+        for _attempt in range(_READ_ATTEMPTS):
+            raw = self._meta.read(JOURNAL)
+            result = read(self._pending(raw))
+            if self._meta.read(JOURNAL) == raw:
+                return result
+        log.warning("%s: mutations kept landing during a read; it may be stale", self.url)
+        return result
+
+    def _pending(self, raw: bytes | None) -> _Pending | None:
+        """The uncommitted mutation a journal describes; None when there is none."""
+        if raw is None:
+            return None
+        journal = self._parse_journal(raw)
+        if _journal_committed(journal, self._meta.read(INDEX) or b""):
+            return None  # its documents are all written: the current files are committed
+        return _Pending(journal["previous"], journal["index_size"])
+
+    def _committed_doc(self, name: str) -> bytes | None:
+        def read(pending: _Pending | None) -> bytes | None:
+            if pending is not None and name in pending.previous:
+                old = pending.previous[name]
+                return None if old is None else old.encode("utf-8")
+            return self._meta.read(name)
+
+        return self._committed_read(read)
+
+    def _committed_exists(self, name: str) -> bool:
+        def read(pending: _Pending | None) -> bool:
+            if pending is not None and name in pending.previous:
+                return pending.previous[name] is not None
+            return self._meta.exists(name)
+
+        return self._committed_read(read)
+
+    def _committed_index(self) -> bytes | None:
+        def read(pending: _Pending | None) -> bytes | None:
+            raw = self._meta.read(INDEX)
+            if pending is None or raw is None:
+                return raw
+            return raw[: pending.index_size]
+
+        return self._committed_read(read)
+
+    def _committed_entry_names(self) -> list[str]:
+        def read(pending: _Pending | None) -> list[str]:
+            names = set(self._meta.names(ENTRIES))
+            for name, old in (pending.previous if pending else {}).items():
+                directory, _, base = name.rpartition("/")
+                if directory == ENTRIES and old is None:
+                    names.discard(base)  # registered by the uncommitted mutation
+                elif directory == ENTRIES:
+                    names.add(base)
+            return sorted(names)
+
+        return self._committed_read(read)
+
+    def _parse_journal(self, raw: bytes) -> dict[str, Any]:
+        """A journal's op, log size and previous documents, checked for shape."""
+        try:
+            journal = json.loads(raw)
+            parsed = {
+                "op": str(journal["op"]),
+                "index_size": int(journal["index_size"]),
+                "previous": dict(journal["previous"]),
+            }
+            if not all(v is None or isinstance(v, str) for v in parsed["previous"].values()):
+                raise TypeError("previous documents must be text or null")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RegistryError(
+                f"{self._where(JOURNAL)}: unreadable journal of an interrupted mutation ({exc}); "
+                "compare the registry with git, then delete the journal"
+            ) from exc
+        return parsed
+
+    def _stray_tmp(self) -> list[str]:
+        """Temporary files of our own atomic writes, left by a process killed before its
+        rename (``tags.json.tmp``, ``entries/<sha>.json.tmp``, ...); none on S3."""
+        ours = {f"{name}.tmp" for name in (TAGS, ALIASES, JOURNAL, INDEX)}
+        stray = [name for name in self._meta.tmp_names("") if name in ours]
+        stray += [
+            f"{ENTRIES}/{name}"
+            for name in self._meta.tmp_names(ENTRIES)
+            if _ENTRY_TMP.fullmatch(name)
+        ]
+        return sorted(stray)
+
+    def _remove_stray_tmp(self) -> None:
+        """Under the lock only: every writer holds it, so no write of ours is in flight."""
+        assert self._lock_depth, "removing tmp files needs the lock"
+        stray = self._stray_tmp()
+        for name in stray:
+            self._meta.delete(name)
+        if stray:
+            log.warning(
+                "%s: removed %s, left by a write killed before its rename",
+                self.url,
+                ", ".join(stray),
+            )
 
     def _entry_files(self, sha: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
         """An entry's files list, checked for shape: paths become file names on disk."""
@@ -1510,6 +1681,19 @@ def _file_record(path: Path) -> dict[str, Any]:
 def _text_or_none(data: bytes | None) -> str | None:
     """A metadata document's bytes as journal text (they are always UTF-8 JSON)."""
     return None if data is None else data.decode("utf-8")
+
+
+class _Pending(NamedTuple):
+    """A journaled mutation without its log line: what recovery would undo."""
+
+    previous: dict[str, str | None]
+    index_size: int
+
+
+def _journal_committed(journal: dict[str, Any], index: bytes) -> bool:
+    """Whether the journaled mutation's log line is complete: recovery rolls it forward."""
+    tail = index[journal["index_size"] :]
+    return tail.endswith(b"\n") and tail.count(b"\n") == 1 and _is_record(tail, journal["op"])
 
 
 def _is_record(line: bytes, op: str) -> bool:

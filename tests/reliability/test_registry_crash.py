@@ -3,9 +3,10 @@
 Each round picks one mutation (register, retag, alias move, rollback, promote: an alias
 move and a semver binding in one record), computes the state it would produce on a scratch
 copy, then runs it in a forked child and SIGKILLs the child after a random delay within
-that mutation's measured duration. After the kill, verify (the
-API, and the CLI for a sample) must pass and the registry must be exactly the state before
-or after that mutation, with tags and aliases equal to the replay of the log.
+that mutation's measured duration. After the kill, lock-free reads must already show what
+recovery leaves; verify (the API, and the CLI for a sample) must pass and the registry must
+be exactly the state before or after that mutation, with tags and aliases equal to the
+replay of the log and no tmp file left.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def _seed(reg: Registry, tmp_path: Path) -> None:
         register_tagged(reg, bundle, "fp32", f"v0.1.{seed}")
 
 
+def _lock_free_view(reg: Registry) -> tuple[Any, ...]:
+    return reg.tags(), reg.aliases(), reg.shas(), reg.history()
+
+
 def _run_killed(root: Path, op: str, arg: Any, delay: float) -> bool:
     """Run one mutation in a forked child and SIGKILL it ``delay`` s after it starts.
 
@@ -140,6 +145,7 @@ def test_kill_9_at_random_points_never_leaves_a_half_applied_mutation(
             root, op, arg, rng.uniform(EARLIEST.get(op, 0) * duration, 1.3 * duration)
         )
         mid_operation = (root / ".journal.json").exists()
+        seen = _lock_free_view(reg)  # before anything takes the lock
         index = (root / "index.jsonl").read_bytes()
         torn = bool(index) and not index.endswith(b"\n")
         if round_ % CLI_EVERY == 0:
@@ -156,6 +162,8 @@ def test_kill_9_at_random_points_never_leaves_a_half_applied_mutation(
             assert bool(report.repaired) == mid_operation
         assert report.ok, (op, report.errors)
         assert not (root / ".journal.json").exists()
+        assert not [*root.glob("*.tmp"), *root.glob("entries/*.tmp")]
+        assert seen == _lock_free_view(reg), f"a reader saw the {op} that recovery undid"
         state = metadata_state(root)
         assert state in (before, after), f"{op} left a state that is neither before nor after"
         assert (reg.tags(), reg.aliases()) == replay(reg.history())
@@ -294,8 +302,10 @@ def test_a_kill_before_every_single_write_of_every_mutation_is_recovered(
                 arg = _plan(reg, op, rng, pool)
                 before = metadata_state(root)
                 code = _run_dying_at_step(root, op, arg, step, torn)
+                seen = _lock_free_view(reg)
                 report = reg.verify()
                 assert report.ok, (op, step, report.errors)
+                assert seen == _lock_free_view(reg), f"{op} killed before write {step} was shown"
                 assert (reg.tags(), reg.aliases()) == replay(reg.history())
                 if code == 0:
                     break
