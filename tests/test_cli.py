@@ -122,18 +122,19 @@ def test_registry_commands_end_to_end(tmp_path, capsys):
     assert main([*reg, "registry", "tag", "v0.1.1", "v0.1.0"]) == 2
     assert "semver already mapped to a different SHA" in capsys.readouterr().err
     assert main([*reg, "registry", "verify"]) == 0
+    capsys.readouterr()
     (tmp_path / "reg" / "objects").rename(tmp_path / "gone")
     assert main([*reg, "registry", "verify"]) == 0  # no bytes at all: what a fresh clone has
     out = capsys.readouterr().out
-    assert f"NOT HERE  {sha[:12]} (v0.1.0, production) bytes not in this store" in out
-    assert f"rebuild with: gramops reproduce {sha[:12]}\n" in out
+    assert f"NOT HERE  {sha[:12]} (v0.1.0, challenger) bytes not in this store" in out
+    assert f"rebuild with: gramops reproduce {sha[:12]} --restore\n" in out
     assert out.endswith("ok: 8 objects checked, 2 entries not in this store\n")
     (tmp_path / "gone").rename(tmp_path / "reg" / "objects")
     registry = Registry(tmp_path / "reg")
     config = next(f for f in registry.entry(sha)["files"] if f["path"] == "config.json")
     Path(registry.objects.path_of(config["object"])).unlink()  # the weights are still here
     assert main([*reg, "registry", "verify"]) == 1
-    assert f"MISSING   {sha[:12]} (v0.1.0, production) config.json" in capsys.readouterr().out
+    assert f"MISSING   {sha[:12]} (v0.1.0, challenger) config.json" in capsys.readouterr().out
     assert main([*reg, "registry", "show", "nope"]) == 2
 
 
