@@ -3,9 +3,13 @@
 Cost is counted (``gramops.cost.count_work``: the work of one inference call over the
 reference test split, from the model's tensor shapes) and converted to CPU time with
 ``cost.calibration``, so the same architecture costs the same in every run; the CPU time
-measured over the same call (median of ``cost.repeats``) is reported beside it, never
-used by the gate. Quality is the pass rate on the reference test split and on this week's
-traffic.
+measured over the same call (median of ``cost.repeats``) is reported beside it in the
+untracked metrics/cpu_time.json, never used by the gate. Quality is the pass rate on the
+reference test split and on this week's traffic.
+
+Costed are the models this run built (metrics/registry.json) and those holding
+production or staging, whose bytes are always here; every other entry gets a row with its
+quality and no cost, so the tracked outputs never depend on what else a store holds.
 """
 
 import csv
@@ -17,7 +21,7 @@ from gramops import cost
 from gramops.auditlog import registration_order
 from gramops.bundle import read_metadata, weights_spec
 from gramops.features import featurize
-from gramops.jsonio import read_jsonl, write_json
+from gramops.jsonio import read_json, read_jsonl, write_json
 from gramops.monitoring import load_registered
 from gramops.registry import Registry
 from gramops.stage import load_params, run
@@ -48,6 +52,9 @@ def main() -> None:
     latest = max(r["week"] for r in requests)
     current = [r for r in requests if r["week"] == latest]
     registry = Registry(actor="stage:cpqu")
+    built = read_json(Path("metrics/registry.json"))["shas"]
+    aliases = registry.aliases()
+    costed = set(built.values()) | {aliases[a] for a in ("production", "staging") if a in aliases}
     rows = []
     with tempfile.TemporaryDirectory(prefix="gramops-cpqu-") as tmp:
         for sha in registration_order(registry.history()):
@@ -55,11 +62,8 @@ def main() -> None:
             semver = (registry.semvers_of(sha) or [None])[-1]
             reference = entry["metrics"]["verb"]["pass_rate"]
             parent = entry.get("parent_sha")
-            if not registry.objects_present(sha) or (
-                parent and not registry.objects_present(parent)
-            ):
-                log.info("%s: bytes %s, cost not counted", sha[:12], cost.NOT_IN_STORE)
-                rows.append(cost.CostRow.not_in_store(sha, semver, entry, reference))
+            if sha not in costed:
+                rows.append(cost.CostRow.not_costed(sha, semver, entry, reference))
                 continue
             workdir = Path(tmp) / sha[:12]
             _, predictor = load_registered(registry, sha, workdir)
@@ -90,6 +94,7 @@ def main() -> None:
                 rows[-1].cpu_us_per_1k_tokens,
                 rows[-1].measured_cpu_us_per_1k_tokens,
             )
+    write_json(Path("metrics/cpu_time.json"), cost.measured_json(rows))
     write_json(
         Path("metrics/cpqu.json"),
         cost.costs_json(rows, params.calibration, params.usd_per_cpu_hour),

@@ -43,12 +43,14 @@ def main() -> None:
         git_add(created)
     # Where the registry lives is recorded beside what it holds: the stages that read the
     # registry depend on this file, so pointing GRAMOPS_REGISTRY at a team's store (which
-    # DVC cannot see) re-runs them against it, and `dvc metrics diff` shows the move.
+    # DVC cannot see) re-runs them against it, and `dvc metrics diff` shows the move. No
+    # semvers: a promotion binds them later, and this file would then be stale
+    # (metrics/aliases.json shows the released models with theirs).
     write_json(
         Path("metrics/registry.json"),
         {
             "registry": registry_location(),
-            "families": keyed_summaries(current, registry.entry, registry.semvers_of),
+            "families": keyed_summaries(current, registry.entry, None),
             "shas": current,
         },
     )
@@ -56,9 +58,7 @@ def main() -> None:
         Path("models/manifest.json"),
         {
             "seed": params["base"].seed,
-            "models": {
-                f: {"sha": sha, "semvers": registry.semvers_of(sha)} for f, sha in current.items()
-            },
+            "models": {f: {"sha": sha} for f, sha in current.items()},
             "config": {name: params[name].model_dump(mode="json") for name in UPSTREAM},
             **environment_manifest(),
         },

@@ -207,8 +207,12 @@ def test_measured_time_is_reported_and_enters_no_other_field():
     slow, fast = _row(SHA_A, _fp32(1), "fp32", 0.5), _row(SHA_A, _fp32(1), "fp32", 0.001)
     assert slow.measured_cpu_us_per_1k_tokens == 0.5e6 * 1000 / 20
     assert fast.measured_cpu_us_per_1k_tokens == pytest.approx(0.001e6 * 1000 / 20)
-    differing = {k for k, v in slow.to_dict().items() if fast.to_dict()[k] != v}
-    assert differing == {"measured_cpu_us_per_1k_tokens"}
+    # the tracked row is identical; the measurement goes to the untracked cpu_time.json
+    assert slow.to_dict() == fast.to_dict()
+    assert "measured_cpu_us_per_1k_tokens" not in slow.to_dict()
+    timed = cost.measured_json([slow])[SHA_A[:12]]
+    assert timed["measured_cpu_us_per_1k_tokens"] == 0.5e6 * 1000 / 20
+    assert timed["counted_cpu_us_per_1k_tokens"] == slow.to_dict()["cpu_us_per_1k_tokens"]
 
 
 # --------------------------------------------------------------------------- pricing
@@ -230,15 +234,15 @@ def test_row_fields_units_and_infinity_as_null():
     assert data["cpu_us_per_1k_tokens"] == pytest.approx(counted, rel=1e-5)
     assert data["usd_per_1b_tokens"] == pytest.approx(counted * 0.04 / 3600, rel=1e-5)
     assert data["cpqu"] is None and data["cpqu_traffic"] is None
-    assert data["sha"] == SHA_A and data["semver"] == "untagged" and data["in_store"] is True
+    assert data["sha"] == SHA_A and data["semver"] == "untagged" and data["costed"] is True
     assert data["work"]["macs"] == row.work.macs
 
 
-def test_entry_not_in_store_has_quality_but_no_cost():
-    data = CostRow.not_in_store(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 10}, 0.95)
+def test_entry_not_costed_has_quality_but_no_cost():
+    data = CostRow.not_costed(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 10}, 0.95)
     data = data.to_dict()
-    assert data["in_store"] is False and data["pass_rate"] == 0.95
-    for key in ("cpu_us_per_1k_tokens", "measured_cpu_us_per_1k_tokens", "usd_per_1b_tokens"):
+    assert data["costed"] is False and data["pass_rate"] == 0.95
+    for key in ("cpu_us_per_1k_tokens", "usd_per_1b_tokens", "cpqu"):
         assert data[key] is None
 
 
@@ -247,7 +251,7 @@ def test_entry_not_in_store_has_quality_but_no_cost():
 
 def _rows() -> list[CostRow]:
     return [
-        CostRow.not_in_store(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 9_000_000}, 0.95),
+        CostRow.not_costed(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 9_000_000}, 0.95),
         _row(SHA_A, model.quantize_int8(_fp32(1)), "int8", 0.002),
         _row("c" * 64, _fp32(3), "fp32", 0.004, pass_rate=0.0),
     ]
@@ -270,7 +274,7 @@ def test_costs_markdown_one_row_per_entry_labels_and_units():
         f"int8 {SHA_A[:12]}",
         f"fp32 {'c' * 12}",
     ]
-    assert cost.NOT_IN_STORE in table[0] and cost.NOT_IN_STORE not in table[1]
+    assert cost.NOT_COSTED in table[0] and cost.NOT_COSTED not in table[1]
     assert "∞" in table[2]
     assert SHA_B[:13] not in text  # short SHA only
     assert all(line.count("|") == cost.COSTS_HEADER.count("|") for line in table)

@@ -45,7 +45,10 @@ from gramops.params import CostCalibration
 
 SHORT = 12
 _SIGNIFICANT = 6
-NOT_IN_STORE = "not in this object store"
+# Only the models this pipeline run built and those holding production or staging are
+# costed (their bytes are always here), so what cpqu.json says never depends on which
+# other objects happen to be in this machine's store.
+NOT_COSTED = "not costed in this run"
 UNTAGGED = "untagged"
 
 TensorShapes = Mapping[str, tuple[np.dtype, tuple[int, ...]]]
@@ -245,8 +248,8 @@ def _json_number(value: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class CostRow:
-    """Cost and quality of one registry entry; cost fields are None when its bytes are not
-    in this object store (a model that cannot be loaded cannot be counted or timed)."""
+    """Cost and quality of one registry entry; cost fields are None for an entry this run
+    does not cost (neither built by it nor holding production or staging)."""
 
     sha: str
     family: str
@@ -260,7 +263,7 @@ class CostRow:
     cpqu: float | None
     cpqu_traffic: float | None
     work: Work | None
-    in_store: bool
+    costed: bool
 
     @classmethod
     def counted(
@@ -297,14 +300,14 @@ class CostRow:
             cpqu=cpqu(usd, pass_rate),
             cpqu_traffic=None if traffic_pass_rate is None else cpqu(usd, traffic_pass_rate),
             work=work,
-            in_store=True,
+            costed=True,
         )
 
     @classmethod
-    def not_in_store(
+    def not_costed(
         cls, sha: str, semver: str | None, entry: Mapping[str, Any], pass_rate: float
     ) -> CostRow:
-        """A row for an entry registered elsewhere: its quality is recorded, its cost is not."""
+        """A row for an entry this run does not cost: its quality is recorded, its cost not."""
         return cls(
             sha=sha,
             family=entry["family"],
@@ -318,7 +321,7 @@ class CostRow:
             cpqu=None,
             cpqu_traffic=None,
             work=None,
-            in_store=False,
+            costed=False,
         )
 
     @property
@@ -328,8 +331,11 @@ class CostRow:
         return f"{self.family} {tag}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: floats to 6 significant digits, an infinite CpQU as null."""
+        """JSON-ready: floats to 6 significant digits, an infinite CpQU as null. The
+        measured time is left out: it is noise of the moment, kept in its own untracked
+        file (:func:`measured_json`) so the tracked costs are the same in every run."""
         data = asdict(self)
+        data.pop("measured_cpu_us_per_1k_tokens")
         return {
             key: _json_number(value) if isinstance(value, float) else value
             for key, value in data.items()
@@ -344,6 +350,20 @@ def costs_json(
         "usd_per_cpu_hour": usd_per_cpu_hour,
         "calibration": calibration.model_dump(),
         "entries": {row.sha[:SHORT]: row.to_dict() for row in rows},
+    }
+
+
+def measured_json(rows: Sequence[CostRow]) -> dict[str, Any]:
+    """``metrics/cpu_time.json`` (untracked): measured CPU µs per 1k tokens beside the
+    counted figure, for the entries that were timed."""
+    return {
+        row.sha[:SHORT]: {
+            "label": row.label,
+            "counted_cpu_us_per_1k_tokens": _json_number(row.cpu_us_per_1k_tokens),
+            "measured_cpu_us_per_1k_tokens": _json_number(row.measured_cpu_us_per_1k_tokens),
+        }
+        for row in rows
+        if row.measured_cpu_us_per_1k_tokens is not None
     }
 
 
@@ -374,8 +394,7 @@ def _cpqu_cell(value: float | None) -> str:
 
 COSTS_HEADER = (
     "| Model | SHA | Size | Pass rate (reference) | Pass rate (traffic) "
-    "| CPU µs / 1k tokens (counted) | CPU µs / 1k tokens (measured) | USD / 1B tokens "
-    "| CpQU (USD / 1B tokens / pass rate) |"
+    "| CPU µs / 1k tokens (counted) | USD / 1B tokens | CpQU (USD / 1B tokens / pass rate) |"
 )
 
 
@@ -391,20 +410,21 @@ def costs_markdown(
         "comparisons) converted to CPU time with this machine's calibration "
         f"(`cost.calibration`: {calibration.machine or 'machine not named'}), priced at "
         f"${usd_per_cpu_hour:g} per CPU hour. Models of the same architecture cost the same "
-        "in every run. Measured CPU time is shown beside it for information; no rule uses "
-        "it. CpQU is USD per 1B tokens divided by the reference pass rate: a model right "
-        "half as often costs twice as much per useful answer.",
+        "in every run. The CPU time measured beside it is in `metrics/cpu_time.json` "
+        "(untracked: it differs every run); no rule uses it. CpQU is USD per 1B tokens "
+        "divided by the reference pass rate: a model right half as often costs twice as "
+        "much per useful answer. Costed are the models this run built and those holding "
+        "production or staging.",
         "",
         COSTS_HEADER,
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        counted = _number(row.cpu_us_per_1k_tokens, ".1f") if row.in_store else NOT_IN_STORE
+        counted = _number(row.cpu_us_per_1k_tokens, ".1f") if row.costed else NOT_COSTED
         lines.append(
             f"| {row.label} | `{row.sha[:SHORT]}` | {_size(row.size_bytes)} "
             f"| {_number(row.pass_rate, '.4f')} | {_number(row.traffic_pass_rate, '.4f')} "
-            f"| {counted} | {_number(row.measured_cpu_us_per_1k_tokens, '.1f')} "
-            f"| {_number(row.usd_per_1b_tokens, '.4g')} | {_cpqu_cell(row.cpqu)} |"
+            f"| {counted} | {_number(row.usd_per_1b_tokens, '.4g')} | {_cpqu_cell(row.cpqu)} |"
         )
     return "\n".join(lines) + "\n"
 

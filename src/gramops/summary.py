@@ -14,15 +14,19 @@ from gramops.auditlog import alias_moves
 SHORT = 12
 
 
-def entry_summary(entry: Mapping[str, Any], semvers: list[str]) -> dict[str, Any]:
-    """Semver, short SHA, quality per domain, size and parameter count of one entry."""
-    summary: dict[str, Any] = {
-        "family": entry["family"],
-        "semver": semvers[-1] if semvers else "untagged",
-        "sha": entry["sha"][:SHORT],
-        "size_bytes": entry["size_bytes"],
-        "parameters": entry["parameters"],
-    }
+def entry_summary(entry: Mapping[str, Any], semvers: list[str] | None) -> dict[str, Any]:
+    """Semver, short SHA, quality per domain, size and parameter count of one entry
+    (``semvers`` None: no semver key, for summaries written before a promotion binds one)."""
+    summary: dict[str, Any] = {"family": entry["family"]}
+    if semvers is not None:
+        summary["semver"] = semvers[-1] if semvers else "untagged"
+    summary.update(
+        {
+            "sha": entry["sha"][:SHORT],
+            "size_bytes": entry["size_bytes"],
+            "parameters": entry["parameters"],
+        }
+    )
     for domain, result in sorted(entry.get("metrics", {}).items()):
         summary[f"{domain}_strict_accuracy"] = result["strict_accuracy"]
         summary[f"{domain}_pass_rate"] = result["pass_rate"]
@@ -32,10 +36,14 @@ def entry_summary(entry: Mapping[str, Any], semvers: list[str]) -> dict[str, Any
 def keyed_summaries(
     refs: Mapping[str, str],
     entry: Callable[[str], Mapping[str, Any]],
-    semvers_of: Callable[[str], list[str]],
+    semvers_of: Callable[[str], list[str]] | None,
 ) -> dict[str, Any]:
-    """Entry summaries under stable keys (families, or aliases) for `dvc metrics diff`."""
-    return {key: entry_summary(entry(sha), semvers_of(sha)) for key, sha in sorted(refs.items())}
+    """Entry summaries under stable keys (families, or aliases) for `dvc metrics diff`;
+    without ``semvers_of`` they carry no semver."""
+    return {
+        key: entry_summary(entry(sha), semvers_of(sha) if semvers_of else None)
+        for key, sha in sorted(refs.items())
+    }
 
 
 def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict[str, Any]]:
