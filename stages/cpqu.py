@@ -3,8 +3,9 @@
 Cost is counted (``gramops.cost.count_work``: the work of one inference call over the
 reference test split, from the model's tensor shapes) and converted to CPU time with
 ``cost.calibration``, so the same architecture costs the same in every run; the CPU time
-measured over the same call (median of ``cost.repeats``) is reported beside it in the
-untracked metrics/cpu_time.json, never used by the gate. Quality is the pass rate on the
+measured over the same call (median of ``cost.repeats``) is logged beside it, never
+written to an output (it differs every run, and the outputs must not) and never used by
+the gate; benchmarks/cost_calibration.py tables both side by side. Quality is the pass rate on the
 reference test split and on this week's traffic.
 
 Costed are the models this run built (metrics/registry.json) and those holding
@@ -94,7 +95,6 @@ def main() -> None:
                 rows[-1].cpu_us_per_1k_tokens,
                 rows[-1].measured_cpu_us_per_1k_tokens,
             )
-    write_json(Path("metrics/cpu_time.json"), cost.measured_json(rows))
     write_json(
         Path("metrics/cpqu.json"),
         cost.costs_json(rows, params.calibration, params.usd_per_cpu_hour),

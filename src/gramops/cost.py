@@ -332,8 +332,8 @@ class CostRow:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: floats to 6 significant digits, an infinite CpQU as null. The
-        measured time is left out: it is noise of the moment, kept in its own untracked
-        file (:func:`measured_json`) so the tracked costs are the same in every run."""
+        measured time is left out: it is noise of the moment (the stage logs it), and the
+        tracked costs must be the same in every run."""
         data = asdict(self)
         data.pop("measured_cpu_us_per_1k_tokens")
         return {
@@ -350,20 +350,6 @@ def costs_json(
         "usd_per_cpu_hour": usd_per_cpu_hour,
         "calibration": calibration.model_dump(),
         "entries": {row.sha[:SHORT]: row.to_dict() for row in rows},
-    }
-
-
-def measured_json(rows: Sequence[CostRow]) -> dict[str, Any]:
-    """``metrics/cpu_time.json`` (untracked): measured CPU µs per 1k tokens beside the
-    counted figure, for the entries that were timed."""
-    return {
-        row.sha[:SHORT]: {
-            "label": row.label,
-            "counted_cpu_us_per_1k_tokens": _json_number(row.cpu_us_per_1k_tokens),
-            "measured_cpu_us_per_1k_tokens": _json_number(row.measured_cpu_us_per_1k_tokens),
-        }
-        for row in rows
-        if row.measured_cpu_us_per_1k_tokens is not None
     }
 
 
@@ -410,8 +396,9 @@ def costs_markdown(
         "comparisons) converted to CPU time with this machine's calibration "
         f"(`cost.calibration`: {calibration.machine or 'machine not named'}), priced at "
         f"${usd_per_cpu_hour:g} per CPU hour. Models of the same architecture cost the same "
-        "in every run. The CPU time measured beside it is in `metrics/cpu_time.json` "
-        "(untracked: it differs every run); no rule uses it. CpQU is USD per 1B tokens "
+        "in every run. The stage logs the CPU time it measures beside it (it differs every "
+        "run, so no file records it and no rule uses it; `benchmarks/cost_calibration.py` "
+        "tables both). CpQU is USD per 1B tokens "
         "divided by the reference pass rate: a model right half as often costs twice as "
         "much per useful answer. Costed are the models this run built and those holding "
         "production or staging.",
