@@ -12,8 +12,10 @@ from conftest import BIN, DVC, sh, stages_run
 
 pytestmark = pytest.mark.e2e
 
-# everything downstream of shift; never prepare, train, quantize, finetune or register
-DOWNSTREAM = {"shift", "drift", "traffic", "cpqu", "gate", "lineage", "status", "mirror"}
+# everything downstream of shift whose inputs a new week of traffic changes; never prepare,
+# train, quantize, finetune or register. lineage reads the gate's decision, which a shift
+# leaves as it was (no candidate: the gate holds), so DVC skips it.
+DOWNSTREAM = {"shift", "drift", "traffic", "cpqu", "gate", "status", "mirror"}
 
 
 @pytest.fixture
@@ -29,11 +31,31 @@ def _exp_names(repo: Path) -> set[str]:
     return {exp["name"] for rev in shown for exp in (rev.get("experiments") or [])}
 
 
+def _registry_verifies(repo: Path) -> None:
+    report = json.loads(sh([str(BIN / "gramops"), "registry", "verify", "--json"], cwd=repo).stdout)
+    assert report["ok"] is True, report
+    assert report["missing"] == report["tampered"] == report["errors"] == []
+
+
+def _registry_untouched(repo: Path) -> None:
+    """No stage of an experiment wrote to the registry (the mirror included)."""
+    changed = sh(["git", "status", "--porcelain", "models/registry"], cwd=repo).stdout
+    assert changed == "", changed
+
+
 def test_shift_variant_reruns_only_downstream_stages(workspace):
+    before = json.loads((workspace / "metrics/gate.json").read_text())
     result = sh([DVC, "exp", "run", "-S", "shift.intensity=0.8"], cwd=workspace)
     assert set(stages_run(result.stdout)) == DOWNSTREAM
     drift = json.loads((workspace / "metrics/drift.json").read_text())
     assert drift["status"] == "major" and drift["retrain"] is True
+    # the gate re-decided on the new week against the same registry state; nothing moved
+    gate = json.loads((workspace / "metrics/gate.json").read_text())
+    assert gate["registry"] == before["registry"]
+    assert (gate["decision"], gate["candidate"]) == (before["decision"], before["candidate"])
+    _registry_untouched(workspace)
+    _registry_verifies(workspace)
+    assert json.loads(sh([DVC, "status", "--json"], cwd=workspace).stdout or "{}") == {}
     # mirrored into the workspace's MLflow store, tagged with the experiment's name
     with sqlite3.connect(workspace / "mlflow.db") as db:
         names = {v for (v,) in db.execute("select value from tags where key='gramops.dvc_exp'")}
@@ -91,9 +113,14 @@ def test_queued_grid_runs_and_lists_drift_per_variant(workspace):
     assert set(names) <= mirrored
     # one new drift result per variant, none logged twice
     assert _drift_runs(workspace) == drift_runs + 4
-    verify = sh([str(BIN / "gramops"), "registry", "verify", "--json"], cwd=workspace)
-    report = json.loads(verify.stdout)
-    assert report["tampered"] == [] and report["errors"] == []
+    # no variant registered, tagged or moved anything, in the workspace or its own commit
+    _registry_untouched(workspace)
+    _registry_verifies(workspace)
+    commits = sh(["git", "for-each-ref", "--format=%(objectname)", "refs/exps"], cwd=workspace)
+    assert len(commits.stdout.split()) == 4
+    for commit in commits.stdout.split():
+        files = sh(["git", "diff", "--name-only", "HEAD", commit], cwd=workspace).stdout
+        assert "models/registry/" not in files, f"{commit} changed the registry:\n{files}"
     out = workspace / "diff"
     sh([DVC, "plots", "diff", names[0], names[1], "-o", str(out)], cwd=workspace)
     assert "cdn.jsdelivr" not in (out / "index.html").read_text()

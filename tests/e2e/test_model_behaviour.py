@@ -1,4 +1,6 @@
-"""Behaviour of the FP32 model the pipeline builds, through the serving interface.
+"""Behaviour of the models users get, through the serving interface: the FP32 model the
+pipeline builds, and production as the registry serves it (loaded by alias, its bytes
+verified; `gramops promote` put it there).
 
 Three kinds of check on hand-written sentences the corpus never saw: invariance (a change
 that should not matter does not change the answer), directional (a change that should
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from gramops.inference import Predictor, load_predictor
+from gramops.monitoring import load_registered
+from gramops.registry import Registry
 from gramops.serving import PredictRequest, PredictResponse, predict
 
 pytestmark = pytest.mark.e2e
@@ -18,9 +22,14 @@ pytestmark = pytest.mark.e2e
 PRESENT = {"VBZ", "VBP"}
 
 
-@pytest.fixture(scope="module")
-def fp32(pipeline_repo) -> Predictor:
-    return load_predictor(Path(pipeline_repo["path"]) / "models/fp32")
+@pytest.fixture(scope="module", params=["fp32", "production"])
+def model(request, pipeline_repo, tmp_path_factory) -> Predictor:
+    repo = Path(pipeline_repo["path"])
+    if request.param == "fp32":
+        return load_predictor(repo / "models/fp32")
+    registry = Registry(repo / "models/registry")
+    _sha, predictor = load_registered(registry, "production", tmp_path_factory.mktemp("prod"))
+    return predictor
 
 
 def answers(predictor: Predictor, cases: list[tuple[str, str]]) -> list[PredictResponse]:
@@ -44,9 +53,9 @@ INVARIANCE = [
 ]
 
 
-def test_names_and_unrelated_nouns_do_not_change_the_answer(fp32):
-    original = answers(fp32, [(a, lemma) for a, _, lemma in INVARIANCE])
-    changed = answers(fp32, [(b, lemma) for _, b, lemma in INVARIANCE])
+def test_names_and_unrelated_nouns_do_not_change_the_answer(model):
+    original = answers(model, [(a, lemma) for a, _, lemma in INVARIANCE])
+    changed = answers(model, [(b, lemma) for _, b, lemma in INVARIANCE])
     flipped = [
         (o.sentence, c.sentence) for o, c in zip(original, changed, strict=True) if o.form != c.form
     ]
@@ -74,10 +83,10 @@ DIRECTIONAL = [
     "model has not learned that 'yesterday' means past (1 of 7 present answers moves); "
     "strict, so this fails as soon as the model learns it and the marker must go",
 )
-def test_adding_yesterday_moves_a_present_answer_to_past(fp32):
-    before = answers(fp32, DIRECTIONAL)
+def test_adding_yesterday_moves_a_present_answer_to_past(model):
+    before = answers(model, DIRECTIONAL)
     after = answers(
-        fp32, [(s.removesuffix(".") + " yesterday.", lemma) for s, lemma in DIRECTIONAL]
+        model, [(s.removesuffix(".") + " yesterday.", lemma) for s, lemma in DIRECTIONAL]
     )
     present = [(b, a) for b, a in zip(before, after, strict=True) if b.tag in PRESENT]
     # the check only means something on sentences the model answers in the present
@@ -107,7 +116,7 @@ MINIMUM = [
 ]
 
 
-def test_minimum_functionality_on_textbook_cases(fp32):
-    got = answers(fp32, [(s, lemma) for s, lemma, _ in MINIMUM])
+def test_minimum_functionality_on_textbook_cases(model):
+    got = answers(model, [(s, lemma) for s, lemma, _ in MINIMUM])
     wrong = [r.sentence for r, (_, _, ok) in zip(got, MINIMUM, strict=True) if r.form not in ok]
     assert len(wrong) <= 0.2 * len(MINIMUM), wrong

@@ -1,6 +1,7 @@
 """The real pipeline, cold, in a fresh clone: behaviour users expect from `dvc repro`."""
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -11,9 +12,11 @@ import yaml
 from conftest import BIN, DVC, sh, stages_run
 from gramops.identity import canonical_sha
 from gramops.provenance import dvc_dir_hash
+from gramops.registry import Registry
 
 pytestmark = pytest.mark.e2e
 
+FAMILIES = ("fp32", "int8", "lora")
 ALL_STAGES = {
     "pull_corpus",
     "prepare",
@@ -35,6 +38,9 @@ ALL_STAGES = {
 }
 
 
+GATE = "metrics/gate.json"
+
+
 def _json(repo: Path, path: str) -> dict:
     return json.loads((repo / path).read_text())
 
@@ -46,9 +52,26 @@ def test_cold_repro_runs_every_stage_and_reproduces_the_committed_lock(pipeline_
     # (DVC-cached data and models, the register and mirror summaries).
     tracked_only = {"drift", "traffic", "cpqu", "gate", "lineage", "status"}
     assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - tracked_only
-    # Same code, data, params and seed: dvc.lock and the git-tracked metrics are unchanged.
-    status = sh(["git", "status", "--porcelain"], cwd=repo).stdout
-    assert status == "", f"a fresh clone's repro changed tracked files:\n{status}"
+    # Same code, data, params and seed: every stage's dependencies and outputs hash as
+    # committed, so dvc.lock is byte for byte the committed one.
+    diff = sh(["git", "diff", "HEAD", "--", "dvc.lock"], cwd=repo).stdout
+    assert diff == "", f"a fresh clone's repro changed dvc.lock:\n{diff[:4000]}"
+
+
+def test_cold_repro_leaves_git_status_clean(pipeline_repo):
+    # Nothing tracked changes and nothing untracked appears: the metrics, plots and status
+    # page are reproduced byte for byte, and re-registering the models this code builds
+    # appends no audit line and binds no semver (index.jsonl, tags.json, aliases.json and
+    # the entries are as committed). Gitignored outputs (DVC cache, registry objects, the
+    # register and mirror summaries, mlflow.db) are the only new files.
+    status = sh(["git", "status", "--porcelain"], cwd=pipeline_repo["path"]).stdout
+    assert status == "", f"a fresh clone's repro changed the working tree:\n{status}"
+
+
+def test_cold_repro_leaves_dvc_status_clean(pipeline_repo):
+    # one repro settles the pipeline: no stage is left changed, no output missing
+    result = sh([DVC, "status", "--json"], cwd=pipeline_repo["path"])
+    assert json.loads(result.stdout or "{}") == {}, result.stdout
 
 
 def test_second_repro_runs_nothing(pipeline_repo):
@@ -67,16 +90,36 @@ def test_quality_and_size_targets(pipeline_repo):
     fp32_bytes = (repo / "models/fp32/model.safetensors").stat().st_size
     assert (repo / "models/int8/model.safetensors").stat().st_size <= 0.30 * fp32_bytes
     assert lora["tutor"]["strict_accuracy"] > fp32["tutor"]["strict_accuracy"]
-    # one cost row per registry entry
+    # one cost row per registry entry (keyed by 12-hex SHA); costed (counted work) are the
+    # models this run built and production, the rest carry their quality only
     costs = _json(repo, "metrics/cpqu.json")["entries"]
-    entries = list((repo / "models/registry/entries").glob("*.json"))
-    assert len(costs) == len(entries)
+    entries = {p.stem for p in (repo / "models/registry/entries").glob("*.json")}
+    assert set(costs) == {sha[:12] for sha in entries}
+    assert all(row["sha"].startswith(short) for short, row in costs.items())
+    built = set(_json(repo, "metrics/registry.json")["shas"].values())
+    production = _json(repo, "models/registry/aliases.json")["production"]
+    costed = {short for short, row in costs.items() if row["costed"]}
+    assert costed == {sha[:12] for sha in built | {production}}
+    for short in costed:
+        row = costs[short]
+        assert row["cpu_us_per_1k_tokens"] > 0 and row["usd_per_1b_tokens"] > 0
+        assert row["cpqu"] == pytest.approx(row["usd_per_1b_tokens"] / row["pass_rate"], rel=1e-4)
+    for short in set(costs) - costed:
+        assert costs[short]["cpqu"] is None and costs[short]["usd_per_1b_tokens"] is None
+    # the quantized model reads a quarter of the weight bytes: it is the cheapest per token
+    by_family = {costs[sha[:12]]["family"]: costs[sha[:12]] for sha in built}
+    assert by_family["int8"]["usd_per_1b_tokens"] < by_family["fp32"]["usd_per_1b_tokens"]
+    # COSTS.md: one row per entry, named "family semver" (or "family short-SHA" untagged)
     table = [
         line
         for line in (repo / "metrics/COSTS.md").read_text().splitlines()
-        if line.startswith("| v")
+        if line.startswith(("| fp32 ", "| int8 ", "| lora "))
     ]
     assert len(table) == len(entries)
+    for short, row in costs.items():
+        (line,) = [line for line in table if f"`{short}`" in line]
+        assert line.startswith(f"| {row['family']} ")
+        assert ("not costed in this run" in line) is (short not in costed)
     # the default shift intensity is 0: traffic is drawn like the reference
     drift = _json(repo, "metrics/drift.json")
     assert drift["status"] == "none" and drift["retrain"] is False
@@ -109,14 +152,19 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
     cache = pipeline_repo["path"] / ".dvc" / "cache"
     sh([DVC, "cache", "dir", "--local", str(cache)], cwd=clone)
     sh([DVC, "checkout", "--quiet"], cwd=clone)
-    assert stages_run(sh([DVC, "repro"], cwd=clone).stdout) == []
+    # The clone lacks only what git does not carry: the registry's objects and the two
+    # gitignored summaries. register restores the objects (appending nothing to the audit
+    # log) and the mirror logs into this clone's MLflow store; nothing else re-runs.
+    assert set(stages_run(sh([DVC, "repro"], cwd=clone).stdout)) == {"register", "mirror"}
+    assert sh(["git", "status", "--porcelain"], cwd=clone).stdout == ""
+    aliases = _json(clone, "models/registry/aliases.json")
 
     params = yaml.safe_load((clone / "params.yaml").read_text())
     _edit_yaml(clone / "params.yaml", "finetune", "rank", params["finetune"]["rank"] // 2)
     rerun = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
-    # the new adapter is a new registry entry, which the monitoring and cost stages see;
-    # nothing upstream of finetune re-runs
-    assert {"finetune", "evaluate@lora", "register", "cpqu", "mirror"} <= rerun
+    # the new adapter is a new registry entry, which the cost, gate (the registry state it
+    # judges), lineage and status stages see; nothing upstream of finetune re-runs
+    assert {"finetune", "evaluate@lora", "register", "cpqu", "gate", "lineage", "mirror"} <= rerun
     assert not rerun & {
         "pull_corpus",
         "prepare",
@@ -126,6 +174,18 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
         "evaluate@int8",
         "shift",
     }
+    # registered by SHA only: no semver bound, no alias moved; the gate judged the registry
+    # as it now is, and a new adapter does not change its verdict on the int8 challenger
+    lora = canonical_sha(clone / "models/lora")
+    assert json.loads(_gramops(clone, "registry", "show", lora).stdout)["semvers"] == []
+    assert _json(clone, "models/registry/aliases.json") == aliases
+    gate, before = _json(clone, "metrics/gate.json"), _json(pipeline_repo["path"], GATE)
+    assert (gate["decision"], gate["candidate"]) == (before["decision"], before["candidate"])
+    assert gate["registry"]["records"] == len(
+        (clone / "models/registry/index.jsonl").read_text().splitlines()
+    )
+    # one repro settles it
+    assert json.loads(sh([DVC, "status", "--json"], cwd=clone).stdout or "{}") == {}
 
     module = clone / "src/gramops/evaluate.py"
     module.write_text(module.read_text() + "\n# a comment changes the file hash\n")
@@ -148,19 +208,63 @@ def _gramops(repo: Path, *args: str, check: bool = True):
     return sh([str(BIN / "gramops"), *args], cwd=repo, check=check)
 
 
-def test_fresh_clone_reregisters_same_shas_and_restores_objects(pipeline_repo):
+def test_fresh_clone_reregisters_same_shas_and_restores_objects(pipeline_repo, tmp_path):
     repo = pipeline_repo["path"]
-    # git status is clean (first test), so index.jsonl, tags and entries are unchanged.
-    verify = json.loads(_gramops(repo, "registry", "verify", "--json", check=False).stdout)
-    assert verify["tampered"] == [] and verify["errors"] == []
-    # Objects live outside git: only entries registered elsewhere may lack them here, never
-    # the models this clone just rebuilt and re-registered.
-    missing = {sha for sha, _path, _obj in verify["missing"]}
-    for family in ("fp32", "int8", "lora"):
-        sha = canonical_sha(repo / "models" / family)
-        assert sha not in missing
+    built = {family: canonical_sha(repo / "models" / family) for family in FAMILIES}
+    assert _json(repo, "metrics/registry.json")["shas"] == built
+    # git carries the entries, not their bytes: register found every model this code builds
+    # already registered and put its objects back into this clone's store
+    for family, sha in built.items():
+        done = rf"{family} \S+ {sha[:12]} \(already registered, restored \d+ objects\)"
+        assert re.search(done, pipeline_repo["output"]), f"register did not restore {family}"
+    # verify is ok (exit 0); only entries this code does not build are "not in this store"
+    # (registered elsewhere: rebuilt with `gramops reproduce`), none is missing or tampered
+    verify = json.loads(_gramops(repo, "registry", "verify", "--json").stdout)
+    assert verify["ok"] is True
+    assert verify["missing"] == verify["tampered"] == verify["errors"] == []
+    entries = {p.stem for p in (repo / "models/registry/entries").glob("*.json")}
+    assert set(verify["absent"]) == entries - set(built.values())
+    text = _gramops(repo, "registry", "verify").stdout.splitlines()
+    hints = [line for line in text if line.startswith("NOT HERE")]
+    assert len(hints) == len(verify["absent"])
+    assert all("gramops reproduce" in line for line in hints)
+    assert text[-1].startswith("ok: ")
+    # semvers are what promotions and tags bound, never the re-registration
+    tags = _json(repo, "models/registry/tags.json")
+    for family, sha in built.items():
         shown = json.loads(_gramops(repo, "registry", "show", sha).stdout)
-        assert shown["family"] == family and shown["semvers"]
+        assert shown["family"] == family
+        assert shown["semvers"] == sorted(v for v, s in tags.items() if s == sha)
+    # production is a model this code builds: its bytes are here and it serves
+    production = _json(repo, "models/registry/aliases.json")["production"]
+    assert production in built.values()
+    assert Registry(repo / "models/registry").objects_present("production")
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"sentence": "She ___ to school every day.", "lemma": "go"}))
+    (answer,) = _gramops(repo, "predict", str(request)).stdout.splitlines()
+    assert json.loads(answer)["form"] == "goes"
+
+
+def test_fresh_clone_gate_holds_on_production_and_the_decision_is_fresh(pipeline_repo):
+    repo = pipeline_repo["path"]
+    production = _json(repo, "models/registry/aliases.json")["production"]
+    built = _json(repo, "metrics/registry.json")["shas"]
+    challenger = yaml.safe_load((repo / "params.yaml").read_text())["traffic"]["challenger"]
+    assert built[challenger] == production, "the committed state: production is this build"
+    # the challenger this code builds is production itself: traffic compares nothing and
+    # says so instead of printing noise, and the gate has nothing to promote
+    traffic = _json(repo, "metrics/traffic.json")
+    assert traffic["candidate"] is None and traffic["production"] == production
+    assert "no candidate" in traffic["note"]
+    assert "No comparison" in (repo / "metrics/TRAFFIC.md").read_text()
+    gate = _json(repo, GATE)
+    assert (gate["decision"], gate["candidate"], gate["production"]) == ("hold", None, production)
+    held_to = gate["production_rules"]
+    assert held_to and all(rule["verdict"] == "pass" for rule in held_to)
+    # the committed decision judged exactly the registry this clone has
+    assert gate["registry"] == Registry(repo / "models/registry").state()
+    check = _gramops(repo, "gate", "--check")
+    assert "deploy gate: ok" in check.stdout
 
 
 def test_lineage_of_every_model_ends_at_the_corpus_hash_that_dvc_restores(pipeline_repo, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from browser import Dom, dump_dom, screenshot
 from conftest import tool_env
+from gramops.auditlog import alias_moves
 
 pytestmark = pytest.mark.e2e
 
@@ -33,17 +34,27 @@ def test_page_shows_production_with_its_semver_sha_and_promotion(rendered):
     semvers = [
         v for v, sha in _json(repo, "models/registry/tags.json").items() if sha == production
     ]
+    # production was promoted, and a promotion binds a semver
+    assert semvers
     family = _json(repo, f"models/registry/entries/{production}.json")["family"]
     assert f"{family} {', '.join(semvers)} ({production[:12]})" in dom.all_text()
     row = {r["alias"]: r for r in dom.rows("aliases")}["production"]
     assert row["SHA"] == production[:12] and row["semver"] == ", ".join(semvers)
-    moves = [
-        json.loads(line)
-        for line in (repo / "models/registry/index.jsonl").read_text().splitlines()
-        if '"production"' in line
+    # the audit log's last move of production (a signed `gramops promote` with a reason)
+    records = [
+        json.loads(line) for line in (repo / "models/registry/index.jsonl").read_text().splitlines()
     ]
-    last = [m for m in moves if m["op"] in ("alias", "rollback")][-1]
-    assert (row["since"], row["moved by"]) == (last["time"], last["actor"])
+    last = alias_moves(records, "production")[-1]
+    assert last["new"] == production and last["op"] == "promote" and last["reason"]
+    assert (row["since"], row["moved by"], row["how"]) == (
+        last["time"],
+        last["actor"],
+        "promote",
+    )
+    # the history table says why, newest first
+    newest = dom.rows("production-history")[0]
+    assert newest["model"] == f"{family} {', '.join(semvers)} ({production[:12]})"
+    assert (newest["until"], newest["why"]) == ("now", last["reason"])
 
 
 def test_page_has_a_row_per_registry_entry_with_its_cost(rendered):
@@ -54,12 +65,26 @@ def test_page_has_a_row_per_registry_entry_with_its_cost(rendered):
     }
     rows = {r["SHA"]: r for r in dom.rows("entries")}
     assert set(rows) == {sha[:12] for sha in entries}
-    costs = {c["sha"]: c for c in _json(repo, "metrics/cpqu.json")["entries"].values()}
+    # cpqu.json is keyed by 12-hex SHA; entries it did not cost show no cost, not a wrong one
+    costs = _json(repo, "metrics/cpqu.json")["entries"]
+    costed = set()
     for sha, entry in entries.items():
-        row = rows[sha[:12]]
+        row, cost = rows[sha[:12]], costs[sha[:12]]
         assert row["family"] == entry["family"]
         assert row["verb pass"] == f"{100 * entry['metrics']['verb']['pass_rate']:.1f}%"
-        assert row["CpQU"] == f"{costs[sha[:12]]['cpqu']:.3g}"
+        cells = (row["CPU µs / 1k tokens"], row["USD / 1B tokens"], row["CpQU"])
+        if cost["costed"]:
+            costed.add(sha)
+            assert cells == (
+                f"{cost['cpu_us_per_1k_tokens']:,.0f}",
+                f"{cost['usd_per_1b_tokens']:.3g}",
+                f"{cost['cpqu']:.3g}",
+            )
+        else:
+            assert cells == ("–", "–", "–")
+    # costed are the models this run built and production
+    built = set(_json(repo, "metrics/registry.json")["shas"].values())
+    assert costed == built | {_json(repo, "models/registry/aliases.json")["production"]}
 
 
 def test_page_shows_drift_and_gate_as_the_metrics_say(rendered):
@@ -74,7 +99,15 @@ def test_page_shows_drift_and_gate_as_the_metrics_say(rendered):
     assert f"drift: {drift['status']}" in text
     gate = _json(repo, "metrics/gate.json")
     assert f"gate: {gate['decision']}" in text
-    assert [r["rule"] for r in dom.rows("gate-rules")] == [r["name"] for r in gate["rules"]]
+    # the candidate's rules, then the rules production itself is held to
+    assert [r["rule"] for r in dom.rows("gate-rules")] == [r["name"] for r in gate["rules"]] + [
+        f"production: {r['name']}" for r in gate["production_rules"]
+    ]
+    assert gate["production_rules"], "production is always held to the quality floor"
+    if gate["candidate"] is None:
+        # a fresh clone of a promoted production: the challenger is production itself
+        assert gate["decision"] == "hold"
+        assert "no candidate; production is" in text
 
 
 def test_page_needs_nothing_but_files_of_the_repository(rendered):
