@@ -73,7 +73,7 @@ def staging(args: argparse.Namespace) -> int:
     reason = f"CI: the gate approved {candidate[:12]} at commit {_commit_ref()}"
     code = _gramops("promote", candidate, "--alias", "staging", "-m", reason)
     if code == 0 and args.commit:
-        _commit(f"Release: staging -> {candidate[:12]} ({reason})")
+        _commit(f"Release: staging -> {_released('staging')} ({reason})")
     return code
 
 
@@ -84,8 +84,18 @@ def production(args: argparse.Namespace) -> int:
         return 2
     code = _gramops("promote", "staging", "--alias", "production", "-m", reason)
     if code == 0 and args.commit:
-        _commit(f"Release: production -> staging's model ({reason})")
+        _commit(f"Release: production -> {_released('production')} ({reason})")
     return code
+
+
+def _released(alias: str) -> str:
+    """``family semver (sha12)`` of the model an alias holds, for commit messages."""
+    aliases = json.loads((REGISTRY / "aliases.json").read_text(encoding="utf-8"))
+    sha = aliases[alias]
+    entry = json.loads((REGISTRY / "entries" / f"{sha}.json").read_text(encoding="utf-8"))
+    tags = json.loads((REGISTRY / "tags.json").read_text(encoding="utf-8"))
+    semvers = sorted(v for v, s in tags.items() if s == sha)
+    return f"{entry['family']} {', '.join(semvers) or 'untagged'} ({sha[:12]})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,9 @@ written to an output (it differs every run, and the outputs must not) and never 
 the gate; benchmarks/cost_calibration.py tables both side by side. Quality is the pass rate on the
 reference test split and on this week's traffic.
 
-Costed are the models this run built (metrics/registry.json) and those holding
-production or staging, whose bytes are always here; every other entry gets a row with its
+Costed are the models this run built (metrics/registry.json), the gate's candidate
+(traffic.challenger) and those holding production or staging, whose bytes the pipeline
+needs anyway; every other entry gets a row with its
 quality and no cost, so the tracked outputs never depend on what else a store holds.
 """
 
@@ -23,7 +24,7 @@ from gramops.auditlog import registration_order
 from gramops.bundle import read_metadata, weights_spec
 from gramops.features import featurize
 from gramops.jsonio import read_json, read_jsonl, write_json
-from gramops.monitoring import load_registered
+from gramops.monitoring import load_registered, resolve_challenger
 from gramops.registry import Registry
 from gramops.stage import load_params, run
 
@@ -46,7 +47,7 @@ def _shapes(bundle: Path, base: Path | None) -> cost.TensorShapes:
 
 
 def main() -> None:
-    (params,) = load_params("cost")
+    params, routing = load_params("cost", "traffic")
     test = [r for r in read_jsonl(CORPUS / "test.jsonl") if r["domain"] == "verb"]
     tokens = sum(len(r["tokens"]) for r in test)
     requests = list(read_jsonl(TRAFFIC))
@@ -55,7 +56,10 @@ def main() -> None:
     registry = Registry(actor="stage:cpqu")
     built = read_json(Path("metrics/registry.json"))["shas"]
     aliases = registry.aliases()
-    costed = set(built.values()) | {aliases[a] for a in ("production", "staging") if a in aliases}
+    # the gate compares the candidate's CpQU with production's: both are always costed
+    candidate = resolve_challenger(registry, routing.challenger, built)
+    costed = {*built.values(), candidate}
+    costed |= {aliases[a] for a in ("production", "staging") if a in aliases}
     rows = []
     with tempfile.TemporaryDirectory(prefix="gramops-cpqu-") as tmp:
         for sha in registration_order(registry.history()):

@@ -174,13 +174,13 @@ def test_promote_is_a_gated_signed_act_then_history_rollback_and_gate_check(
     # refused: no reason, no decision, a decision that is not promote or about another model
     assert main([*act, first]) == 2
     assert "promoting to production needs a reason" in capsys.readouterr().err
-    assert main([*act, first, "-m", "first release"]) == 2
+    assert main([*act, first, "-m", "first release"]) == 1  # refused: exit 1, not bad input
     assert "there is no gate decision" in capsys.readouterr().err
     _gate_file(gate, registry, "hold", first)
-    assert main([*act, first, "-m", "first release"]) == 2
+    assert main([*act, first, "-m", "first release"]) == 1
     assert "the gate's decision is 'hold', not 'promote'" in capsys.readouterr().err
     _gate_file(gate, registry, "promote", second)
-    assert main([*act, first, "-m", "first release"]) == 2
+    assert main([*act, first, "-m", "first release"]) == 1
     assert f"the gate judged {second[:12]}, not {first[:12]}" in capsys.readouterr().err
     assert registry.aliases() == {} and registry.tags() == {}  # refusals write nothing
     # the gate's fresh decision for this model: promoted, released as the family's first semver
@@ -199,7 +199,7 @@ def test_promote_is_a_gated_signed_act_then_history_rollback_and_gate_check(
     assert record["gate"]["digest"] == gate_digest(decision)
     assert record["gate"]["decision"] == "promote" and record["gate"]["candidate"] == first
     # the same decision is stale once production moved
-    assert main([*act, second, "-m", "stale"]) == 2
+    assert main([*act, second, "-m", "stale"]) == 1
     assert "the decision is stale" in capsys.readouterr().err
     _gate_file(gate, registry, "promote", second)
     assert main([*act, second, "-m", "better verbs"]) == 0

@@ -174,3 +174,37 @@ def test_a_legacy_log_is_sealed_once_by_an_audited_chain_record(reg, models, tmp
     data = index.read_bytes().replace(b'"actor":"alice@example.com"', b'"actor":"mallory@x"', 1)
     index.write_bytes(data)
     assert any("does not seal lines 1-3" in e for e in reg.verify().errors)
+
+
+def test_promoting_a_rolled_back_model_again_lifts_the_rollback_when_all_else_passes(reg, models):
+    reg.promote(models["old"], reason="first", first_semver="v0.2.0")
+    reg.promote(models["new"], reason="second")
+    reg.rollback(reason="learners complain")
+    rules = [
+        {"name": "not_rolled_back", "verdict": "fail"},
+        {"name": "quality_floor", "verdict": "pass"},
+    ]
+    gate = _gate(reg, models["new"], "block") | {"rules": rules}
+    assert promotion_refusals(gate, reg.state(), models["new"]) == []
+    # any other failing rule keeps it refused
+    worse = gate | {"rules": [*rules[:1], {"name": "slices", "verdict": "fail"}]}
+    assert promotion_refusals(worse, reg.state(), models["new"])
+    reg.promote(
+        models["new"],
+        reason="fixed upstream: the complaints were a UI bug",
+        gate=decision_record(gate),
+    )
+    assert auditlog.rolled_back(reg.history()) == {}
+    assert standing_problem(reg.history(), "production") is None
+
+
+def test_deploy_check_fails_on_a_rewritten_history(reg, models):
+    reg.promote(models["old"], reason="ok", first_semver="v0.2.0")
+    hold = _gate(reg, None, "hold")
+    assert deploy_problems(reg, hold, 0.5, {}) == []
+    index = reg.root / "index.jsonl"
+    # the first record's actor rewritten (the last line is protected by the chain head that
+    # metrics/aliases.json records, the earlier ones by the links after them)
+    data = index.read_bytes().replace(b'"actor":"alice@example.com"', b'"actor":"mallory"', 1)
+    index.write_bytes(data)
+    assert any("hash chain breaks" in p for p in deploy_problems(reg, hold, 0.5, {}))

@@ -98,7 +98,8 @@ def test_a_passing_gate_moves_staging_then_an_approved_reason_moves_production(r
     reg = repo["reg"]
     assert reg.aliases()["staging"] == repo["new"]
     assert reg.aliases()["production"] == repo["old"]  # no human yet: production stays
-    assert "Release: staging" in _git(repo["path"], "log", "-1", "--format=%s")
+    subject = _git(repo["path"], "log", "-1", "--format=%s")
+    assert subject.startswith(f"Release: staging -> int8 v0.2.1 ({repo['new'][:12]})"), subject
     assert received == []  # only production moves are announced
 
     released = _run(

@@ -1,7 +1,8 @@
 """The ``gramops`` command line: the registry, lineage, rollback and reproduction.
 
-Exit codes scripts can rely on: 0 success; 1 a check found problems (``registry verify``,
-``reproduce`` with a different SHA); 2 bad input (unknown ref, bad semver, bad params).
+Exit codes scripts can rely on: 0 success; 1 a check found problems or an act was refused
+(``registry verify``, ``gate --check``, ``reproduce`` with a different SHA, ``promote``
+without the gate's approval); 2 bad input (unknown ref, bad semver, bad params).
 Every command that reports data takes ``--json``.
 """
 
@@ -19,6 +20,7 @@ from gramops.identity import canonical_manifest, canonical_sha
 from gramops.jsonio import dumps_pretty, read_json
 from gramops.params import read_params_file, validate_all
 from gramops.registry import Registry, registry_location
+from gramops.release import ReleaseError
 from gramops.summary import SHORT, entry_summary
 from gramops.tracking import verify_registry_mirror
 
@@ -333,7 +335,7 @@ def _promote_alias(args: argparse.Namespace) -> int:
     if gated:
         refusals = promotion_refusals(gate, registry.state(), sha)
         if refusals and not args.force:
-            raise GramopsError(
+            raise ReleaseError(
                 f"refusing to promote {sha[:SHORT]} to {args.alias}: "
                 + "; ".join(refusals)
                 + '. To override, pass --force with -m "why" (the audit log records it)'
@@ -399,6 +401,9 @@ def _history(args: argparse.Namespace) -> int:
         for row in rows:
             row["sha"] = row["sha"][:SHORT]
             row["until"] = row["until"] or "now"
+            row["reason"] = row.get("reason") or ""
+            for key in ("verb_pass_rate", "usd_per_1b_tokens"):
+                row[key] = "" if row[key] is None else row[key]
         _out(
             _table(
                 rows,
@@ -409,8 +414,10 @@ def _history(args: argparse.Namespace) -> int:
                     "from",
                     "until",
                     "moved_by",
+                    "how",
                     "verb_pass_rate",
                     "usd_per_1b_tokens",
+                    "reason",
                 ),
             )
         )
@@ -434,6 +441,8 @@ def _gate_check(args: argparse.Namespace) -> int:
         )
         for rule in gate.get("rules", []):
             _out(f"  {rule['verdict'].upper():4}  {rule['name']}: {rule['detail']}")
+        for rule in gate.get("production_rules", []):
+            _out(f"  {rule['verdict'].upper():4}  production {rule['name']}: {rule['detail']}")
     if not args.check:
         return EXIT_OK
     params = validate_all(read_params_file(Path(args.params)))
@@ -626,6 +635,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ReleaseError as exc:  # a refusal: the inputs were fine, the state says no
+        sys.stderr.write(f"gramops: {exc}\n")
+        return EXIT_PROBLEMS
     except GramopsError as exc:
         sys.stderr.write(f"gramops: {exc}\n")
         return EXIT_USAGE

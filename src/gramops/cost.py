@@ -400,8 +400,8 @@ def costs_markdown(
         "run, so no file records it and no rule uses it; `benchmarks/cost_calibration.py` "
         "tables both). CpQU is USD per 1B tokens "
         "divided by the reference pass rate: a model right half as often costs twice as "
-        "much per useful answer. Costed are the models this run built and those holding "
-        "production or staging.",
+        "much per useful answer. Costed are the models this run built, the gate's candidate "
+        "and those holding production or staging.",
         "",
         COSTS_HEADER,
         "|---|---|---|---|---|---|---|---|",

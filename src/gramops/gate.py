@@ -435,9 +435,9 @@ def _not_rolled_back(inputs: GateInputs) -> Rule:
         True,
         False,
         False,
-        f"the candidate was {verdict}; the gate does not clear it on its own: promote "
-        "it explicitly (`gramops promote REF --force -m REASON`) or set traffic.challenger to "
-        "another model",
+        f"the candidate was {verdict}; the gate does not clear it on its own: when every "
+        "other rule passes, a person promoting it again (`gramops promote REF -m REASON`) "
+        "lifts the rollback; or set traffic.challenger to another model",
     )
 
 

@@ -36,7 +36,9 @@ def load_registered(registry: Registry, ref: str, workdir: Path) -> tuple[str, P
                 f"{ref} ({sha[:12]}) cannot be loaded: the bytes of {needed[:12]} are not in "
                 f"this object store ({registry.objects_url}). It was built by other code or on "
                 f"another machine: rebuild it here with `gramops reproduce {sha[:12]} "
-                "--restore`, or point GRAMOPS_REGISTRY_OBJECTS at the store that has them"
+                "--restore`, or point GRAMOPS_REGISTRY_OBJECTS at the store that has them "
+                "(`gramops registry verify` tells bytes never here, NOT HERE, from lost ones, "
+                "MISSING)"
             )
     bundle = registry.materialize(sha, Path(workdir) / sha[:12])
     entry = registry.entry(sha)

@@ -542,7 +542,7 @@ class Registry:
                 f"{self._where(INDEX)}: the last line is torn (an interrupted append); it is "
                 "ignored and will be dropped by the next registry operation"
             )
-        errors.extend(self._chain_errors())
+        errors.extend(self.chain_errors())
         registered = {r.get("sha") for r in records if r.get("op") == "register"}
         objects: dict[str, set[str]] = {}
         for sha in shas:
@@ -642,7 +642,7 @@ class Registry:
                 pending.append(entry["parent_sha"])
         return kept
 
-    def _chain_errors(self) -> list[str]:
+    def chain_errors(self) -> list[str]:
         """The audit log's hash chain, checked: where the history was rewritten, if it was."""
         lines = self._index_lines()
         try:

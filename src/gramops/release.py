@@ -53,7 +53,8 @@ def actor() -> str:
     if explicit:
         return explicit
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        who = os.environ.get("GITHUB_ACTOR", "unknown")
+        # who ran this run (a re-run's trigger may differ from the workflow's first actor)
+        who = os.environ.get("GITHUB_TRIGGERING_ACTOR") or os.environ.get("GITHUB_ACTOR", "?")
         run = os.environ.get("GITHUB_RUN_ID", "?")
         return f"ci:github:{who} (workflow {os.environ.get('GITHUB_WORKFLOW', '?')} run {run})"
     try:
@@ -94,7 +95,7 @@ def promotion_refusals(
         return ["there is no gate decision (metrics/gate.json): run `dvc repro` first"]
     problems = []
     candidate = gate.get("candidate")
-    if gate.get("decision") != "promote":
+    if gate.get("decision") != "promote" and not lifts_a_rollback(gate):
         reasons = "; ".join(gate.get("reasons") or []) or "no reasons recorded"
         problems.append(
             f"the gate's decision is {gate.get('decision')!r}, not 'promote' ({reasons})"
@@ -109,6 +110,14 @@ def promotion_refusals(
     if stale:
         problems.append(f"the decision is stale: {stale}")
     return problems
+
+
+def lifts_a_rollback(gate: Mapping[str, Any]) -> bool:
+    """Whether the decision blocks only because production was rolled back away from the
+    candidate: every other rule passes, so a person promoting it again (with a reason) is
+    the explicit act that lifts their earlier verdict, not an override of the gate."""
+    failed = {r.get("name") for r in gate.get("rules") or [] if r.get("verdict") == "fail"}
+    return gate.get("decision") == "block" and failed == {"not_rolled_back"}
 
 
 def staleness(gate: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
@@ -191,14 +200,19 @@ def deploy_problems(
 
     ``metrics`` maps a metrics file name to its content (files that exist).
     """
-    problems: list[str] = []
+    problems: list[str] = list(registry.chain_errors())
     state = registry.state()
     records = registry.history()
     _tags, aliases = auditlog.replay(records)
     if aliases != registry.aliases():
+        edited = ", ".join(
+            f"{name}: log {str(aliases.get(name))[:SHORT]}, file {str(sha)[:SHORT]}"
+            for name, sha in sorted(registry.aliases().items())
+            if aliases.get(name) != sha
+        )
         problems.append(
             "aliases.json differs from the audit log (it was edited by hand): production "
-            f"moved without a recorded promotion (file {registry.aliases()}, log {aliases})"
+            f"moved without a recorded promotion ({edited})"
         )
     standing = standing_problem(records, "production")
     if standing:

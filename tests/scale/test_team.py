@@ -218,7 +218,7 @@ def _promote_loop(repo: Path, env: dict, ref: str, semvers: list[str], alias: st
     The audit log names the clone (``GRAMOPS_ACTOR``), so the test can see the interleaving.
     """
     script = "; ".join(
-        f"{GRAMOPS} registry promote {ref} {semver} && {GRAMOPS} registry alias {alias} {target}"
+        f"{GRAMOPS} registry tag {ref} {semver} && {GRAMOPS} registry alias {alias} {target}"
         for semver, target in zip(semvers, refs, strict=True)
     )
     return subprocess.Popen(
