@@ -102,6 +102,15 @@ def test_the_release_sequence_keeps_registry_gate_and_mlflow_in_line(workspace):
     _consistent(ws)
     assert "Running stage" not in _repro(ws)  # applied results are current
     assert _check(ws)[0] == 1
+    # as a branch: a checkout of it holds a whole registry (its bytes are not there: the
+    # object store is not in git, so its new entries are "not in this store", not missing)
+    sh([DVC, "exp", "branch", name, "regressed"], cwd=ws)
+    sh(["git", "worktree", "add", "-q", str(ws.parent / "branch"), "regressed"], cwd=ws)
+    report = json.loads(gramops(ws.parent / "branch", "registry", "verify", "--json").stdout)
+    assert report["ok"] and report["errors"] == [] and report["missing"] == []
+    assert gate["candidate"] in report["absent"]
+    sh([DVC, "exp", "remove", name], cwd=ws)
+    _consistent(ws)
 
     # the same experiment again, from a reset workspace: register runs for real, never
     # replayed from the run-cache into a state naming entries the registry lacks (case 2)
