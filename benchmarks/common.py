@@ -9,10 +9,15 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# each family's weights file in a pipeline workspace's models/<family>/
+WEIGHTS = {"fp32": "model.safetensors", "int8": "model.safetensors", "lora": "adapter.safetensors"}
 
 
 def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -73,3 +78,26 @@ def print_table(title: str, rows: list[Row]) -> bool:
     for line in lines:
         print(fmt(line))
     return all(r.ok is not False for r in rows)
+
+
+def pin_one_core() -> None:
+    """Run on one core, as the stages do, so timings compare like with like."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def verb_test_records(repo: Path) -> list[dict[str, Any]]:
+    """The reference test split's verb records of a reproduced workspace; exits with what
+    to run when the workspace has no models or corpus yet."""
+    from gramops.jsonio import read_jsonl
+
+    models = repo / "models"
+    test_split = repo / "data/processed/test.jsonl"
+    missing = [
+        str(p)
+        for p in (test_split, *(models / f / w for f, w in WEIGHTS.items()))
+        if not p.is_file()
+    ]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: run `dvc repro` (or `make repro`) first")
+    return [r for r in read_jsonl(test_split) if r["domain"] == "verb"]

@@ -33,17 +33,15 @@ from dataclasses import astuple, dataclass, fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import Row, machine, print_table  # noqa: E402
+from common import WEIGHTS, Row, machine, pin_one_core, print_table, verb_test_records  # noqa: E402
 from scipy.optimize import nnls  # noqa: E402
 
 from gramops import cost, model  # noqa: E402
 from gramops.bundle import load_weights, read_metadata  # noqa: E402
 from gramops.features import featurize  # noqa: E402
 from gramops.inference import Predictor, load_predictor  # noqa: E402
-from gramops.jsonio import read_jsonl  # noqa: E402
 from gramops.params import CostCalibration  # noqa: E402
 
-WEIGHTS = {"fp32": "model.safetensors", "int8": "model.safetensors", "lora": "adapter.safetensors"}
 # order of the constants: the fields of cost.Work, each turned into a rate
 TERMS = [f.name for f in fields(cost.Work)]
 RATE_KEYS = {
@@ -122,18 +120,9 @@ def main() -> int:
         help="requests per call; 0 is the whole split (the stage's workload)",
     )
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    pin_one_core()
     models = args.repo / "models"
-    test_split = args.repo / "data/processed/test.jsonl"
-    missing = [
-        str(p)
-        for p in (test_split, *(models / f / w for f, w in WEIGHTS.items()))
-        if not p.is_file()
-    ]
-    if missing:
-        sys.exit(f"missing {', '.join(missing)}: run `dvc repro` (or `make repro`) first")
-    records = [r for r in read_jsonl(test_split) if r["domain"] == "verb"]
+    records = verb_test_records(args.repo)
     real = real_models(models)
     subjects = real + [s for w in args.widths for s in width_variants(real, w, seed=w)]
 

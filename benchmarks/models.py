@@ -26,13 +26,10 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from common import Row, print_table  # noqa: E402
+from common import WEIGHTS, Row, pin_one_core, print_table, verb_test_records  # noqa: E402
 
 from gramops.features import featurize  # noqa: E402
 from gramops.inference import Predictor, load_predictor  # noqa: E402
-from gramops.jsonio import read_jsonl  # noqa: E402
-
-WEIGHTS = {"fp32": "model.safetensors", "int8": "model.safetensors", "lora": "adapter.safetensors"}
 
 
 def pass_rate(predictor: Predictor, records: list[dict]) -> float:
@@ -45,18 +42,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    pin_one_core()
     models = args.repo / "models"
-    test_split = args.repo / "data/processed/test.jsonl"
-    missing = [
-        str(p)
-        for p in (test_split, *(models / f / w for f, w in WEIGHTS.items()))
-        if not p.is_file()
-    ]
-    if missing:
-        sys.exit(f"missing {', '.join(missing)}: run `dvc repro` (or `make repro`) first")
-    records = [r for r in read_jsonl(test_split) if r["domain"] == "verb"]
+    records = verb_test_records(args.repo)
     predictors = {
         "fp32": load_predictor(models / "fp32"),
         "int8": load_predictor(models / "int8"),
