@@ -78,6 +78,49 @@ def team_stack_module():
     return module
 
 
+_DIE_AFTER_LOG_LINE = (
+    "import os, sys\n"
+    "from pathlib import Path\n"
+    "from gramops.registry import Registry\n"
+    "append = Registry._append\n"
+    "def dying(*args, **kwargs):  # the log line is durable, the journal not yet removed\n"
+    "    append(*args, **kwargs)\n"
+    "    os._exit(17)\n"
+    "Registry._append = dying\n"
+    "Registry(Path(sys.argv[1]), actor='crash').set_alias('production', sys.argv[2])\n"
+)
+_DIE_BEFORE_TAGS_RENAME = (
+    "import os, sys\n"
+    "from pathlib import Path\n"
+    "from gramops.registry import Registry\n"
+    "replace = os.replace\n"
+    "def dying(src, dst):  # tags.json.tmp is written and fsynced, not renamed\n"
+    "    if str(dst).endswith('tags.json'):\n"
+    "        os._exit(17)\n"
+    "    replace(src, dst)\n"
+    "os.replace = dying\n"
+    "Registry(Path(sys.argv[1]), actor='crash').tag(sys.argv[2], 'v9.0.0')\n"
+)
+
+
+def die_after_log_line(root: Path, sha: str) -> None:
+    """In a child process, move production to ``sha`` and die right after the log line."""
+    _die(_DIE_AFTER_LOG_LINE, root, sha)
+
+
+def die_before_tags_rename(root: Path, sha: str) -> None:
+    """In a child process, tag ``sha`` v9.0.0 and die between writing tags.json.tmp and
+    renaming it into place."""
+    _die(_DIE_BEFORE_TAGS_RENAME, root, sha)
+
+
+def _die(script: str, root: Path, sha: str) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(root), sha], capture_output=True, text=True
+    )
+    assert child.returncode == 17, child.stderr
+
+
 def tool_env() -> dict[str, str]:
     """Environment for child processes: venv first on PATH (stages call `python`)."""
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -11,7 +11,13 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import CORPUS, register_tagged, tiny_bundle
+from conftest import (
+    CORPUS,
+    die_after_log_line,
+    die_before_tags_rename,
+    register_tagged,
+    tiny_bundle,
+)
 from gramops import auditlog
 from gramops.identity import canonical_sha
 from gramops.jsonio import canonical_bytes, write_json
@@ -437,23 +443,7 @@ def test_annotate_sets_pointers_once_and_refuses_identity_fields(reg, tmp_path):
 def test_crash_between_tmp_write_and_replace_leaves_the_old_file_valid(reg, tmp_path, caplog):
     sha = register_tagged(reg, tiny_bundle(tmp_path / "a"), "fp32", "v0.1.0").sha
     before = _snapshot(reg.root)
-    crash = (
-        "import os, sys\n"
-        "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
-        "registry = Registry(Path(sys.argv[1]), actor='crash')\n"
-        "replace = os.replace\n"
-        "def dying(src, dst):  # die after tags.json.tmp is fsynced, before it replaces tags.json\n"
-        "    if str(dst).endswith('tags.json'):\n"
-        "        os._exit(17)\n"
-        "    replace(src, dst)\n"
-        "os.replace = dying\n"
-        "registry.tag(sys.argv[2], 'v9.0.0')\n"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", crash, str(reg.root), sha], capture_output=True, text=True
-    )
-    assert child.returncode == 17, child.stderr
+    die_before_tags_rename(reg.root, sha)
     assert json.loads((reg.root / "tags.json.tmp").read_text()) == {"v0.1.0": sha, "v9.0.0": sha}
     journal = json.loads(reg.journal_path.read_text())
     assert journal["op"] == "tag" and journal["previous"] == {
@@ -565,21 +555,7 @@ def test_promote_killed_before_its_log_line_is_rolled_back_and_burns_no_semver(r
 
 def test_mutation_killed_after_its_log_line_is_rolled_forward(reg, tmp_path, caplog):
     sha = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
-    crash = (
-        "import os, sys\n"
-        "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
-        "append = Registry._append\n"
-        "def dying(*args, **kwargs):  # the log line is durable, the journal not yet removed\n"
-        "    append(*args, **kwargs)\n"
-        "    os._exit(17)\n"
-        "Registry._append = dying\n"
-        "Registry(Path(sys.argv[1]), actor='crash').set_alias('production', sys.argv[2])\n"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", crash, str(reg.root), sha], capture_output=True, text=True
-    )
-    assert child.returncode == 17, child.stderr
+    die_after_log_line(reg.root, sha)
     assert reg.journal_path.is_file()
     with caplog.at_level(logging.WARNING):
         report = reg.verify()
@@ -934,21 +910,7 @@ def test_a_torn_tail_left_before_a_mutation_is_dropped_before_it_is_journaled(re
     clean = reg.index_path.read_bytes()
     with reg.index_path.open("ab") as fh:
         fh.write(b'{"seq":2,"op":"al')
-    crash = (
-        "import os, sys\n"
-        "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
-        "append = Registry._append\n"
-        "def dying(*args, **kwargs):\n"
-        "    append(*args, **kwargs)\n"
-        "    os._exit(17)\n"
-        "Registry._append = dying\n"
-        "Registry(Path(sys.argv[1]), actor='crash').set_alias('production', sys.argv[2])\n"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", crash, str(reg.root), sha], capture_output=True, text=True
-    )
-    assert child.returncode == 17, child.stderr
+    die_after_log_line(reg.root, sha)
     assert json.loads(reg.journal_path.read_text())["index_size"] == len(clean)
     report = reg.verify()
     assert report.ok and report.repaired[0].startswith("rolled forward"), report.errors

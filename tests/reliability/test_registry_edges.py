@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_bundle
+from conftest import die_after_log_line, die_before_tags_rename, tiny_bundle
 from gramops.registry import Registry, RegistryError
 
 from .conftest import snapshot
@@ -120,21 +120,8 @@ def test_a_killed_register_and_retag_are_never_shown(reg, tmp_path):
 
 def test_a_mutation_killed_after_its_log_line_is_shown_as_committed(reg):
     new = reg.resolve("v0.1.1")
-    crash = (
-        "import os, sys\n"
-        "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
-        "append = Registry._append\n"
-        "def dying(*args, **kwargs):\n"
-        "    append(*args, **kwargs)\n"
-        "    os._exit(17)\n"
-        "Registry._append = dying\n"
-        "Registry(Path(sys.argv[1]), actor='crash').set_alias('production', sys.argv[2])\n"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", crash, str(reg.root), new], capture_output=True, text=True
-    )
-    assert child.returncode == 17 and reg.journal_path.is_file()
+    die_after_log_line(reg.root, new)
+    assert reg.journal_path.is_file()
     seen = _view(reg)
     assert seen["aliases"] == {"production": new} and seen["history"][-1]["actor"] == "crash"
     assert reg.verify().repaired == [
@@ -236,24 +223,7 @@ def test_tampered_bytes_of_an_entry_gc_would_collect_are_still_tampered(reg):
 
 
 def test_a_write_killed_before_its_rename_leaves_no_tmp_file_after_recovery(reg, caplog):
-    crash = (
-        "import os, sys\n"
-        "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
-        "replace = os.replace\n"
-        "def dying(src, dst):  # tags.json.tmp is written and fsynced, not renamed\n"
-        "    if str(dst).endswith('tags.json'):\n"
-        "        os._exit(17)\n"
-        "    replace(src, dst)\n"
-        "os.replace = dying\n"
-        "Registry(Path(sys.argv[1]), actor='crash').tag(sys.argv[2], 'v9.0.0')\n"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", crash, str(reg.root), reg.resolve("v0.1.0")],
-        capture_output=True,
-        text=True,
-    )
-    assert child.returncode == 17, child.stderr
+    die_before_tags_rename(reg.root, reg.resolve("v0.1.0"))
     assert (reg.root / "tags.json.tmp").is_file()
     with caplog.at_level(logging.WARNING):
         report = reg.verify()
