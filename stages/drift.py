@@ -12,9 +12,16 @@ import tempfile
 from pathlib import Path
 
 from gramops.drift import drift_report
-from gramops.jsonio import read_jsonl, write_json
+from gramops.jsonio import read_json, read_jsonl, write_json
 from gramops.model import TAGS
-from gramops.monitoring import CATEGORICAL, HELD_OUT, NUMERIC, features, load_registered
+from gramops.monitoring import (
+    CATEGORICAL,
+    HELD_OUT,
+    NUMERIC,
+    features,
+    load_registered,
+    resolve_challenger,
+)
 from gramops.plots import drift_histograms_png
 from gramops.registry import Registry
 from gramops.shift import lemma_ranks
@@ -40,20 +47,25 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 
 
 def main() -> None:
-    base, shift, params = load_params("base", "shift", "drift")
+    base, shift, params, routing = load_params("base", "shift", "drift", "traffic")
     train, dev = _verb("train"), _verb("dev")
     ranks = lemma_ranks(train)
     traffic = list(read_jsonl(TRAFFIC))
     registry = Registry(actor="stage:drift")
+    # Prediction drift is production's; before a first release there is none, and the
+    # candidate (traffic.challenger) stands in for it
+    model = "production"
+    if "production" not in registry.aliases():
+        built = read_json(Path("metrics/registry.json"))["shas"]
+        model = resolve_challenger(registry, routing.challenger, built)
+        log.info("no production model yet: confidence drift of the candidate %s", model[:12])
     with tempfile.TemporaryDirectory(prefix="gramops-drift-") as tmp:
-        sha, predictor = load_registered(registry, "production", Path(tmp))
+        sha, predictor = load_registered(registry, model, Path(tmp))
         held_out = features(dev, ranks, predictor.predict(dev).confidence)
         confidence = predictor.predict(traffic).confidence
     reference = features(train, ranks, predictor.predict(train).confidence)
     reference.update({name: held_out[name] for name in HELD_OUT})
-    log.info(
-        "production model %s; reference: %d train, %d dev records", sha[:12], len(train), len(dev)
-    )
+    log.info("model %s; reference: %d train, %d dev records", sha[:12], len(train), len(dev))
     weeks, report = {}, {}
     for week in range(1, shift.weeks + 1):
         idx = [i for i, r in enumerate(traffic) if r["week"] == week]
@@ -74,7 +86,11 @@ def main() -> None:
     write_json(
         Path("metrics/drift.json"),
         {
-            "production": {"sha": sha[:12], "semvers": registry.semvers_of(sha)},
+            "production": {
+                "sha": sha[:12],
+                "semvers": registry.semvers_of(sha),
+                **({} if model == "production" else {"note": "no production yet: the candidate"}),
+            },
             "reference": {
                 "domain": "verb",
                 "train_records": len(train),

@@ -76,14 +76,19 @@ def main() -> None:
             f"but the registry's production is {production}: run `dvc repro traffic` first"
         )
     candidate = replay["candidate"]
-    facts = (
-        {}
-        if candidate is None
-        else _candidate_facts(registry, replay, drift, costs, candidate, production)
-    )
+    if production is None:  # a first release: the candidate on its own
+        facts = {
+            "candidate_reference": _reference(registry.entry(candidate)),
+            "drift_retrain": drift["retrain"],
+            "candidate_rolled_back": rolled_back(registry.history()).get(candidate),
+        }
+    elif candidate is None:
+        facts = {}
+    else:
+        facts = _candidate_facts(registry, replay, drift, costs, candidate, production)
     inputs = gate.GateInputs(
         production=production,
-        production_reference=_reference(registry.entry(production)),
+        production_reference=_reference(registry.entry(production)) if production else (0, 0),
         candidate=candidate,
         **facts,
     )

@@ -28,7 +28,8 @@ def main() -> None:
     registry = Registry(actor="stage:traffic")
     built = read_json(Path("metrics/registry.json")).get("shas", {})
     candidate_sha = resolve_challenger(registry, params.challenger, built)
-    production_sha = registry.resolve("production")
+    # None before a first release: the candidate is then judged on its own
+    production_sha = registry.aliases().get("production")
 
     def model(sha: str) -> traffic.Model:
         return traffic.Model(sha, registry.entry(sha)["family"], registry.semvers_of(sha))
@@ -55,12 +56,13 @@ def main() -> None:
             params,
         )
 
-    metrics, text = traffic.report(model(production_sha), model(candidate_sha), compare)
+    production = model(production_sha) if production_sha else None
+    metrics, text = traffic.report(production, model(candidate_sha), compare)
     write_json(Path("metrics/traffic.json"), metrics)
     Path("metrics/TRAFFIC.md").write_text(text, encoding="utf-8")
     Path("plots").mkdir(exist_ok=True)
     Path("plots/canary.csv").write_text(traffic.canary_csv(metrics), encoding="utf-8")
-    if metrics["candidate"] is None:
+    if "note" in metrics:
         log.info("%s", metrics["note"])
     else:
         log.info(

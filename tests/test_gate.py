@@ -384,3 +384,15 @@ def test_an_explicit_promotion_lifts_a_rollback_and_other_aliases_do_not_count()
     assert auditlog.rolled_back([_move("rollback", A, C, alias="canary")], alias="canary") == {
         C: "rolled back from canary at t by x"
     }
+
+
+def test_a_first_release_is_judged_on_the_rules_that_need_no_production():
+    first = replace(GOOD, production=None, production_reference=(0, 0), slices={})
+    result = gate.decide(first, PARAMS)
+    assert result["decision"] == "promote" and result["production"] is None
+    assert list(_verdicts(result)) == ["not_rolled_back", "quality_floor", "drift"]
+    assert result["production_rules"] == []
+    assert "first release" in result["reasons"][0]
+    weak = gate.decide(replace(first, candidate_reference=(8_000, 10_000)), PARAMS)
+    assert weak["decision"] == "block"
+    assert [n for n, v in _verdicts(weak).items() if v == "fail"] == ["quality_floor"]

@@ -432,3 +432,14 @@ def test_an_unbuilt_or_unregistered_candidate_names_the_key_and_the_file(tmp_pat
         resolve_challenger(reg, "int8", {"int8": "c" * 64})
     with pytest.raises(GramopsError, match=r"traffic.challenger 'v7.0.0'.*not registered"):
         resolve_challenger(reg, "v7.0.0", {})
+
+
+def test_before_a_first_release_the_candidate_is_not_compared_with_anything():
+    def compare():
+        raise AssertionError("there is no production to compare with")
+
+    candidate = traffic.Model("b" * 64, "int8", [])
+    metrics, text = traffic.report(None, candidate, compare)
+    assert metrics["production"] is None and metrics["candidate"] == candidate.sha
+    assert "no production model yet" in metrics["note"] and "first release" in text
+    assert traffic.canary_csv(metrics) == "step,arm,pass_rate\n"

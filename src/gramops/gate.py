@@ -176,12 +176,14 @@ class GateInputs:
     """Everything the gate compares, already read from the registry and metrics files.
 
     Pass counts are ``(passed, n)``. ``candidate`` is None when there is nothing to compare
-    (the configured candidate is production); the candidate fields are then not read. A
+    (the configured candidate is production); the candidate fields are then not read.
+    ``production`` is None before a first release: the candidate is then judged on the
+    rules that need no production (a standing rollback, the quality floor, drift). A
     CpQU is None when it is unknown: the model was not measured here, or its pass rate is 0
     (infinite CpQU, written as null in JSON). ``slices`` is ``metrics/traffic.json:slices``.
     """
 
-    production: str
+    production: str | None
     production_reference: tuple[int, int]
     candidate: str | None
     candidate_reference: tuple[int, int] = (0, 0)
@@ -477,13 +479,28 @@ def decide(inputs: GateInputs, params: GateThresholds) -> dict[str, Any]:
     is nothing to do for ``hold``, a one-line summary for ``promote``; a production model
     failing its own floor is named in every case.
     """
-    production_rules = [
-        _quality_floor("production", inputs.production_reference, params.quality_floor)
-    ]
+    production_rules = (
+        []
+        if inputs.production is None
+        else [_quality_floor("production", inputs.production_reference, params.quality_floor)]
+    )
     candidate = inputs.candidate if inputs.candidate != inputs.production else None
     evaluated: list[Rule] = []
     table: list[dict[str, Any]] = []
-    if candidate is None:
+    if inputs.production is None and candidate is not None:
+        # a first release: nothing to compare with, so the comparative rules do not apply
+        evaluated = [
+            _not_rolled_back(inputs),
+            _quality_floor("candidate", inputs.candidate_reference, params.quality_floor),
+            _drift(inputs),
+        ]
+        failed = [rule for rule in evaluated if not rule.passed]
+        decision = "block" if failed else "promote"
+        reasons = [f"{rule.name}: {rule.detail}" for rule in failed] or [
+            f"no production yet (a first release): all {len(evaluated)} rules that need no "
+            "production passed; non-inferiority, slices and cost have nothing to compare with"
+        ]
+    elif candidate is None:
         decision = "hold"
         reasons = [
             f"no candidate: traffic.challenger resolves to production {inputs.production[:12]}; "

@@ -633,14 +633,28 @@ def comparison(
 
 
 def report(
-    production: Model, candidate: Model, compare: Callable[[], Mapping[str, Any]]
+    production: Model | None, candidate: Model, compare: Callable[[], Mapping[str, Any]]
 ) -> tuple[dict[str, Any], str]:
     """``metrics/traffic.json`` and ``metrics/TRAFFIC.md`` for ``candidate`` against
     ``production``; ``compare`` (called only when they differ) gives :func:`comparison`.
 
     With the candidate equal to production the report says there is nothing to compare
-    (``"candidate": null`` and a ``note``) rather than a comparison of a model with itself.
+    (``"candidate": null`` and a ``note``) rather than a comparison of a model with itself;
+    with no production yet (a first release) it says so, and the gate judges the candidate
+    on its own.
     """
+    if production is None:
+        note = (
+            f"no production model yet: nothing to compare {candidate.label} with; the gate "
+            "judges it on its own rules (a first release)"
+        )
+        metrics = {
+            "production": None,
+            "candidate": candidate.sha,
+            "challenger": candidate.summary(),
+            "note": note,
+        }
+        return metrics, f"# Traffic replay\n\nNo comparison: {note}.\n"
     if candidate.sha == production.sha:
         note = (
             f"traffic.challenger resolves to production {production.label}: there is no "
