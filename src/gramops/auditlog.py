@@ -111,28 +111,27 @@ def alias_moves(records: Iterable[Record], alias: str) -> list[Record]:
     return [r for r in records if r.get("op") in ALIAS_OPS and r.get("alias") == alias]
 
 
-def alias_stack(records: Iterable[Record], alias: str) -> list[str]:
-    """An alias's holders as a stack: a move pushes, a rollback pops back to the one before."""
-    stack: list[str] = []
+def _move_stack(records: Iterable[Record], alias: str) -> list[Record]:
+    """The records that put the alias's holders there, as a stack: a move pushes, a
+    rollback pops back to the one before (it restores a holder, it does not approve one)."""
+    stack: list[Record] = []
     for record in alias_moves(records, alias):
-        if record["op"] == "rollback":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(record["new"])
+        if record["op"] != "rollback":
+            stack.append(record)
+        elif stack:
+            stack.pop()
     return stack
 
 
-def standing_move(records: Sequence[Record], alias: str) -> Record | None:
-    """The record that put the alias's current holder there: after rollbacks, the move
-    the stack returned to (a rollback restores a holder, it does not approve one)."""
-    stack: list[Record] = []
-    for record in alias_moves(records, alias):
-        if record["op"] == "rollback":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(record)
+def alias_stack(records: Iterable[Record], alias: str) -> list[str]:
+    """An alias's holders, oldest first: what successive rollbacks walk back through."""
+    return [record["new"] for record in _move_stack(records, alias)]
+
+
+def standing_move(records: Iterable[Record], alias: str) -> Record | None:
+    """The record that put the alias's current holder there (after rollbacks, the move
+    the stack returned to)."""
+    stack = _move_stack(records, alias)
     return stack[-1] if stack else None
 
 
