@@ -205,10 +205,11 @@ def deploy_problems(
     records = registry.history()
     _tags, aliases = auditlog.replay(records)
     if aliases != registry.aliases():
+        on_disk = registry.aliases()
         edited = ", ".join(
-            f"{name}: log {str(aliases.get(name))[:SHORT]}, file {str(sha)[:SHORT]}"
-            for name, sha in sorted(registry.aliases().items())
-            if aliases.get(name) != sha
+            f"{name}: log {str(aliases.get(name))[:SHORT]}, file {str(on_disk.get(name))[:SHORT]}"
+            for name in sorted(set(aliases) | set(on_disk))
+            if aliases.get(name) != on_disk.get(name)
         )
         problems.append(
             "aliases.json differs from the audit log (it was edited by hand): production "
