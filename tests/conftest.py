@@ -7,11 +7,14 @@ runs `dvc repro` there once per session; end-to-end and data tests share that ru
 import dataclasses
 import functools
 import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +122,31 @@ def _die(script: str, root: Path, sha: str) -> None:
         [sys.executable, "-c", script, str(root), sha], capture_output=True, text=True
     )
     assert child.returncode == 17, child.stderr
+
+
+@pytest.fixture
+def webhook():
+    """A webhook receiver on loopback: its URL, the JSON bodies it received and their
+    Content-Type headers."""
+    received: list[dict] = []
+    content_types: list[str] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            content_types.append(self.headers["Content-Type"])
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received, content_types
+    server.shutdown()
+    server.server_close()
 
 
 def tool_env() -> dict[str, str]:

@@ -1,12 +1,9 @@
 """The release workflow's steps (scripts/release.py, run by .github/workflows/release.yml),
 run here in a temporary git repository: GitHub is not needed to test what its jobs do."""
 
-import json
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -69,29 +66,8 @@ def _decide(repo: dict, decision: str) -> None:
     )
 
 
-@pytest.fixture
-def webhook():
-    received: list[dict] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
-    server.server_close()
-
-
 def test_a_passing_gate_moves_staging_then_an_approved_reason_moves_production(repo, webhook):
-    url, received = webhook
+    url, received, _ = webhook
     _decide(repo, "promote")
     staged = _run(repo["path"], "staging", "--commit")
     assert staged.returncode == 0, staged.stderr
@@ -145,7 +121,7 @@ def test_production_without_a_reason_is_bad_input(repo):
 
 
 def test_a_rollback_is_announced_with_its_reason(repo, webhook):
-    url, received = webhook
+    url, received, _ = webhook
     _decide(repo, "promote")
     assert _run(repo["path"], "staging").returncode == 0
     assert _run(repo["path"], "production", "-m", "release").returncode == 0

@@ -15,6 +15,7 @@ and the candidate passes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from typing import Any
 from gramops import auditlog
 from gramops.errors import GramopsError
 from gramops.jsonio import canonical_bytes
-from gramops.registry import Registry, RegistryError
+from gramops.registry import Registry, RegistryError, default_actor
 from gramops.summary import SHORT
 
 # The aliases a promotion must be approved for; other aliases are labels people set.
@@ -65,8 +66,6 @@ def actor() -> str:
         email = ""
     if email:
         return email
-    from gramops.registry import default_actor
-
     return default_actor()
 
 
@@ -255,8 +254,6 @@ def deploy_problems(
 
 def read_metrics(root: Path, names: Sequence[str] = NAMING_FILES) -> dict[str, Any]:
     """The metrics files that exist under ``root``, parsed."""
-    import json
-
     found = {}
     for name in names:
         path = Path(root) / name
