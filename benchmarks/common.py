@@ -89,7 +89,7 @@ def pin_one_core() -> None:
 def verb_test_records(repo: Path) -> list[dict[str, Any]]:
     """The reference test split's verb records of a reproduced workspace; exits with what
     to run when the workspace has no models or corpus yet."""
-    from gramops.jsonio import read_jsonl
+    from gramops.core.fileio import read_jsonl
 
     models = repo / "models"
     test_split = repo / "data/processed/test.jsonl"

@@ -1,6 +1,6 @@
 """Cost calibration: fit this machine's `cost.calibration` constants from timed inference.
 
-The cpqu stage prices a model by its *counted* work (``gramops.cost.count_work``:
+The cpqu stage prices a model by its *counted* work (``gramops.monitoring.cost.count_work``:
 multiply-accumulates, bytes of weights read, active features, sort comparisons, calls),
 converted to CPU time with per-machine constants. This script measures them once per
 machine: it times whole-request inference (featurize, forward pass, inflect; CPU time,
@@ -36,11 +36,12 @@ import numpy as np  # noqa: E402
 from common import WEIGHTS, Row, machine, pin_one_core, print_table, verb_test_records  # noqa: E402
 from scipy.optimize import nnls  # noqa: E402
 
-from gramops import cost, model  # noqa: E402
-from gramops.bundle import load_weights, read_metadata  # noqa: E402
-from gramops.features import featurize  # noqa: E402
-from gramops.inference import Predictor, load_predictor  # noqa: E402
-from gramops.params import CostCalibration  # noqa: E402
+from gramops.core.params import CostCalibration  # noqa: E402
+from gramops.models import mlp as model  # noqa: E402
+from gramops.models.bundle import load_weights, read_metadata  # noqa: E402
+from gramops.models.features import featurize  # noqa: E402
+from gramops.models.inference import Predictor, load_predictor  # noqa: E402
+from gramops.monitoring import cost  # noqa: E402
 
 # order of the constants: the fields of cost.Work, each turned into a rate
 TERMS = [f.name for f in fields(cost.Work)]

@@ -1,4 +1,4 @@
-"""PSI + KL + JS on 1M reference and 1M current rows: gramops.drift against Evidently.
+"""PSI + KL + JS on 1M reference and 1M current rows: gramops.monitoring.drift against Evidently.
 
 Two features: one numeric (normal, the current mean and spread moved) and one categorical
 with 2,000 categories (Zipf-like, the current order of the 200 most frequent shuffled).
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gramops import drift
-from gramops.params import DriftParams
+from gramops.core.params import DriftParams
+from gramops.monitoring import drift
 
 METHODS = {"psi": "psi", "kl": "kl_div", "js": "jensenshannon"}
 

@@ -34,10 +34,10 @@ from pathlib import Path
 
 from common import Row, best_of, print_table
 
-from gramops import auditlog
-from gramops.identity import canonical_sha, manifest_sha
-from gramops.jsonio import canonical_bytes, dumps_pretty
-from gramops.registry import Registry
+from gramops.core.fileio import canonical_bytes, dumps_pretty
+from gramops.models.identity import canonical_sha, manifest_sha
+from gramops.registry import auditlog
+from gramops.registry.store import Registry
 
 CHUNK = 1 << 24
 FAMILIES = ("fp32", "int8", "lora")

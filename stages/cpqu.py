@@ -1,6 +1,6 @@
 """Stage cpqu: cost and cost per unit of quality for every registry entry.
 
-Cost is counted (``gramops.cost.count_work``: the work of one inference call over the
+Cost is counted (``gramops.monitoring.cost.count_work``: the work of one inference call over the
 reference test split, from the model's tensor shapes) and converted to CPU time with
 ``cost.calibration``, so the same architecture costs the same in every run; the CPU time
 measured over the same call (median of ``cost.repeats``) is logged beside it, never
@@ -19,14 +19,13 @@ import logging
 import tempfile
 from pathlib import Path
 
-from gramops import cost
-from gramops.auditlog import registration_order
-from gramops.bundle import read_metadata, weights_spec
-from gramops.features import featurize
-from gramops.jsonio import read_json, read_jsonl, write_json
-from gramops.monitoring import load_registered, resolve_challenger
-from gramops.registry import Registry
-from gramops.stage import load_params, run
+from gramops.core.fileio import read_json, read_jsonl, write_json
+from gramops.core.stage import load_params, run
+from gramops.models.bundle import read_metadata, weights_spec
+from gramops.models.features import featurize
+from gramops.monitoring import cost, load_registered, resolve_challenger
+from gramops.registry.auditlog import registration_order
+from gramops.registry.store import Registry
 
 CORPUS = Path("data/processed")
 TRAFFIC = Path("data/shifted/traffic.jsonl")

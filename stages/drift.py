@@ -11,10 +11,10 @@ import logging
 import tempfile
 from pathlib import Path
 
-from gramops.drift import drift_report
-from gramops.jsonio import read_json, read_jsonl, write_json
-from gramops.model import TAGS
-from gramops.monitoring import (
+from gramops.core.fileio import read_json, read_jsonl, write_json
+from gramops.core.stage import load_params, run
+from gramops.models.mlp import TAGS
+from gramops.monitoring.challenger import (
     CATEGORICAL,
     HELD_OUT,
     NUMERIC,
@@ -22,10 +22,10 @@ from gramops.monitoring import (
     load_registered,
     resolve_challenger,
 )
-from gramops.plots import drift_histograms_png
-from gramops.registry import Registry
-from gramops.shift import lemma_ranks
-from gramops.stage import load_params, run
+from gramops.monitoring.drift import drift_report
+from gramops.monitoring.shift import lemma_ranks
+from gramops.registry.store import Registry
+from gramops.report.plots import drift_histograms_png
 
 CORPUS = Path("data/processed")
 TRAFFIC = Path("data/shifted/traffic.jsonl")

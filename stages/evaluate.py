@@ -5,12 +5,12 @@ import logging
 import sys
 from pathlib import Path
 
-from gramops.errors import GramopsError
-from gramops.evaluate import confusion_rows, score, summary_metrics
-from gramops.inference import FAMILIES, load_predictor
-from gramops.jsonio import read_jsonl, write_json
-from gramops.model import TAGS
-from gramops.stage import load_params, run
+from gramops.core.errors import GramopsError
+from gramops.core.fileio import read_jsonl, write_json
+from gramops.core.stage import load_params, run
+from gramops.models.evaluate import confusion_rows, score, summary_metrics
+from gramops.models.inference import FAMILIES, load_predictor
+from gramops.models.mlp import TAGS
 
 CORPUS = Path("data/processed")
 BASE = Path("models/fp32")

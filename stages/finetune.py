@@ -4,14 +4,14 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from gramops.bundle import load_weights, read_metadata, save_bundle
-from gramops.features import featurize
-from gramops.identity import canonical_sha
-from gramops.jsonio import read_jsonl, write_json
-from gramops.model import LORA_TARGETS, encode_tags, train_lora
-from gramops.params import FeatureParams
-from gramops.provenance import code_record, corpus_record
-from gramops.stage import load_params, run
+from gramops.core.fileio import read_jsonl, write_json
+from gramops.core.params import FeatureParams
+from gramops.core.stage import load_params, run
+from gramops.models.bundle import load_weights, read_metadata, save_bundle
+from gramops.models.features import featurize
+from gramops.models.identity import canonical_sha
+from gramops.models.mlp import LORA_TARGETS, encode_tags, train_lora
+from gramops.models.provenance import code_record, corpus_record
 
 CORPUS = Path("data/processed")
 PARENT = Path("models/fp32")

@@ -12,12 +12,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from gramops import gate
-from gramops.auditlog import rolled_back
-from gramops.errors import GramopsError
-from gramops.jsonio import read_json, write_json
-from gramops.registry import Registry, RegistryError
-from gramops.stage import load_params, run
+from gramops.core.errors import GramopsError
+from gramops.core.fileio import read_json, write_json
+from gramops.core.stage import load_params, run
+from gramops.monitoring import gate
+from gramops.registry.auditlog import rolled_back
+from gramops.registry.store import Registry, RegistryError
 
 log = logging.getLogger("stages.gate")
 

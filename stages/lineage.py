@@ -3,11 +3,11 @@
 import logging
 from pathlib import Path
 
-from gramops.jsonio import write_json
-from gramops.lineage import build_graph, render_png, to_markdown, to_mermaid
-from gramops.registry import Registry
-from gramops.stage import run
-from gramops.summary import keyed_summaries
+from gramops.core.fileio import write_json
+from gramops.core.stage import run
+from gramops.registry.store import Registry
+from gramops.registry.summary import keyed_summaries
+from gramops.report.lineage import build_graph, render_png, to_markdown, to_mermaid
 
 OUT = Path("plots")
 log = logging.getLogger("stages.lineage")

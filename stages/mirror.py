@@ -9,17 +9,17 @@ the registry (a stage writing what it and others depend on never lets the pipeli
 import os
 from pathlib import Path
 
-from gramops.jsonio import write_json
-from gramops.pipeline import collect_stage_results, git_commit
-from gramops.registry import Registry
-from gramops.stage import run
-from gramops.tracking import (
+from gramops.core.fileio import write_json
+from gramops.core.stage import run
+from gramops.registry.store import Registry
+from gramops.tracking.mirror import (
     connect,
     default_tracking_uri,
     mirror_registry,
     mirror_stage_results,
     mirror_summary,
 )
+from gramops.tracking.pipeline import collect_stage_results, git_commit
 
 ROOT = Path(".")
 OUT = Path("metrics/mirror.json")

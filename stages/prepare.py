@@ -3,9 +3,9 @@
 import logging
 from pathlib import Path
 
-from gramops.corpus import build_corpus
-from gramops.jsonio import write_json, write_jsonl
-from gramops.stage import load_params, run
+from gramops.core.fileio import write_json, write_jsonl
+from gramops.core.stage import load_params, run
+from gramops.corpus.build import build_corpus
 
 WORDNET = Path("data/raw/wordnet")
 OUT = Path("data/processed")

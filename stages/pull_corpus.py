@@ -3,8 +3,8 @@
 import logging
 from pathlib import Path
 
-from gramops.source import pull_corpus
-from gramops.stage import load_params, run
+from gramops.core.stage import load_params, run
+from gramops.corpus.source import pull_corpus
 
 OUT = Path("data/raw/wordnet")
 log = logging.getLogger("stages.pull_corpus")

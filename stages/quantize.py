@@ -3,11 +3,11 @@
 import logging
 from pathlib import Path
 
-from gramops.bundle import load_weights, read_metadata, save_bundle
-from gramops.identity import canonical_sha
-from gramops.model import quantize_int8
-from gramops.provenance import code_record
-from gramops.stage import load_params, run
+from gramops.core.stage import load_params, run
+from gramops.models.bundle import load_weights, read_metadata, save_bundle
+from gramops.models.identity import canonical_sha
+from gramops.models.mlp import quantize_int8
+from gramops.models.provenance import code_record
 
 PARENT = Path("models/fp32")
 OUT = Path("models/int8")

@@ -10,12 +10,12 @@ for this stage and never restores its summaries without the entries they name.
 import logging
 from pathlib import Path
 
-from gramops.jsonio import write_json
-from gramops.provenance import environment_manifest
-from gramops.registry import Registry, registry_location
-from gramops.stage import load_params, run
-from gramops.summary import SHORT, keyed_summaries
-from gramops.workspace import git_add
+from gramops.core.fileio import write_json
+from gramops.core.stage import load_params, run
+from gramops.core.workspace import git_add
+from gramops.models.provenance import environment_manifest
+from gramops.registry.store import Registry, registry_location
+from gramops.registry.summary import SHORT, keyed_summaries
 
 FAMILIES = ("fp32", "int8", "lora")  # parents before children
 UPSTREAM = ("base", "pull_corpus", "prepare", "train", "quantize", "finetune", "evaluate")

@@ -4,9 +4,9 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from gramops.jsonio import read_jsonl, write_json, write_jsonl
-from gramops.shift import make_traffic
-from gramops.stage import load_params, run
+from gramops.core.fileio import read_jsonl, write_json, write_jsonl
+from gramops.core.stage import load_params, run
+from gramops.monitoring.shift import make_traffic
 
 CORPUS = Path("data/processed")
 OUT = Path("data/shifted/traffic.jsonl")

@@ -8,11 +8,11 @@ import logging
 import os
 from pathlib import Path
 
-from gramops.errors import GramopsError
-from gramops.jsonio import read_json
-from gramops.registry import Registry
-from gramops.stage import run
-from gramops.status import render_html, status_view
+from gramops.core.errors import GramopsError
+from gramops.core.fileio import read_json
+from gramops.core.stage import run
+from gramops.registry.store import Registry
+from gramops.report.status import render_html, status_view
 
 OUT = Path("status/index.html")
 # metrics file -> the stage that writes it (named in the error when one is missing)

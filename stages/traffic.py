@@ -12,11 +12,11 @@ import logging
 import tempfile
 from pathlib import Path
 
-from gramops import traffic
-from gramops.jsonio import read_json, read_jsonl, write_json
-from gramops.monitoring import load_registered, resolve_challenger
-from gramops.registry import Registry
-from gramops.stage import load_params, run
+from gramops.core.fileio import read_json, read_jsonl, write_json
+from gramops.core.stage import load_params, run
+from gramops.monitoring import traffic
+from gramops.monitoring.challenger import load_registered, resolve_challenger
+from gramops.registry.store import Registry
 
 TRAFFIC = Path("data/shifted/traffic.jsonl")
 REFERENCE = Path("data/processed/test.jsonl")

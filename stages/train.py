@@ -4,12 +4,12 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from gramops.bundle import save_bundle
-from gramops.features import featurize
-from gramops.jsonio import read_jsonl, write_json
-from gramops.model import TAGS, encode_tags, noisy_labels, train_mlp
-from gramops.provenance import code_record, corpus_record
-from gramops.stage import load_params, run
+from gramops.core.fileio import read_jsonl, write_json
+from gramops.core.stage import load_params, run
+from gramops.models.bundle import save_bundle
+from gramops.models.features import featurize
+from gramops.models.mlp import TAGS, encode_tags, noisy_labels, train_mlp
+from gramops.models.provenance import code_record, corpus_record
 
 CORPUS = Path("data/processed")
 OUT = Path("models/fp32")

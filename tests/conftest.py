@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gramops.bundle import save_bundle
-from gramops.jsonio import write_json
-from gramops.registry import normalize_semver
+from gramops.core.fileio import write_json
+from gramops.models.bundle import save_bundle
+from gramops.registry.store import normalize_semver
 
 ROOT = Path(__file__).resolve().parents[1]
 # The venv's executables, whatever PATH the test runner was started with.
@@ -84,7 +84,7 @@ def team_stack_module():
 _DIE_AFTER_LOG_LINE = (
     "import os, sys\n"
     "from pathlib import Path\n"
-    "from gramops.registry import Registry\n"
+    "from gramops.registry.store import Registry\n"
     "append = Registry._append\n"
     "def dying(*args, **kwargs):  # the log line is durable, the journal not yet removed\n"
     "    append(*args, **kwargs)\n"
@@ -95,7 +95,7 @@ _DIE_AFTER_LOG_LINE = (
 _DIE_BEFORE_TAGS_RENAME = (
     "import os, sys\n"
     "from pathlib import Path\n"
-    "from gramops.registry import Registry\n"
+    "from gramops.registry.store import Registry\n"
     "replace = os.replace\n"
     "def dying(src, dst):  # tags.json.tmp is written and fsynced, not renamed\n"
     "    if str(dst).endswith('tags.json'):\n"

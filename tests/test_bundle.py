@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gramops.bundle import BundleError, load_tensors, save_tensors
+from gramops.models.bundle import BundleError, load_tensors, save_tensors
 
 
 def test_round_trip_is_exact_and_bytes_are_deterministic(tmp_path):

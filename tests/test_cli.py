@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gramops.bundle import save_bundle
 from gramops.cli import main
-from gramops.identity import canonical_sha
-from gramops.jsonio import write_json
-from gramops.registry import Registry
-from gramops.release import gate_digest
+from gramops.core.fileio import write_json
+from gramops.models.bundle import save_bundle
+from gramops.models.identity import canonical_sha
+from gramops.registry.store import Registry
+from gramops.release.policy import gate_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 

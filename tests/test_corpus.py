@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from gramops.corpus import (
+from gramops.core.params import PrepareParams, SplitParams
+from gramops.corpus.build import (
     Corpus,
     CorpusError,
     Lexicon,
@@ -21,7 +22,6 @@ from gramops.corpus import (
     tag_verb,
     tokenize,
 )
-from gramops.params import PrepareParams, SplitParams
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wordnet"
 KEYS = {

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from gramops import cost, model
-from gramops.cost import CostError, CostRow, Work, Workload
-from gramops.params import CostCalibration, FeatureParams, validate_section
+from gramops.core.params import CostCalibration, FeatureParams, validate_section
+from gramops.models import mlp as model
+from gramops.monitoring import cost
+from gramops.monitoring.cost import CostError, CostRow, Work, Workload
 
 FEATURES = FeatureParams(hash_bits=8, window=2)
 D, HIDDEN, TAGS, RANK = 2**8, 4, len(model.TAGS), 2

@@ -9,9 +9,9 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
-from gramops import drift
-from gramops.drift import OTHER, Binning, FeatureDrift, HistogramAccumulator
-from gramops.params import DriftParams
+from gramops.core.params import DriftParams
+from gramops.monitoring import drift
+from gramops.monitoring.drift import OTHER, Binning, FeatureDrift, HistogramAccumulator
 
 EPS = 1e-4
 

@@ -1,6 +1,6 @@
 import pytest
 
-from gramops.evaluate import confusion_rows, score, summary_metrics
+from gramops.models.evaluate import confusion_rows, score, summary_metrics
 
 TAGS = ("VB", "VBD", "VBZ")
 

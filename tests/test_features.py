@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gramops.features import featurize
-from gramops.params import FeatureParams
+from gramops.core.params import FeatureParams
+from gramops.models.features import featurize
 
 SPEC = FeatureParams(hash_bits=12, window=3)
 
@@ -42,7 +42,8 @@ def test_deterministic_across_calls_and_processes() -> None:
     assert (again != X).nnz == 0
     # A fresh interpreter has a different str-hash salt: the columns must not move.
     code = (
-        "from gramops.features import featurize; from gramops.params import FeatureParams;"
+        "from gramops.models.features import featurize;"
+        "from gramops.core.params import FeatureParams;"
         "X = featurize([{'tokens': 'He has walked home'.split(), 'verb_index': 2,"
         " 'lemma': 'walk'}], FeatureParams(hash_bits=12, window=3));"
         "print(','.join(map(str, X.indices)))"

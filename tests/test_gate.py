@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gramops import auditlog, gate
-from gramops.gate import GateError, GateInputs
+from gramops.monitoring import gate
+from gramops.monitoring.gate import GateError, GateInputs
+from gramops.registry import auditlog
 
 PARAMS = SimpleNamespace(
     quality_floor=0.9, margin=0.01, alpha=0.05, cpqu_ceiling=1.5, slice_min_n=30, slice_margin=0.05

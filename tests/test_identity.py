@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gramops.bundle import save_bundle
-from gramops.identity import IdentityError, canonical_manifest, canonical_sha, manifest_sha
-from gramops.jsonio import write_json
+from gramops.core.fileio import write_json
+from gramops.models.bundle import save_bundle
+from gramops.models.identity import IdentityError, canonical_manifest, canonical_sha, manifest_sha
 
 
 def _bundle(path: Path, parent: str | None = None) -> Path:
@@ -27,7 +27,8 @@ def _bundle(path: Path, parent: str | None = None) -> Path:
 def test_same_sha_from_another_process(tmp_path):
     bundle = _bundle(tmp_path / "b")
     code = (
-        "import sys; from gramops.identity import canonical_sha; print(canonical_sha(sys.argv[1]))"
+        "import sys; from gramops.models.identity import canonical_sha;"
+        "print(canonical_sha(sys.argv[1]))"
     )
     other = subprocess.run(
         [sys.executable, "-c", code, str(bundle)], capture_output=True, text=True, check=True

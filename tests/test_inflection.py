@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gramops.inflection import TAGS, forms, inflect, is_irregular, regular_forms
+from gramops.corpus.inflection import TAGS, forms, inflect, is_irregular, regular_forms
 
 
 def test_every_lemma_gets_all_six_tags_lowercased() -> None:

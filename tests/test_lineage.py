@@ -1,4 +1,4 @@
-from gramops.lineage import build_graph, chain_text, render_png, to_markdown, to_mermaid
+from gramops.report.lineage import build_graph, chain_text, render_png, to_markdown, to_mermaid
 
 FP32, INT8, LORA, OLD = "a" * 64, "b" * 64, "c" * 64, "d" * 64
 CORPUS = "0e1bf645982b7ad390cbcd9c717f9649.dir"

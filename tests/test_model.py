@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from gramops.model import (
+from gramops.core.params import FeatureParams, FinetuneParams, TrainParams
+from gramops.models.mlp import (
     TAGS,
     backward,
     backward_lora,
@@ -26,7 +27,6 @@ from gramops.model import (
     train_lora,
     train_mlp,
 )
-from gramops.params import FeatureParams, FinetuneParams, TrainParams
 
 N_FEATURES = 256
 FEATURES = FeatureParams(hash_bits=8, window=3)

@@ -1,4 +1,4 @@
-from gramops.notify import post_json
+from gramops.release.notify import post_json
 
 
 def test_posts_json_to_a_receiver_on_loopback(webhook):

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gramops.objectstore import (
+from gramops.core.hashing import sha256_file
+from gramops.registry.objects import (
     LocalMetadataFiles,
     LockTimeoutError,
     MetadataFiles,
@@ -15,7 +16,6 @@ from gramops.objectstore import (
     check_key,
     drop_torn_tail,
     open_metadata,
-    sha256_file,
 )
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gramops.params import ParamsError, load_section, read_params_file, validate_all
+from gramops.core.params import ParamsError, load_section, read_params_file, validate_all
 
 ROOT = Path(__file__).resolve().parents[1]
 

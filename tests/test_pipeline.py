@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gramops.pipeline import (
+from gramops.tracking.pipeline import (
     ARTIFACT_MAX_BYTES,
     PipelineError,
     collect_stage_results,
@@ -192,7 +192,7 @@ def test_helpers_directly() -> None:
 
 def test_yaml_is_read_with_libyaml_safely(workspace: Path) -> None:
     # dvc.lock is tens of kB: the pure-Python loader took a tenth of the mirror stage
-    from gramops import pipeline
+    from gramops.tracking import pipeline
 
     assert yaml.__with_libyaml__  # the pinned PyYAML wheel has libyaml: CSafeLoader exists
     lock_text = (workspace / "dvc.lock").read_text(encoding="utf-8")

@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 from conftest import DVC
-from gramops import __version__
-from gramops.errors import GramopsError
-from gramops.provenance import code_fingerprint, code_record, corpus_record, dvc_dir_hash
+from gramops.core import __version__
+from gramops.core.errors import GramopsError
+from gramops.models.provenance import code_fingerprint, code_record, corpus_record, dvc_dir_hash
 
 
 def test_dvc_dir_hash_matches_what_dvc_records(tmp_path):

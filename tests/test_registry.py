@@ -18,10 +18,10 @@ from conftest import (
     register_tagged,
     tiny_bundle,
 )
-from gramops import auditlog
-from gramops.identity import canonical_sha
-from gramops.jsonio import canonical_bytes, write_json
-from gramops.registry import Registry, RegistryError
+from gramops.core.fileio import canonical_bytes, write_json
+from gramops.models.identity import canonical_sha
+from gramops.registry import auditlog
+from gramops.registry.store import Registry, RegistryError
 
 # ---------------------------------------------------------------------------------------------
 # The registry store
@@ -496,7 +496,7 @@ def test_register_killed_before_its_log_line_is_rolled_back_by_verify(reg, tmp_p
     crash = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
+        "from gramops.registry.store import Registry\n"
         "import os\n"
         "Registry._append = lambda *args, **kwargs: os._exit(17)  # die before the log line\n"
         "Registry(Path(sys.argv[1])).register("
@@ -533,7 +533,7 @@ def test_promote_killed_before_its_log_line_is_rolled_back_and_burns_no_semver(r
     crash = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
+        "from gramops.registry.store import Registry\n"
         "Registry._append = lambda *args, **kwargs: os._exit(17)  # die before the log line\n"
         "Registry(Path(sys.argv[1]), actor='crash').promote(sys.argv[2], reason='dies')\n"
     )

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_bundle
-from gramops import auditlog
-from gramops.registry import Registry
-from gramops.release import (
+from gramops.registry import auditlog
+from gramops.registry.store import Registry
+from gramops.release.policy import (
     decision_record,
     deploy_problems,
     promotion_refusals,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, tiny_bundle, tool_env
-from gramops.jsonio import write_json
-from gramops.registry import Registry
+from gramops.core.fileio import write_json
+from gramops.registry.store import Registry
 
 SCRIPT = ROOT / "scripts" / "release.py"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from gramops.inference import Prediction
-from gramops.serving import (
+from gramops.models.inference import Prediction
+from gramops.serving.predict import (
     SLOT_TOKEN,
     PredictRequest,
     PredictResponse,

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gramops import shift
-from gramops.errors import GramopsError
-from gramops.inflection import is_irregular
-from gramops.params import ShiftParams
-from gramops.shift import (
+from gramops.core.errors import GramopsError
+from gramops.core.params import ShiftParams
+from gramops.corpus.inflection import is_irregular
+from gramops.monitoring import shift
+from gramops.monitoring.shift import (
     ShiftError,
     lemma_ranks,
     make_traffic,

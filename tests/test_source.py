@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from gramops import source
-from gramops.params import PullCorpusParams
-from gramops.source import (
+from gramops.core.params import PullCorpusParams
+from gramops.corpus import source
+from gramops.corpus.source import (
     REQUIRED_FILES,
     SourceError,
     find_file_url,

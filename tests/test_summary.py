@@ -1,4 +1,4 @@
-from gramops.summary import entry_summary, keyed_summaries
+from gramops.registry.summary import entry_summary, keyed_summaries
 
 ENTRY = {
     "sha": "ab" * 32,
@@ -40,7 +40,7 @@ def test_keyed_summaries_are_sorted_by_key():
 
 
 def test_alias_history_lists_every_holder_with_its_period():
-    from gramops.summary import alias_history
+    from gramops.registry.summary import alias_history
 
     log = [
         {"op": "register", "sha": "a", "alias": None, "time": "t0", "actor": "x", "new": "a"},

@@ -21,9 +21,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, sh, tiny_bundle
-from gramops.pipeline import StageResult
-from gramops.registry import Registry
-from gramops.tracking import (
+from gramops.registry.store import Registry
+from gramops.tracking.mirror import (
     EXPERIMENT,
     TAG_LOCK,
     TAG_STAGE,
@@ -39,6 +38,7 @@ from gramops.tracking import (
     verify_mlflow,
     workspace_root,
 )
+from gramops.tracking.pipeline import StageResult
 
 # MLflow 3.17's SQLAlchemy store uses a loader SQLAlchemy deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
@@ -610,7 +610,7 @@ def test_case6_registry_restored_with_git_and_hand_set_alias_are_undone(
         f"registry's production is {fp32[:12]}",
     ]
 
-    with caplog.at_level(logging.INFO, logger="gramops.tracking"):
+    with caplog.at_level(logging.INFO, logger="gramops.tracking.mirror"):
         mirrored = mirror_registry(tracker, reg)
     assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
     assert mirrored.aliases["gramops-fp32"] == {"production": "1"}
@@ -621,7 +621,7 @@ def test_case6_registry_restored_with_git_and_hand_set_alias_are_undone(
     assert not any("gramops-int8@production" in w for w in warned), warned
     assert verify_mlflow(tracker, registry_view(reg)) == []
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking.mirror"):
         mirror_registry(tracker, reg)  # nothing left to correct
     assert _warnings(caplog) == []
 
@@ -640,7 +640,7 @@ def test_alias_the_registry_has_moved_by_hand_to_another_version_is_moved_back(
         f"registry's production is {old[:12]}",
         f"alias not in the registry: gramops-fp32@staging is gramops-fp32 version 2 ({new[:12]})",
     ]
-    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking.mirror"):
         mirror_registry(tracker, reg)
     assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
     warned = " | ".join(_warnings(caplog))
@@ -670,7 +670,7 @@ def test_case7_discarded_experiment_loses_its_semver_and_semvers_appear_once_bou
     _git_restore(reg.root, committed)
     candidate = _register(reg, tmp_path, "int8", 3, parent=fp32)
 
-    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking.mirror"):
         mirror_registry(tracker, reg)
     tags = _semver_tags(tracker)
     assert tags[("gramops-int8", "1")] is None  # the discarded entry's semver is gone

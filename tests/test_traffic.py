@@ -14,11 +14,11 @@ import pytest
 from scipy.stats import chi2_contingency, norm
 
 from conftest import tiny_bundle
-from gramops import traffic
-from gramops.errors import GramopsError
-from gramops.monitoring import resolve_challenger
-from gramops.registry import Registry
-from gramops.traffic import Replay, TrafficError
+from gramops.core.errors import GramopsError
+from gramops.monitoring import traffic
+from gramops.monitoring.challenger import resolve_challenger
+from gramops.monitoring.traffic import Replay, TrafficError
+from gramops.registry.store import Registry
 
 IDS = [f"req-{i}" for i in range(10_000)]
 
@@ -119,7 +119,7 @@ def test_route_is_deterministic_across_calls_and_processes():
     here = [traffic.route(i, "ab") for i in ids]
     assert here == [traffic.route(i, "ab") for i in ids]
     code = (
-        "import json, sys; from gramops.traffic import route; "
+        "import json, sys; from gramops.monitoring.traffic import route; "
         "print(json.dumps([route(i, 'ab') for i in json.loads(sys.argv[1])]))"
     )
     # A fresh interpreter has a different str-hash seed, so this fails if routing used hash().

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gramops.wordnet import (
+from gramops.corpus.wordnet import (
     CorpusError,
     parse_data_line,
     read_exceptions,

@@ -1,5 +1,5 @@
-from gramops.registry import Registry
-from gramops.workspace import experiment_copy, in_workspace, workspace_root
+from gramops.core.workspace import experiment_copy, in_workspace, workspace_root
+from gramops.registry.store import Registry
 
 
 def test_experiment_copies_map_back_to_the_workspace(tmp_path):

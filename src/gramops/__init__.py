@@ -1,3 +1,5 @@
-"""gramops: a declarative MLOps pipeline for an English verb-grammar tutor."""
+"""gramops: a declarative MLOps pipeline for an English verb-grammar tutor.
 
-__version__ = "0.1.0"
+The package map is docs/architecture.md; this face holds no code, so importing any room
+of the house runs nothing but that room and what it imports.
+"""

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gramops.errors import GramopsError
-from gramops.identity import canonical_manifest, canonical_sha
-from gramops.jsonio import dumps_pretty, read_json
-from gramops.params import read_params_file, validate_all
-from gramops.registry import Registry, registry_location
-from gramops.release import ReleaseError
-from gramops.summary import SHORT, entry_summary
-from gramops.tracking import verify_registry_mirror
+from gramops.core.errors import GramopsError
+from gramops.core.fileio import dumps_pretty, read_json
+from gramops.core.params import read_params_file, validate_all
+from gramops.models.identity import canonical_manifest, canonical_sha
+from gramops.registry.store import Registry, registry_location
+from gramops.registry.summary import SHORT, entry_summary
+from gramops.release.policy import ReleaseError
+from gramops.tracking.mirror import verify_registry_mirror
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -142,7 +142,7 @@ def _normalise(semver: str) -> str:
 
 
 def _alias(args: argparse.Namespace) -> int:
-    from gramops.release import GATED_ALIASES
+    from gramops.release.policy import GATED_ALIASES
 
     if args.name in GATED_ALIASES:
         raise GramopsError(
@@ -160,7 +160,7 @@ def _alias(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from gramops.release import actor
+    from gramops.release.policy import actor
 
     reason = _required_reason(args, "a rollback")
     registry = Registry(args.registry, actor=actor())
@@ -173,7 +173,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _sync_mlflow(registry: Registry) -> None:
-    from gramops.tracking import sync_after_act
+    from gramops.tracking.mirror import sync_after_act
 
     _out(sync_after_act(registry, Path.cwd()))
 
@@ -211,8 +211,8 @@ def _notify(
     url = os.environ.get("GRAMOPS_NOTIFY_URL", "").strip() or (params and params.notify_url)
     if alias != "production" or not url or sha == previous:
         return
-    from gramops.notify import post_json
-    from gramops.release import move_message
+    from gramops.release.notify import post_json
+    from gramops.release.policy import move_message
 
     post_json(url, move_message(event, alias, sha, previous, semvers, who, reason, forced, gate))
 
@@ -284,7 +284,7 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
-    from gramops.lineage import chain_text
+    from gramops.report.lineage import chain_text
 
     chain = _registry(args).lineage(args.ref)
     _out(dumps_pretty(chain) if args.json else chain_text(chain))
@@ -292,7 +292,7 @@ def _lineage(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from gramops.reproduce import reproduce
+    from gramops.registry.reproduce import reproduce
 
     result = reproduce(
         _registry(args), args.ref, Path(args.repo), keep=args.keep, restore=args.restore
@@ -314,7 +314,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _promote_alias(args: argparse.Namespace) -> int:
-    from gramops.release import (
+    from gramops.release.policy import (
         GATED_ALIASES,
         actor,
         decision_record,
@@ -375,7 +375,7 @@ def _promote_alias(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from gramops.summary import alias_history
+    from gramops.registry.summary import alias_history
 
     registry = _registry(args)
     costs = {}
@@ -427,7 +427,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _gate_check(args: argparse.Namespace) -> int:
-    from gramops.release import deploy_problems, read_metrics
+    from gramops.release.policy import deploy_problems, read_metrics
 
     path = Path(args.file)
     gate = read_json(path) if path.is_file() else None
@@ -460,8 +460,8 @@ def _gate_check(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import tempfile
 
-    from gramops.monitoring import load_registered
-    from gramops.serving import predict, read_requests
+    from gramops.monitoring.challenger import load_registered
+    from gramops.serving.predict import predict, read_requests
 
     text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
     requests = read_requests(text)  # bad input fails before any model is loaded

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gramops.inflection import TAGS, forms
+from gramops.corpus.inflection import TAGS, forms
 
 SPLITS = ("train", "dev", "test")
 VERB_EXAMPLES = 12528  # quoted examples in WordNet 3.0 data.verb

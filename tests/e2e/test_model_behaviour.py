@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gramops.inference import Predictor, load_predictor
-from gramops.monitoring import load_registered
-from gramops.registry import Registry
-from gramops.serving import PredictRequest, PredictResponse, predict
+from gramops.models.inference import Predictor, load_predictor
+from gramops.monitoring.challenger import load_registered
+from gramops.registry.store import Registry
+from gramops.serving.predict import PredictRequest, PredictResponse, predict
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from conftest import BIN, DVC, sh, stages_run
-from gramops.identity import canonical_sha
-from gramops.provenance import dvc_dir_hash
-from gramops.registry import Registry
+from gramops.models.identity import canonical_sha
+from gramops.models.provenance import dvc_dir_hash
+from gramops.registry.store import Registry
 
 pytestmark = pytest.mark.e2e
 
@@ -187,7 +187,7 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
     # one repro settles it
     assert json.loads(sh([DVC, "status", "--json"], cwd=clone).stdout or "{}") == {}
 
-    module = clone / "src/gramops/evaluate.py"
+    module = clone / "src/gramops/models/evaluate.py"
     module.write_text(module.read_text() + "\n# a comment changes the file hash\n")
     ran = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
     # Reports are byte-identical, so nothing downstream of evaluation re-runs.

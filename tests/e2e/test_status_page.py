@@ -10,7 +10,7 @@ import pytest
 
 from browser import Dom, dump_dom, screenshot
 from conftest import tool_env
-from gramops.auditlog import alias_moves
+from gramops.registry.auditlog import alias_moves
 
 pytestmark = pytest.mark.e2e
 

@@ -30,9 +30,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from conftest import register_tagged, team_stack_module
-from gramops.bundle import save_bundle
-from gramops.jsonio import write_json
-from gramops.model import TAGS
+from gramops.core.fileio import write_json
+from gramops.models.bundle import save_bundle
+from gramops.models.mlp import TAGS
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -227,7 +227,7 @@ def snap() -> Callable[[Path], dict[str, str]]:
 @pytest.fixture(scope="module")
 def populated_registry(tmp_path_factory):
     """A registry with fp32 v0.1.0, int8 v0.2.0, lora v0.3.0 and alias production (read-only)."""
-    from gramops.registry import Registry
+    from gramops.registry.store import Registry
 
     tmp = tmp_path_factory.mktemp("populated")
     reg = Registry(tmp / "registry", actor="tester")

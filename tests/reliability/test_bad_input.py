@@ -26,12 +26,12 @@ import pytest
 import yaml
 
 from gramops import cli
-from gramops.corpus import build_corpus
-from gramops.identity import manifest_sha
-from gramops.params import ParamsError, PrepareParams, read_params_file, validate_all
-from gramops.registry import Registry, RegistryError
-from gramops.source import REQUIRED_FILES, SourceError, pull_corpus
-from gramops.wordnet import CorpusError, read_exceptions, read_index_lemmas, read_synsets
+from gramops.core.params import ParamsError, PrepareParams, read_params_file, validate_all
+from gramops.corpus.build import build_corpus
+from gramops.corpus.source import REQUIRED_FILES, SourceError, pull_corpus
+from gramops.corpus.wordnet import CorpusError, read_exceptions, read_index_lemmas, read_synsets
+from gramops.models.identity import manifest_sha
+from gramops.registry.store import Registry, RegistryError
 
 from .conftest import write_tiny_bundle
 
@@ -84,7 +84,7 @@ def test_fail_names_the_file_first_lines_count_key_and_allowed_values(tmp_path):
 
 def test_skip_drops_exactly_the_malformed_lines_and_warns_with_their_numbers(tmp_path, caplog):
     path, bad = _data_file(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="gramops.wordnet"):
+    with caplog.at_level(logging.WARNING, logger="gramops.corpus.wordnet"):
         synsets = read_synsets(path, "skip")
     assert [s.key for s in synsets] == ["00000009-v"] * (len(BAD_LINES) + 1)
     warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
@@ -93,7 +93,7 @@ def test_skip_drops_exactly_the_malformed_lines_and_warns_with_their_numbers(tmp
 
 
 def test_a_clean_file_logs_nothing_under_skip(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="gramops.wordnet"):
+    with caplog.at_level(logging.WARNING, logger="gramops.corpus.wordnet"):
         synsets = read_synsets(FIXTURES / "data.verb", "skip")
     assert synsets == read_synsets(FIXTURES / "data.verb")
     assert caplog.records == []
@@ -250,7 +250,7 @@ def _file(name: str) -> Callable[[tarfile.TarFile], None]:
 
 
 def _url_params(archive: Path, sha256: str):
-    from gramops.params import PullCorpusParams
+    from gramops.core.params import PullCorpusParams
 
     return PullCorpusParams(source="url", url=archive.as_uri(), member=MEMBER, sha256=sha256)
 
@@ -576,7 +576,7 @@ def test_malformed_params_name_the_dotted_key_and_what_is_allowed(tmp_path, case
 
 
 def _every_field() -> list[tuple[str, str]]:
-    from gramops.params import SECTIONS
+    from gramops.core.params import SECTIONS
 
     return [(section, field) for section, model in SECTIONS.items() for field in model.model_fields]
 
@@ -587,7 +587,7 @@ def _wrong_type(section: str, field: str) -> Any:
 
     from pydantic import BaseModel
 
-    from gramops.params import SECTIONS
+    from gramops.core.params import SECTIONS
 
     annotation = SECTIONS[section].model_fields[field].annotation
     nested = get_origin(annotation) is dict or (
@@ -610,7 +610,7 @@ def test_every_field_of_every_section_refuses_a_wrong_type_by_name(section, fiel
 
 @pytest.mark.parametrize("section", sorted({s for s, _ in _every_field()}))
 def test_an_unknown_key_in_any_section_lists_the_allowed_keys(section):
-    from gramops.params import SECTIONS
+    from gramops.core.params import SECTIONS
 
     data = _project_params()
     data.setdefault(section, {})["bogus_key"] = 1
@@ -621,7 +621,7 @@ def test_an_unknown_key_in_any_section_lists_the_allowed_keys(section):
 
 
 def test_every_params_section_has_a_bad_value_case():
-    from gramops.params import SECTIONS
+    from gramops.core.params import SECTIONS
 
     covered = {case.split("-")[0] for case in PARAM_CASES}
     aliases = {"pull": "pull_corpus"}

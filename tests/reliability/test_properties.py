@@ -19,9 +19,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gramops.identity import canonical_sha, file_digest, manifest_sha
-from gramops.jsonio import canonical_bytes
-from gramops.registry import (
+from gramops.core.fileio import canonical_bytes
+from gramops.models.identity import canonical_sha, file_digest, manifest_sha
+from gramops.registry.store import (
     RegistryError,
     check_alias,
     format_semver,

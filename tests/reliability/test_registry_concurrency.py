@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from conftest import register_tagged, tiny_bundle
-from gramops.auditlog import replay
-from gramops.registry import Registry, RegistryError
+from gramops.registry.auditlog import replay
+from gramops.registry.store import Registry, RegistryError
 
 WORKERS = 8
 OPS_PER_WORKER = 50

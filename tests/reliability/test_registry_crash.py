@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from conftest import register_tagged, tiny_bundle
-from gramops.auditlog import alias_stack, replay
-from gramops.identity import canonical_sha, identity_files
-from gramops.objectstore import LocalMetadataFiles, S3MetadataFiles
-from gramops.registry import Registry
+from gramops.models.identity import canonical_sha, identity_files
+from gramops.registry.auditlog import alias_stack, replay
+from gramops.registry.objects import LocalMetadataFiles, S3MetadataFiles
+from gramops.registry.store import Registry
 
 from .conftest import metadata_state
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import die_after_log_line, die_before_tags_rename, tiny_bundle
-from gramops.registry import Registry, RegistryError
+from gramops.registry.store import Registry, RegistryError
 
 from .conftest import snapshot
 
@@ -52,7 +52,7 @@ def _killed_before_its_log_line(reg: Registry, call: str, *args: str) -> None:
     crash = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from gramops.registry import Registry\n"
+        "from gramops.registry.store import Registry\n"
         "Registry._append = lambda *args, **kwargs: os._exit(17)\n"
         f"Registry(Path(sys.argv[1]), actor='crash').{call}\n"
     )

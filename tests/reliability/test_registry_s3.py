@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-import gramops.registry as registry_module
+import gramops.registry.store as registry_module
 from conftest import tiny_bundle
-from gramops.auditlog import replay
-from gramops.identity import canonical_sha
-from gramops.objectstore import S3MetadataFiles
-from gramops.registry import Registry, RegistryError
+from gramops.models.identity import canonical_sha
+from gramops.registry.auditlog import replay
+from gramops.registry.objects import S3MetadataFiles
+from gramops.registry.store import Registry, RegistryError
 
 
 def test_register_promote_rollback_and_materialize_on_s3(s3_bucket, tmp_path, monkeypatch):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import register_tagged, tiny_bundle
-from gramops.jsonio import write_json
-from gramops.registry import Registry, RegistryError
+from gramops.core.fileio import write_json
+from gramops.registry.store import Registry, RegistryError
 
 GRAMOPS = str(Path(sys.executable).parent / "gramops")
 

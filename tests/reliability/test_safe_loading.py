@@ -24,12 +24,12 @@ from safetensors.numpy import save_file
 
 from conftest import register_tagged
 from gramops import cli
-from gramops.bundle import BundleError, load_weights, read_metadata
-from gramops.errors import GramopsError
-from gramops.identity import canonical_sha
-from gramops.inference import load_predictor
-from gramops.monitoring import load_registered
-from gramops.registry import Registry
+from gramops.core.errors import GramopsError
+from gramops.models.bundle import BundleError, load_weights, read_metadata
+from gramops.models.identity import canonical_sha
+from gramops.models.inference import load_predictor
+from gramops.monitoring.challenger import load_registered
+from gramops.registry.store import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = {"fp32": "model.safetensors", "int8": "model.safetensors", "lora": "adapter.safetensors"}

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import BIN, DVC, ROOT, sh, stages_run, team_stack_module, tool_env
-from gramops.identity import canonical_sha
+from gramops.models.identity import canonical_sha
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +77,7 @@ def _runs(stack) -> list:
 
 def _stage_run_counts(stack) -> Counter:
     return Counter(
-        r.data.tags["gramops.stage"]
+        r.data.tags["gramops.core.stage"]
         for r in _runs(stack)
         if r.data.tags.get("gramops.kind") == "stage"
     )

@@ -1,0 +1,1 @@
+"""The models: features, the numpy MLP (FP32, INT8, LoRA), bundles, identity, inference."""

@@ -1,0 +1,1 @@
+"""Watching models in use: synthetic shift, drift, traffic replays, cost and the gate."""

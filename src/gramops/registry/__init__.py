@@ -1,0 +1,1 @@
+"""The model registry: refs, audit log, journal, store, content-addressed objects, verify."""

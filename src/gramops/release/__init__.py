@@ -1,0 +1,1 @@
+"""Acts on the registry that people and CI take: promotion policy and notifications."""

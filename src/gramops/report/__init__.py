@@ -1,0 +1,1 @@
+"""What people read: the status page, plots and the lineage render."""

@@ -1,0 +1,1 @@
+"""Answering requests with a registered model."""

@@ -1,0 +1,1 @@
+"""The MLflow mirror: stage results as runs, registry entries as model versions."""

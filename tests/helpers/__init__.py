@@ -1,0 +1,1 @@
+"""Shared test helpers: tiny bundles, registries, import graphs (one home each)."""
