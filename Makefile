@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 
 PLOTS_TEMPLATE := .dvc/plots/offline.html
 
-.PHONY: install system-deps repro test test-scale lint bench clean-venv
+.PHONY: install system-deps repro test test-fast test-scale lint bench clean-venv
 
 install: $(STAMP) $(PLOTS_TEMPLATE)
 
@@ -38,6 +38,11 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/python -m pytest
+
+# The unit tier (tiny fixtures, no pipeline run, no services): about a minute. The tiers
+# (unit, e2e, reliability, scale) are pytest markers; see tests/conftest.py.
+test-fast: install
+	$(BIN)/python -m pytest -m unit
 
 # Only the team deployment: PostgreSQL + S3 + MLflow server, two clones (a few minutes).
 test-scale: install system-deps

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gramops.core.fileio import read_json, read_jsonl, write_json
 from gramops.core.stage import load_params, run
+from gramops.core.vocab import short
 from gramops.models.bundle import read_metadata, weights_spec
 from gramops.models.features import featurize
 from gramops.monitoring import cost, load_registered, resolve_challenger
@@ -69,10 +70,10 @@ def main() -> None:
             if sha not in costed:
                 rows.append(cost.CostRow.not_costed(sha, semver, entry, reference))
                 continue
-            workdir = Path(tmp) / sha[:12]
+            workdir = Path(tmp) / short(sha)
             _, predictor = load_registered(registry, sha, workdir)
-            bundle = workdir / sha[:12]
-            base = workdir / parent[:12] if entry["family"] == "lora" else None
+            bundle = workdir / short(sha)
+            base = workdir / short(parent) if entry["family"] == "lora" else None
             load = cost.workload(featurize(test, predictor.features), tokens)
             work = cost.count_work(entry["family"], _shapes(bundle, base), load)
             seconds = cost.median(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gramops.core.fileio import read_json, read_jsonl, write_json
 from gramops.core.stage import load_params, run
-from gramops.models.mlp import TAGS
+from gramops.core.vocab import TAGS, short
 from gramops.monitoring.challenger import (
     CATEGORICAL,
     HELD_OUT,
@@ -58,14 +58,14 @@ def main() -> None:
     if "production" not in registry.aliases():
         built = read_json(Path("metrics/registry.json"))["shas"]
         model = resolve_challenger(registry, routing.challenger, built)
-        log.info("no production model yet: confidence drift of the candidate %s", model[:12])
+        log.info("no production model yet: confidence drift of the candidate %s", short(model))
     with tempfile.TemporaryDirectory(prefix="gramops-drift-") as tmp:
         sha, predictor = load_registered(registry, model, Path(tmp))
         held_out = features(dev, ranks, predictor.predict(dev).confidence)
         confidence = predictor.predict(traffic).confidence
     reference = features(train, ranks, predictor.predict(train).confidence)
     reference.update({name: held_out[name] for name in HELD_OUT})
-    log.info("model %s; reference: %d train, %d dev records", sha[:12], len(train), len(dev))
+    log.info("model %s; reference: %d train, %d dev records", short(sha), len(train), len(dev))
     weeks, report = {}, {}
     for week in range(1, shift.weeks + 1):
         idx = [i for i, r in enumerate(traffic) if r["week"] == week]
@@ -87,7 +87,7 @@ def main() -> None:
         Path("metrics/drift.json"),
         {
             "production": {
-                "sha": sha[:12],
+                "sha": short(sha),
                 "semvers": registry.semvers_of(sha),
                 **({} if model == "production" else {"note": "no production yet: the candidate"}),
             },

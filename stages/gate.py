@@ -15,6 +15,7 @@ from typing import Any
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import read_json, write_json
 from gramops.core.stage import load_params, run
+from gramops.core.vocab import short
 from gramops.monitoring import gate
 from gramops.registry.auditlog import rolled_back
 from gramops.registry.store import Registry, RegistryError
@@ -30,7 +31,7 @@ def _reference(entry: dict) -> tuple[int, int]:
 def _cpqu(costs: dict[str, Any], sha: str) -> float | None:
     rows = {row["sha"]: row for row in costs["entries"].values()}
     # rows carry the full SHA; files written before the cost change carry 12 hex digits
-    return (rows.get(sha) or rows.get(sha[:12]) or {}).get("cpqu")
+    return (rows.get(sha) or rows.get(short(sha)) or {}).get("cpqu")
 
 
 def _candidate_facts(

@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 from gramops.core.stage import load_params, run
+from gramops.core.vocab import short
 from gramops.models.bundle import load_weights, read_metadata, save_bundle
 from gramops.models.identity import canonical_sha
 from gramops.models.mlp import quantize_int8
@@ -42,7 +43,7 @@ def main() -> None:
     ratio = (OUT / "model.safetensors").stat().st_size / (
         PARENT / "model.safetensors"
     ).stat().st_size
-    log.info("INT8 weights are %.1f%% of FP32 bytes; parent %s", 100 * ratio, parent_sha[:12])
+    log.info("INT8 weights are %.1f%% of FP32 bytes; parent %s", 100 * ratio, short(parent_sha))
 
 
 if __name__ == "__main__":

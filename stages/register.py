@@ -12,12 +12,12 @@ from pathlib import Path
 
 from gramops.core.fileio import write_json
 from gramops.core.stage import load_params, run
+from gramops.core.vocab import FAMILIES, short
 from gramops.core.workspace import git_add
 from gramops.models.provenance import environment_manifest
 from gramops.registry.store import Registry, registry_location
-from gramops.registry.summary import SHORT, keyed_summaries
+from gramops.registry.summary import keyed_summaries
 
-FAMILIES = ("fp32", "int8", "lora")  # parents before children
 UPSTREAM = ("base", "pull_corpus", "prepare", "train", "quantize", "finetune", "evaluate")
 log = logging.getLogger("stages.register")
 
@@ -35,7 +35,7 @@ def main() -> None:
             "%s %s %s (%s%s)",
             family,
             result.semver or "untagged",
-            result.sha[:SHORT],
+            short(result.sha),
             "new" if result.created else "already registered",
             f", restored {result.restored_objects} objects" if result.restored_objects else "",
         )

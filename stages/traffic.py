@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gramops.core.fileio import read_json, read_jsonl, write_json
 from gramops.core.stage import load_params, run
+from gramops.core.vocab import short
 from gramops.monitoring import traffic
 from gramops.monitoring.challenger import load_registered, resolve_challenger
 from gramops.registry.store import Registry
@@ -67,8 +68,8 @@ def main() -> None:
     else:
         log.info(
             "production %s vs candidate %s: A/B p=%s, canary %s",
-            production_sha[:12],
-            candidate_sha[:12],
+            short(production_sha),
+            short(candidate_sha),
             metrics["ab"]["test"]["p_value"],
             "completed" if metrics["canary"]["completed"] else "aborted",
         )

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from gramops.core.fileio import read_jsonl, write_json
 from gramops.core.stage import load_params, run
+from gramops.core.vocab import TAGS
 from gramops.models.bundle import save_bundle
 from gramops.models.features import featurize
-from gramops.models.mlp import TAGS, encode_tags, noisy_labels, train_mlp
+from gramops.models.mlp import encode_tags, noisy_labels, train_mlp
 from gramops.models.provenance import code_record, corpus_record
 
 CORPUS = Path("data/processed")

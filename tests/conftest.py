@@ -1,127 +1,58 @@
-"""Shared fixtures: the venv's tools and one real pipeline run in a fresh clone.
+"""Shared fixtures and the test tiers.
 
-The pipeline fixture clones the committed repository into a temporary directory and
-runs `dvc repro` there once per session; end-to-end and data tests share that run.
+Tiers (markers, assigned here by folder so a test cannot miss one): ``unit`` (everything
+not otherwise marked: fast, tiny fixtures), ``e2e`` (the real pipeline in a fresh clone:
+tests/e2e, tests/data, tests/model and any test using its fixtures), ``reliability``
+(crash, concurrency, tamper, S3 and property tests: tests/reliability and modules that
+say so) and ``scale`` (the team stack). `make test` runs them all; `make test-fast` runs
+``unit``. Helpers are imported from the ``helpers`` package, never from this file.
+
+The pipeline fixture clones the committed repository into a temporary directory and runs
+`dvc repro` there once per session; end-to-end and data tests share that run.
+
+An S3 endpoint (moto) on localhost: moto's conditional PUT checks the key and then writes it
+in two steps, so two requests served by two of its threads at once can both "win" an
+``If-None-Match: *`` create. AWS S3 evaluates the condition atomically; serialising moto's
+requests gives the same guarantee, so the tests exercise our lock and not moto's race.
 """
 
-import dataclasses
-import functools
-import importlib.util
 import json
-import os
-import re
 import shutil
-import subprocess
-import sys
+import socket
 import threading
+import uuid
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
 
-from gramops.core.fileio import write_json
-from gramops.models.bundle import save_bundle
-from gramops.registry.store import normalize_semver
+from helpers.bundles import tiny_bundle
+from helpers.paths import DVC, ROOT
+from helpers.processes import sh, team_stack_module
+from helpers.registry import register_tagged, snapshot
 
-ROOT = Path(__file__).resolve().parents[1]
-# The venv's executables, whatever PATH the test runner was started with.
-BIN = Path(sys.executable).parent
-DVC = str(BIN / "dvc")
-
-
-# the DVC hash of the committed corpus: tiny bundles name it as their training data
-CORPUS = "2b209b2ce91f17cd724a65906eb9b5f9.dir"
-
-
-def tiny_bundle(
-    path: Path,
-    family: str = "fp32",
-    parent: str | None = None,
-    seed: int = 1,
-    corpus: str = CORPUS,
-) -> Path:
-    """A registrable bundle of a few bytes; ``seed`` changes the weights and so the SHA."""
-    weights = "adapter.safetensors" if family == "lora" else "model.safetensors"
-    tensors = {"W1": np.arange(12, dtype=np.float32).reshape(3, 4) + seed, "b1": np.ones(3)}
-    save_bundle(
-        path,
-        weights,
-        tensors,
-        {"family": family, "hidden": 3},
-        {"seed": seed, "family": family, "parent_sha": parent, "corpus": {"dvc_hash": corpus}},
-    )
-    write_json(
-        path / "eval_report.json",
-        {"domains": {"verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}}},
-    )
-    return path
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "e2e", "reliability", "scale")
+FOLDER_TIER = {
+    "e2e": "e2e",
+    "data": "e2e",
+    "model": "e2e",
+    "reliability": "reliability",
+    "scale": "scale",
+}
 
 
-def register_tagged(reg, bundle: Path, family: str, semver: str):
-    """Register ``bundle`` and bind ``semver`` to it with an explicit ``tag``.
-
-    Registering binds no semver (promotion or ``gramops registry tag`` does): tests that
-    need a model reachable by version say so with this. Returns the register result with
-    ``semver`` set to the bound version.
-    """
-    result = reg.register(bundle, family=family)
-    reg.tag(result.sha, semver)
-    return dataclasses.replace(result, semver=normalize_semver(semver))
-
-
-@functools.cache
-def team_stack_module():
-    """``scripts/team_stack.py`` (not a package) as a module: the stack and its S3 server."""
-    path = ROOT / "scripts" / "team_stack.py"
-    spec = importlib.util.spec_from_file_location("team_stack", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["team_stack"] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-_DIE_AFTER_LOG_LINE = (
-    "import os, sys\n"
-    "from pathlib import Path\n"
-    "from gramops.registry.store import Registry\n"
-    "append = Registry._append\n"
-    "def dying(*args, **kwargs):  # the log line is durable, the journal not yet removed\n"
-    "    append(*args, **kwargs)\n"
-    "    os._exit(17)\n"
-    "Registry._append = dying\n"
-    "Registry(Path(sys.argv[1]), actor='crash').set_alias('production', sys.argv[2])\n"
-)
-_DIE_BEFORE_TAGS_RENAME = (
-    "import os, sys\n"
-    "from pathlib import Path\n"
-    "from gramops.registry.store import Registry\n"
-    "replace = os.replace\n"
-    "def dying(src, dst):  # tags.json.tmp is written and fsynced, not renamed\n"
-    "    if str(dst).endswith('tags.json'):\n"
-    "        os._exit(17)\n"
-    "    replace(src, dst)\n"
-    "os.replace = dying\n"
-    "Registry(Path(sys.argv[1]), actor='crash').tag(sys.argv[2], 'v9.0.0')\n"
-)
-
-
-def die_after_log_line(root: Path, sha: str) -> None:
-    """In a child process, move production to ``sha`` and die right after the log line."""
-    _die(_DIE_AFTER_LOG_LINE, root, sha)
-
-
-def die_before_tags_rename(root: Path, sha: str) -> None:
-    """In a child process, tag ``sha`` v9.0.0 and die between writing tags.json.tmp and
-    renaming it into place."""
-    _die(_DIE_BEFORE_TAGS_RENAME, root, sha)
-
-
-def _die(script: str, root: Path, sha: str) -> None:
-    child = subprocess.run(
-        [sys.executable, "-c", script, str(root), sha], capture_output=True, text=True
-    )
-    assert child.returncode == 17, child.stderr
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if {"pipeline_repo", "processed_dir"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+        folder = Path(str(item.path)).relative_to(TESTS).parts[0]
+        if folder in FOLDER_TIER:
+            item.add_marker(FOLDER_TIER[folder])
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture
@@ -149,30 +80,6 @@ def webhook():
     server.server_close()
 
 
-def tool_env() -> dict[str, str]:
-    """Environment for child processes: venv first on PATH (stages call `python`)."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def sh(
-    args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        args, cwd=cwd, env={**tool_env(), **(env or {})}, capture_output=True, text=True
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} failed ({result.returncode}) in {cwd}:\n"
-            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
-    return result
-
-
-def stages_run(output: str) -> list[str]:
-    """The stages `dvc repro` executed, from its output."""
-    return re.findall(r"Running stage '([^']+)'", output)
-
-
 @pytest.fixture(scope="session")
 def pipeline_repo(tmp_path_factory) -> dict:
     """A fresh clone of the committed repo after a cold `dvc repro`."""
@@ -191,8 +98,87 @@ def processed_dir(pipeline_repo) -> Path:
     return pipeline_repo["path"] / "data" / "processed"
 
 
-def pytest_collection_modifyitems(items) -> None:
-    """Tests that need the real pipeline run are end-to-end tests, wherever they live."""
-    for item in items:
-        if {"pipeline_repo", "processed_dir"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.e2e)
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 whose requests run one at a time, as S3's are atomic."""
+    server = team_stack_module().start_serial_s3(_free_port())
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Credentials and endpoint for botocore, as a team would export them (env vars only)."""
+    env = {**S3_ENV, "AWS_ENDPOINT_URL": moto_endpoint}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def s3_bucket(s3_env: dict[str, str]) -> Iterator[str]:
+    """A fresh bucket: ``s3://<bucket>``."""
+    import boto3
+    import s3fs
+
+    name = f"gramops-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    yield f"s3://{name}"
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+_SUMMARIES: list[str] = []
+
+
+@pytest.fixture
+def reliability_summary() -> Callable[[str], None]:
+    """Record a line for the end-of-run summary (kills per operation, timings)."""
+    return _SUMMARIES.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _SUMMARIES:
+        terminalreporter.section("registry reliability")
+        for line in _SUMMARIES:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def make_bundle() -> Callable[..., Path]:
+    return tiny_bundle
+
+
+@pytest.fixture
+def snap() -> Callable[[Path], dict[str, str]]:
+    return snapshot
+
+
+@pytest.fixture(scope="module")
+def populated_registry(tmp_path_factory):
+    """A registry with fp32 v0.1.0, int8 v0.2.0, lora v0.3.0 and alias production (read-only)."""
+    from gramops.registry.store import Registry
+
+    tmp = tmp_path_factory.mktemp("populated")
+    reg = Registry(tmp / "registry", actor="tester")
+    fp32 = register_tagged(reg, tiny_bundle(tmp / "fp32", "fp32", seed=1), "fp32", "v0.1.0")
+    for family, seed, semver in (("int8", 2, "v0.2.0"), ("lora", 3, "v0.3.0")):
+        register_tagged(
+            reg, tiny_bundle(tmp / family, family, parent=fp32.sha, seed=seed), family, semver
+        )
+    reg.promote(fp32.sha, reason="the populated fixture's production")
+    return reg

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from gramops.cli import build_parser
+from helpers.paths import ROOT
 
 RUNBOOKS = ROOT / "docs" / "runbooks"
 EXPECTED = {"rollback.md", "reproduce.md", "drift-alarm.md", "verify-failures.md"}

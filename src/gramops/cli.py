@@ -18,9 +18,10 @@ from typing import Any
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import dumps_pretty, read_json
 from gramops.core.params import read_params_file, validate_all
+from gramops.core.vocab import FAMILIES, short
 from gramops.models.identity import canonical_manifest, canonical_sha
 from gramops.registry.store import Registry, registry_location
-from gramops.registry.summary import SHORT, entry_summary
+from gramops.registry.summary import entry_summary
 from gramops.release.policy import ReleaseError
 from gramops.tracking.mirror import verify_registry_mirror
 
@@ -123,7 +124,7 @@ def _tag(args: argparse.Namespace) -> int:
     registry = _registry(args)
     sha = registry.resolve(args.ref)
     registry.tag(sha, args.semver, reason=args.reason)
-    _out(f"{args.semver} -> {sha[:SHORT]}")
+    _out(f"{args.semver} -> {short(sha)}")
     return EXIT_OK
 
 
@@ -132,8 +133,8 @@ def _retag(args: argparse.Namespace) -> int:
     previous = registry.tags().get(_normalise(args.semver))
     sha = registry.resolve(args.ref)
     registry.retag(sha, args.semver, reason=args.reason)
-    was = previous[:SHORT] if previous else "unbound"
-    _out(f"{args.semver}: {was} -> {sha[:SHORT]}")
+    was = short(previous) if previous else "unbound"
+    _out(f"{args.semver}: {was} -> {short(sha)}")
     return EXIT_OK
 
 
@@ -154,8 +155,8 @@ def _alias(args: argparse.Namespace) -> int:
     previous = registry.aliases().get(args.name)
     sha = registry.resolve(args.ref)
     registry.set_alias(args.name, sha)
-    was = previous[:SHORT] if previous else "unset"
-    _out(f"{args.name}: {was} -> {sha[:SHORT]}")
+    was = short(previous) if previous else "unset"
+    _out(f"{args.name}: {was} -> {short(sha)}")
     return EXIT_OK
 
 
@@ -166,7 +167,7 @@ def _rollback(args: argparse.Namespace) -> int:
     registry = Registry(args.registry, actor=actor())
     new, previous = registry.rollback(args.alias, reason=reason)
     versions = registry.semvers_of(new)
-    _out(f"{args.alias}: {previous[:SHORT]} -> {new[:SHORT]} ({', '.join(versions) or 'untagged'})")
+    _out(f"{args.alias}: {short(previous)} -> {short(new)} ({', '.join(versions) or 'untagged'})")
     _notify(args, "rollback", args.alias, new, previous, versions, registry.actor, reason)
     _sync_mlflow(registry)
     return EXIT_OK
@@ -242,16 +243,16 @@ def _verify(args: argparse.Namespace) -> int:
             _out(f"REPAIRED  {repair}")
         for sha, path, obj in report.missing:
             names = _ref_names(registry, sha)
-            _out(f"MISSING   {names} {path} (object {obj[:SHORT]} not in the store)")
+            _out(f"MISSING   {names} {path} (object {short(obj)} not in the store)")
         for sha, path, obj in report.tampered:
             names = _ref_names(registry, sha)
-            _out(f"TAMPERED  {names} {path} (object {obj[:SHORT]} does not hash to its key)")
+            _out(f"TAMPERED  {names} {path} (object {short(obj)} does not hash to its key)")
         for error in report.errors:
             _out(f"ERROR     {error}")
         for sha in report.absent:
             _out(
                 f"NOT HERE  {_ref_names(registry, sha)} bytes not in this store (registered "
-                f"elsewhere or collected by gc); rebuild with: gramops reproduce {sha[:SHORT]} "
+                f"elsewhere or collected by gc); rebuild with: gramops reproduce {short(sha)} "
                 "--restore"
             )
         for difference in mlflow:
@@ -268,7 +269,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _ref_names(registry: Registry, sha: str) -> str:
     """A SHA with the semvers and aliases that point at it: what a user would load it by."""
     refs = [*registry.semvers_of(sha), *registry.aliases_of(sha)]
-    return f"{sha[:SHORT]} ({', '.join(refs)})" if refs else sha[:SHORT]
+    return f"{short(sha)} ({', '.join(refs)})" if refs else short(sha)
 
 
 def _gc(args: argparse.Namespace) -> int:
@@ -304,7 +305,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         _out(f"commit   {result['commit']}")
         _out(f"rebuilt  {result['rebuilt_sha']}")
         if result.get("restored"):
-            _out(f"restored {', '.join(s[:SHORT] for s in result['restored'])} into this store")
+            _out(f"restored {', '.join(short(s) for s in result['restored'])} into this store")
         _out(
             "REPRODUCED: identical canonical SHA"
             if result["reproduced"]
@@ -336,7 +337,7 @@ def _promote_alias(args: argparse.Namespace) -> int:
         refusals = promotion_refusals(gate, registry.state(), sha)
         if refusals and not args.force:
             raise ReleaseError(
-                f"refusing to promote {sha[:SHORT]} to {args.alias}: "
+                f"refusing to promote {short(sha)} to {args.alias}: "
                 + "; ".join(refusals)
                 + '. To override, pass --force with -m "why" (the audit log records it)'
             )
@@ -350,13 +351,12 @@ def _promote_alias(args: argparse.Namespace) -> int:
         forced=bool(args.force and gated),
         first_semver=first,
     )
-    was = result.previous[:SHORT] if result.previous else "unset"
+    was = short(result.previous) if result.previous else "unset"
     if not result.changed:
-        _out(f"{args.alias}: already {sha[:SHORT]} ({result.semver}); nothing to do")
+        _out(f"{args.alias}: already {short(sha)} ({result.semver}); nothing to do")
         return EXIT_OK
     _out(
-        f"{args.alias}: {was} -> {sha[:SHORT]} ({result.semver})"
-        + (" FORCED" if args.force else "")
+        f"{args.alias}: {was} -> {short(sha)} ({result.semver})" + (" FORCED" if args.force else "")
     )
     _notify(
         args,
@@ -385,7 +385,7 @@ def _history(args: argparse.Namespace) -> int:
     rows = []
     for period in alias_history(registry.history(), args.alias):
         entry = registry.entry(period["sha"])
-        cost = costs.get(period["sha"][:SHORT], {})
+        cost = costs.get(short(period["sha"]), {})
         rows.append(
             {
                 **period,
@@ -399,7 +399,7 @@ def _history(args: argparse.Namespace) -> int:
         _out(dumps_pretty(rows))
     elif rows:
         for row in rows:
-            row["sha"] = row["sha"][:SHORT]
+            row["sha"] = short(row["sha"])
             row["until"] = row["until"] or "now"
             row["reason"] = row.get("reason") or ""
             for key in ("verb_pass_rate", "usd_per_1b_tokens"):
@@ -436,8 +436,8 @@ def _gate_check(args: argparse.Namespace) -> int:
     if gate is not None:
         candidate = gate.get("candidate")
         _out(
-            f"gate: {gate['decision']} (candidate {candidate[:SHORT] if candidate else 'none'}, "
-            f"production {str(gate.get('production'))[:SHORT]})"
+            f"gate: {gate['decision']} (candidate {short(candidate) if candidate else 'none'}, "
+            f"production {short(str(gate.get('production')))})"
         )
         for rule in gate.get("rules", []):
             _out(f"  {rule['verdict'].upper():4}  {rule['name']}: {rule['detail']}")
@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
         True,
     )
     p.add_argument("bundle")
-    p.add_argument("--family", required=True, choices=("fp32", "int8", "lora"))
+    p.add_argument("--family", required=True, choices=FAMILIES)
     p.add_argument("--dry-run", action="store_true", help="show the SHA and semver, write nothing")
     p = command("tag", _tag, "bind a new semver to a model (write-once, audited)", rsub)
     p.add_argument("ref")

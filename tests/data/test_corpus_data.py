@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from gramops.corpus.inflection import TAGS, forms
+from gramops.core.vocab import TAGS
+from gramops.corpus.inflection import forms
 
 SPLITS = ("train", "dev", "test")
 VERB_EXAMPLES = 12528  # quoted examples in WordNet 3.0 data.verb

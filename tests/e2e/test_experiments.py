@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, DVC, sh, stages_run
+from helpers.paths import BIN, DVC
+from helpers.processes import sh, stages_run
 
 pytestmark = pytest.mark.e2e
 

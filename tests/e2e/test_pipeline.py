@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, DVC, sh, stages_run
 from gramops.models.identity import canonical_sha
 from gramops.models.provenance import dvc_dir_hash
 from gramops.registry.store import Registry
+from helpers.paths import BIN, DVC
+from helpers.processes import sh, stages_run
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from browser import Dom, dump_dom, screenshot
-from conftest import tool_env
 from gramops.registry.auditlog import alias_moves
+from helpers.processes import tool_env
 
 pytestmark = pytest.mark.e2e
 

@@ -32,8 +32,7 @@ from gramops.corpus.source import REQUIRED_FILES, SourceError, pull_corpus
 from gramops.corpus.wordnet import CorpusError, read_exceptions, read_index_lemmas, read_synsets
 from gramops.models.identity import manifest_sha
 from gramops.registry.store import Registry, RegistryError
-
-from .conftest import write_tiny_bundle
+from helpers.bundles import tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "wordnet"
@@ -749,7 +748,7 @@ def untagged_registry(tmp_path_factory):
     """A registry with one registered fp32 entry and no semver yet (read-only)."""
     tmp = tmp_path_factory.mktemp("untagged")
     reg = Registry(tmp / "registry", actor="tester")
-    reg.register(write_tiny_bundle(tmp / "fp32", "fp32", seed=1), family="fp32")
+    reg.register(tiny_bundle(tmp / "fp32", "fp32", seed=1), family="fp32")
     return reg
 
 

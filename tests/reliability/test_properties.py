@@ -29,8 +29,8 @@ from gramops.registry.store import (
     normalize_semver,
     parse_semver,
 )
-
-from .conftest import PROFILE, write_tiny_bundle
+from helpers.bundles import tiny_bundle
+from helpers.properties import PROFILE
 
 PROPERTY = settings.get_profile(PROFILE)
 FEW = settings(PROPERTY, max_examples=25)  # examples that write files
@@ -154,7 +154,7 @@ def test_manifest_sha_changes_with_any_path_digest_or_parent(pairs, parent, data
 )
 def test_bundle_sha_ignores_how_its_json_files_are_written(extra, rng):
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = write_tiny_bundle(Path(tmp) / "b", "fp32")
+        bundle = tiny_bundle(Path(tmp) / "b", "fp32")
         config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
         config["notes"] = extra
         (bundle / "config.json").write_text(json.dumps(config), encoding="utf-8")
@@ -172,7 +172,7 @@ def test_bundle_sha_changes_when_json_content_does(a, b):
     shas = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, value in (("a", a), ("b", b)):
-            bundle = write_tiny_bundle(Path(tmp) / name, "fp32")
+            bundle = tiny_bundle(Path(tmp) / name, "fp32")
             report = json.loads((bundle / "eval_report.json").read_text(encoding="utf-8"))
             report["extra"] = value
             (bundle / "eval_report.json").write_text(json.dumps(report), encoding="utf-8")

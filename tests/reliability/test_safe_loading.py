@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import register_tagged
 from gramops import cli
 from gramops.core.errors import GramopsError
 from gramops.models.bundle import BundleError, load_weights, read_metadata
@@ -30,6 +29,7 @@ from gramops.models.identity import canonical_sha
 from gramops.models.inference import load_predictor
 from gramops.monitoring.challenger import load_registered
 from gramops.registry.store import Registry
+from helpers.registry import register_tagged
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = {"fp32": "model.safetensors", "int8": "model.safetensors", "lora": "adapter.safetensors"}

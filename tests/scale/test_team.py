@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, DVC, ROOT, sh, stages_run, team_stack_module, tool_env
 from gramops.models.identity import canonical_sha
+from helpers.paths import BIN, DVC, ROOT
+from helpers.processes import sh, stages_run, team_stack_module, tool_env
 
 pytestmark = pytest.mark.e2e
 

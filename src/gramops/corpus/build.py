@@ -30,7 +30,8 @@ from typing import Any
 from lemminflect import getLemma
 
 from gramops.core.params import PrepareParams, SplitParams
-from gramops.corpus.inflection import TAGS, forms, is_irregular
+from gramops.core.vocab import TAGS
+from gramops.corpus.inflection import forms, is_irregular
 from gramops.corpus.wordnet import (
     CorpusError,
     MalformedPolicy,

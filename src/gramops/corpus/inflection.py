@@ -18,7 +18,8 @@ from functools import lru_cache
 
 from lemminflect import getAllInflections
 
-TAGS: tuple[str, ...] = ("VB", "VBD", "VBG", "VBN", "VBP", "VBZ")
+from gramops.core.vocab import TAGS
+
 _VOWELS = frozenset("aeiou")
 _BE: dict[str, tuple[str, ...]] = {
     "VB": ("be",),

@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 from gramops.core.errors import GramopsError
 from gramops.core.hashing import sha256_file
 from gramops.core.params import PullCorpusParams
+from gramops.core.vocab import short
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +320,7 @@ def _pull(params: PullCorpusParams, out_dir: Path) -> dict[str, object]:
             log.info("downloading %s", url)
             archive = Path(tmp) / "source.tar"
             download_verified(url, archive, params.sha256)
-            log.info("sha256 verified (%s); unpacking %s", params.sha256[:12], params.member)
+            log.info("sha256 verified (%s); unpacking %s", short(params.sha256), params.member)
             extract_member(archive, params.member, work, origin=url)
             archive.unlink()
             digest = params.sha256

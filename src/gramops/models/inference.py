@@ -17,13 +17,12 @@ import scipy.sparse as sp
 from pydantic import ValidationError
 
 from gramops.core.params import FeatureParams
+from gramops.core.vocab import FAMILIES, TAGS, short
 from gramops.corpus.inflection import inflect
 from gramops.models import mlp
 from gramops.models.bundle import BundleError, load_weights, read_metadata
 from gramops.models.features import featurize
 from gramops.models.identity import canonical_sha
-
-FAMILIES = ("fp32", "int8", "lora")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Predictor:
         """Tag each masked verb slot and inflect the record's lemma to that tag."""
         probabilities = self.proba(featurize(records, self.features))
         best = probabilities.argmax(axis=1)
-        tags = [mlp.TAGS[k] for k in best]
+        tags = [TAGS[k] for k in best]
         forms = [inflect(r["lemma"], t) for r, t in zip(records, tags, strict=True)]
         return Prediction(tags, forms, probabilities.max(axis=1))
 
@@ -107,8 +106,8 @@ def load_predictor(bundle_dir: Path, base_dir: Path | None = None) -> Predictor:
     actual = canonical_sha(base_dir)
     if actual != parent:
         raise BundleError(
-            f"{bundle_dir}: adapter was trained on base {parent[:12]}, but {base_dir} is "
-            f"{actual[:12]}; re-run finetune or point at the right base"
+            f"{bundle_dir}: adapter was trained on base {short(parent)}, but {base_dir} is "
+            f"{short(actual)}; re-run finetune or point at the right base"
         )
     base_config = read_metadata(base_dir, "config.json")
     for key in ("architecture", "features"):

@@ -21,11 +21,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from gramops.core.params import FinetuneParams, TrainParams
+from gramops.core.vocab import TAGS
 
 logger = logging.getLogger(__name__)
 
-TAGS: tuple[str, ...] = ("VB", "VBD", "VBG", "VBN", "VBP", "VBZ")
-"""Penn verb tags in output order: column ``k`` of every probability matrix is ``TAGS[k]``."""
 
 Weights = dict[str, np.ndarray]
 

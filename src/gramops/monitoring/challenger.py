@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from gramops.core.errors import GramopsError
-from gramops.models.inference import FAMILIES, Predictor, load_predictor
+from gramops.core.vocab import FAMILIES, short
+from gramops.models.inference import Predictor, load_predictor
 from gramops.monitoring.shift import scalar_features
 from gramops.registry.store import Registry, RegistryError
 
@@ -33,19 +34,19 @@ def load_registered(registry: Registry, ref: str, workdir: Path) -> tuple[str, P
     for needed in (sha, parent):
         if needed and not registry.objects_present(needed):
             raise GramopsError(
-                f"{ref} ({sha[:12]}) cannot be loaded: the bytes of {needed[:12]} are not in "
+                f"{ref} ({short(sha)}) cannot be loaded: the bytes of {short(needed)} are not in "
                 f"this object store ({registry.objects_url}). It was built by other code or on "
-                f"another machine: rebuild it here with `gramops reproduce {sha[:12]} "
+                f"another machine: rebuild it here with `gramops reproduce {short(sha)} "
                 "--restore`, or point GRAMOPS_REGISTRY_OBJECTS at the store that has them "
                 "(`gramops registry verify` tells bytes never here, NOT HERE, from lost ones, "
                 "MISSING)"
             )
-    bundle = registry.materialize(sha, Path(workdir) / sha[:12])
+    bundle = registry.materialize(sha, Path(workdir) / short(sha))
     entry = registry.entry(sha)
     base = None
     if entry["family"] == "lora":
         parent = entry["parent_sha"]
-        base = registry.materialize(parent, Path(workdir) / parent[:12])
+        base = registry.materialize(parent, Path(workdir) / short(parent))
     return sha, load_predictor(bundle, base_dir=base)
 
 
@@ -78,7 +79,7 @@ def resolve_challenger(registry: Registry, spec: str, built: Mapping[str, str]) 
                 f'"shas" (families built: {", ".join(sorted(built)) or "none"}); run '
                 "`dvc repro register`"
             )
-        what = f"the {spec} bundle this run built ({sha[:12]}, metrics/registry.json)"
+        what = f"the {spec} bundle this run built ({short(sha)}, metrics/registry.json)"
     else:
         sha, what = spec, f"ref {spec!r}"
     try:

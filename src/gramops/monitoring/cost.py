@@ -42,8 +42,8 @@ import scipy.sparse as sp
 
 from gramops.core.errors import GramopsError
 from gramops.core.params import CostCalibration
+from gramops.core.vocab import short
 
-SHORT = 12
 _SIGNIFICANT = 6
 # Only the models this pipeline run built and those holding production or staging are
 # costed (their bytes are always here), so what cpqu.json says never depends on which
@@ -327,7 +327,7 @@ class CostRow:
     @property
     def label(self) -> str:
         """``family semver``, or ``family`` and the short SHA for an untagged entry."""
-        tag = self.sha[:SHORT] if self.semver == UNTAGGED else self.semver
+        tag = short(self.sha) if self.semver == UNTAGGED else self.semver
         return f"{self.family} {tag}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -349,7 +349,7 @@ def costs_json(
     return {
         "usd_per_cpu_hour": usd_per_cpu_hour,
         "calibration": calibration.model_dump(),
-        "entries": {row.sha[:SHORT]: row.to_dict() for row in rows},
+        "entries": {short(row.sha): row.to_dict() for row in rows},
     }
 
 
@@ -409,7 +409,7 @@ def costs_markdown(
     for row in rows:
         counted = _number(row.cpu_us_per_1k_tokens, ".1f") if row.costed else NOT_COSTED
         lines.append(
-            f"| {row.label} | `{row.sha[:SHORT]}` | {_size(row.size_bytes)} "
+            f"| {row.label} | `{short(row.sha)}` | {_size(row.size_bytes)} "
             f"| {_number(row.pass_rate, '.4f')} | {_number(row.traffic_pass_rate, '.4f')} "
             f"| {counted} | {_number(row.usd_per_1b_tokens, '.4g')} | {_cpqu_cell(row.cpqu)} |"
         )

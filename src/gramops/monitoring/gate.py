@@ -59,6 +59,7 @@ from statistics import NormalDist
 from typing import Any, Protocol
 
 from gramops.core.errors import GramopsError
+from gramops.core.vocab import short
 
 _ROUND = 6
 # The standard normal from the stdlib: scipy.stats costs about a second of import in the
@@ -503,7 +504,7 @@ def decide(inputs: GateInputs, params: GateThresholds) -> dict[str, Any]:
     elif candidate is None:
         decision = "hold"
         reasons = [
-            f"no candidate: traffic.challenger resolves to production {inputs.production[:12]}; "
+            f"no candidate: traffic.challenger resolves to production {short(inputs.production)}; "
             "nothing to compare or promote"
         ]
     else:

@@ -55,6 +55,7 @@ import numpy as np
 
 from gramops.core.errors import GramopsError
 from gramops.core.params import ShiftParams
+from gramops.core.vocab import TAGS
 from gramops.corpus.inflection import is_irregular
 
 VERB_DOMAIN = "verb"
@@ -62,7 +63,6 @@ TUTOR_DOMAIN = "tutor"
 DOMAINS = (VERB_DOMAIN, TUTOR_DOMAIN)
 PRESENT_TAGS = frozenset({"VBZ", "VBP"})
 PAST_TAGS = frozenset({"VBD"})
-TAGS = frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ"})
 
 TENSE_BETA = 1.5
 """Log-odds change per unit intensity of a present (+) or past (-) record."""

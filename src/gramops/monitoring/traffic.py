@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gramops.core.errors import GramopsError
+from gramops.core.vocab import short
 from gramops.corpus.inflection import is_irregular
 
 _ROUND = 6
@@ -576,10 +577,10 @@ class Model:
 
     @property
     def label(self) -> str:
-        return f"{self.family} {', '.join(self.semvers) or 'untagged'} ({self.sha[:12]})"
+        return f"{self.family} {', '.join(self.semvers) or 'untagged'} ({short(self.sha)})"
 
     def summary(self) -> dict[str, Any]:
-        return {"sha": self.sha[:12], "semvers": list(self.semvers), "family": self.family}
+        return {"sha": short(self.sha), "semvers": list(self.semvers), "family": self.family}
 
 
 def comparison(

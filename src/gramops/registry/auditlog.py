@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gramops.core.fileio import canonical_bytes
+from gramops.core.vocab import short
 
 # The link of the first record of a log that starts chained.
 GENESIS = "0" * 64
@@ -79,7 +80,7 @@ def check_chain(lines: Sequence[bytes], records: Sequence[Record]) -> str | None
         if link != expected:
             return (
                 f"line {number} ({record.get('op')}, seq {record.get('seq')}) links to "
-                f"{str(link)[:12]} but line {number - 1} hashes to {expected[:12]}: "
+                f"{short(str(link))} but line {number - 1} hashes to {short(expected)}: "
                 f"line {max(number - 1, 1)} was changed after line {number} was written"
             )
         if not chained and number > 1:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from gramops.core.errors import GramopsError
-from gramops.core.fileio import _atomic_write, canonical_bytes
+from gramops.core.fileio import atomic_write, canonical_bytes
 from gramops.core.hashing import CHUNK, sha256_file
 
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ class LocalMetadataFiles(MetadataFiles):
             return None
 
     def write(self, name: str, data: bytes) -> None:
-        _atomic_write(self.path(name), data)
+        atomic_write(self.path(name), data)
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)

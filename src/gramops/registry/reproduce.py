@@ -19,6 +19,7 @@ from typing import Any
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import read_json
+from gramops.core.vocab import short
 from gramops.models.identity import canonical_sha
 from gramops.registry.store import Registry
 
@@ -67,7 +68,7 @@ def reproduce(
             "GRAMOPS_REGISTRY": str(tree / "models" / "registry"),
             "GRAMOPS_REGISTRY_OBJECTS": str(workdir / "objects"),
         }
-        log.info("rebuilding %s %s at commit %s in %s", family, sha[:12], commit[:12], tree)
+        log.info("rebuilding %s %s at commit %s in %s", family, short(sha), short(commit), tree)
         result = subprocess.run(
             [str(Path(sys.executable).parent / "dvc"), "repro", f"evaluate@{family}"],
             cwd=tree,
@@ -77,7 +78,7 @@ def reproduce(
         )
         if result.returncode != 0:
             raise GramopsError(
-                f"dvc repro failed while rebuilding {sha[:12]} at {commit[:12]}:\n"
+                f"dvc repro failed while rebuilding {short(sha)} at {short(commit)}:\n"
                 f"{result.stderr.strip()[-2000:]}"
             )
         bundle = tree / "models" / family
@@ -112,10 +113,10 @@ def _restore(registry: Registry, tree: Path, sha: str, entry: dict[str, Any]) ->
         bundle = tree / "models" / family
         if canonical_sha(bundle) != expected:
             raise GramopsError(
-                f"the rebuilt {family} bundle is {canonical_sha(bundle)[:12]}, not the "
-                f"registered {expected[:12]}: not restoring it"
+                f"the rebuilt {family} bundle is {short(canonical_sha(bundle))}, not the "
+                f"registered {short(expected)}: not restoring it"
             )
         result = registry.register(bundle, family=family)
-        log.info("restored %d objects of %s %s", result.restored_objects, family, expected[:12])
+        log.info("restored %d objects of %s %s", result.restored_objects, family, short(expected))
         restored.append(expected)
     return restored

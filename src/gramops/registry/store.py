@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import canonical_bytes, dumps_pretty
+from gramops.core.vocab import FAMILIES
 from gramops.core.workspace import in_workspace
 from gramops.models.identity import (
     JSON_IDENTITY_FILES,
@@ -91,12 +92,11 @@ DEFAULT_ROOT = Path("models/registry")
 REGISTRY_ENV = "GRAMOPS_REGISTRY"
 OBJECTS_ENV = "GRAMOPS_REGISTRY_OBJECTS"
 INDEX = "index.jsonl"
-TAGS = "tags.json"
+TAGS_FILE = "tags.json"
 ALIASES = "aliases.json"
 ENTRIES = "entries"
 JOURNAL = ".journal.json"
 ACTOR_ENV = "GRAMOPS_ACTOR"
-FAMILIES = ("fp32", "int8", "lora")
 OPS = auditlog.OPS
 MIN_SHORT_SHA = 8
 LOCK_TIMEOUT_S = 60.0
@@ -350,7 +350,7 @@ class Registry:
 
     @property
     def tags_path(self) -> Path:
-        return self.root / TAGS
+        return self.root / TAGS_FILE
 
     @property
     def aliases_path(self) -> Path:
@@ -391,7 +391,7 @@ class Registry:
 
     def tags(self) -> dict[str, str]:
         """semver -> SHA, the one place semvers are recorded."""
-        return self._read_map(TAGS)
+        return self._read_map(TAGS_FILE)
 
     def aliases(self) -> dict[str, str]:
         return self._read_map(ALIASES)
@@ -680,14 +680,16 @@ class Registry:
             return
         for semver, sha in sorted(tags.items()):
             if sha not in known:
-                errors.append(f"{self._where(TAGS)}: {semver} -> {sha}, which is not registered")
+                errors.append(
+                    f"{self._where(TAGS_FILE)}: {semver} -> {sha}, which is not registered"
+                )
         for alias, sha in sorted(aliases.items()):
             if sha not in known:
                 errors.append(f"{self._where(ALIASES)}: {alias} -> {sha}, which is not registered")
         replay_tags, replay_aliases = auditlog.replay(records)
         if replay_tags != tags:
             errors.append(
-                f"{self._where(TAGS)} differs from what {self._where(INDEX)} records "
+                f"{self._where(TAGS_FILE)} differs from what {self._where(INDEX)} records "
                 f"({_diff(replay_tags, tags)}); it was edited outside the registry"
             )
         if replay_aliases != aliases:
@@ -891,7 +893,7 @@ class Registry:
                     "purpose"
                 )
             self._commit(
-                [(TAGS, {**tags, version: sha})],
+                [(TAGS_FILE, {**tags, version: sha})],
                 op="tag",
                 sha=sha,
                 semver=version,
@@ -919,7 +921,7 @@ class Registry:
             if current == sha:
                 return sha, current
             self._commit(
-                [(TAGS, {**tags, version: sha})],
+                [(TAGS_FILE, {**tags, version: sha})],
                 op="retag",
                 sha=sha,
                 semver=version,
@@ -986,7 +988,7 @@ class Registry:
                 return PromoteResult(sha, current, semver, False)
             writes: list[tuple[str, Any]] = [(ALIASES, {**aliases, alias: sha})]
             if not own:
-                writes.append((TAGS, {**tags, semver: sha}))
+                writes.append((TAGS_FILE, {**tags, semver: sha}))
             self._commit(
                 writes,
                 op="promote",
@@ -1502,7 +1504,7 @@ class Registry:
     def _stray_tmp(self) -> list[str]:
         """Temporary files of our own atomic writes, left by a process killed before its
         rename (``tags.json.tmp``, ``entries/<sha>.json.tmp``, ...); none on S3."""
-        ours = {f"{name}.tmp" for name in (TAGS, ALIASES, JOURNAL, INDEX)}
+        ours = {f"{name}.tmp" for name in (TAGS_FILE, ALIASES, JOURNAL, INDEX)}
         stray = [name for name in self._meta.tmp_names("") if name in ours]
         stray += [
             f"{ENTRIES}/{name}"

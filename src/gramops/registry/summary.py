@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gramops.core.vocab import short
 from gramops.registry.auditlog import alias_moves
-
-SHORT = 12
 
 
 def entry_summary(entry: Mapping[str, Any], semvers: list[str] | None) -> dict[str, Any]:
@@ -22,7 +21,7 @@ def entry_summary(entry: Mapping[str, Any], semvers: list[str] | None) -> dict[s
         summary["semver"] = semvers[-1] if semvers else "untagged"
     summary.update(
         {
-            "sha": entry["sha"][:SHORT],
+            "sha": short(entry["sha"]),
             "size_bytes": entry["size_bytes"],
             "parameters": entry["parameters"],
         }

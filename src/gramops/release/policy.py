@@ -24,9 +24,9 @@ from typing import Any
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import canonical_bytes
+from gramops.core.vocab import SHORT_SHA, short
 from gramops.registry import auditlog
 from gramops.registry.store import Registry, RegistryError, default_actor
-from gramops.registry.summary import SHORT
 
 # The aliases a promotion must be approved for; other aliases are labels people set.
 GATED_ALIASES = ("production", "staging")
@@ -100,9 +100,9 @@ def promotion_refusals(
             f"the gate's decision is {gate.get('decision')!r}, not 'promote' ({reasons})"
         )
     if candidate != sha:
-        named = candidate[:SHORT] if isinstance(candidate, str) else "no candidate"
+        named = short(candidate) if isinstance(candidate, str) else "no candidate"
         problems.append(
-            f"the gate judged {named}, not {sha[:SHORT]}: set traffic.challenger to it and "
+            f"the gate judged {named}, not {short(sha)}: set traffic.challenger to it and "
             "run `dvc repro` to have it judged"
         )
     stale = staleness(gate, state)
@@ -134,8 +134,8 @@ def staleness(gate: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
     ):
         return None
     return (
-        f"it judged production {str(judged.get('production'))[:SHORT]} as of audit record "
-        f"{judged.get('production_seq')}, production is now {str(state['production'])[:SHORT]} "
+        f"it judged production {short(str(judged.get('production')))} as of audit record "
+        f"{judged.get('production_seq')}, production is now {short(str(state['production']))} "
         f"as of record {state['production_seq']}: run `dvc repro` for a fresh decision"
     )
 
@@ -155,14 +155,14 @@ def standing_problem(records: Sequence[Mapping[str, Any]], alias: str) -> str | 
     if move["op"] == "promote":
         if move.get("forced"):
             return (
-                f"{alias} {str(move['new'])[:SHORT]} was forced past the gate {who}: "
+                f"{alias} {short(str(move['new']))} was forced past the gate {who}: "
                 f"{move.get('reason') or 'no reason'}; the gate never approved it"
             )
         return None
     if "prev" not in move and move.get("actor") == "stage:gate":
         return None  # a gate promotion recorded before releases became acts
     return (
-        f"{alias} {str(move['new'])[:SHORT]} was moved without a promotion {who} "
+        f"{alias} {short(str(move['new']))} was moved without a promotion {who} "
         f"(a raw `{move['op']}` record): use `gramops promote` so the gate's decision is checked"
     )
 
@@ -186,7 +186,7 @@ def named_shas(data: Mapping[str, Any]) -> list[str]:
 
 
 def _looks_like_sha(text: str) -> bool:
-    return len(text) in (SHORT, 64) and all(c in "0123456789abcdef" for c in text)
+    return len(text) in (SHORT_SHA, 64) and all(c in "0123456789abcdef" for c in text)
 
 
 def deploy_problems(
@@ -206,7 +206,7 @@ def deploy_problems(
     if aliases != registry.aliases():
         on_disk = registry.aliases()
         edited = ", ".join(
-            f"{name}: log {str(aliases.get(name))[:SHORT]}, file {str(on_disk.get(name))[:SHORT]}"
+            f"{name}: log {short(str(aliases.get(name)))}, file {short(str(on_disk.get(name)))}"
             for name in sorted(set(aliases) | set(on_disk))
             if aliases.get(name) != on_disk.get(name)
         )
@@ -227,7 +227,7 @@ def deploy_problems(
             rate = (entry.get("metrics") or {}).get("verb", {}).get("pass_rate")
             if rate is None or rate < quality_floor:
                 problems.append(
-                    f"production {production[:SHORT]} has a reference pass rate of {rate}, "
+                    f"production {short(production)} has a reference pass rate of {rate}, "
                     f"below the gate's quality floor {quality_floor}"
                 )
     for name, data in sorted(metrics.items()):
@@ -236,7 +236,7 @@ def deploy_problems(
                 registry.resolve(sha)
             except RegistryError:
                 problems.append(
-                    f"{name} names {sha[:SHORT]}, which is not in the registry "
+                    f"{name} names {short(sha)}, which is not in the registry "
                     f"{registry.url}: re-run `dvc repro` (or restore the registry files)"
                 )
     if gate is None:
@@ -247,7 +247,7 @@ def deploy_problems(
         problems.append(f"metrics/gate.json is stale: {stale}")
     if gate.get("decision") == "block":
         reasons = "; ".join(gate.get("reasons") or [])
-        candidate = str(gate.get("candidate"))[:SHORT]
+        candidate = short(str(gate.get("candidate")))
         problems.append(f"the candidate {candidate} fails the gate: {reasons}")
     return problems
 
@@ -275,10 +275,10 @@ def move_message(
 ) -> dict[str, Any]:
     """The webhook payload of an alias move: structured fields and a Slack ``text``."""
     version = ", ".join(semvers) or "untagged"
-    was = previous[:SHORT] if previous else "unset"
+    was = short(previous) if previous else "unset"
     text = (
         f"gramops: {alias} {'rolled back' if event == 'rollback' else 'promoted'} to "
-        f"{version} ({sha[:SHORT]}, was {was}) by {actor_name}"
+        f"{version} ({short(sha)}, was {was}) by {actor_name}"
         + (" with --force" if forced else "")
         + (f": {reason}" if reason else "")
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SHORT = 12
+from gramops.core.vocab import short
 
 
 @dataclass(frozen=True)
@@ -58,20 +58,20 @@ def build_graph(
     for sha in order:
         entry = by_sha[sha]
         versions = semvers_of(sha)
-        lines = [f"{entry['family']} {', '.join(versions) or 'untagged'}", sha[:SHORT]]
+        lines = [f"{entry['family']} {', '.join(versions) or 'untagged'}", short(sha)]
         if rates := _pass_rates(entry):
             lines.append(rates)
         if sha in aliases_of:
             lines.append("alias: " + ", ".join(aliases_of[sha]))
-        nodes[f"m_{sha[:SHORT]}"] = Node(f"m_{sha[:SHORT]}", "model", tuple(lines), depth(sha))
+        nodes[f"m_{short(sha)}"] = Node(f"m_{short(sha)}", "model", tuple(lines), depth(sha))
         parent = entry.get("parent_sha")
         if parent is not None and parent in by_sha:
-            edges.append((f"m_{parent[:SHORT]}", f"m_{sha[:SHORT]}"))
+            edges.append((f"m_{short(parent)}", f"m_{short(sha)}"))
         elif entry.get("corpus_dvc_hash"):
             corpus = entry["corpus_dvc_hash"]
-            cid = "c_" + corpus.split(".")[0][:SHORT]
+            cid = "c_" + short(corpus.split(".")[0])
             nodes.setdefault(cid, Node(cid, "corpus", ("corpus (DVC hash)", corpus), 0))
-            edges.append((cid, f"m_{sha[:SHORT]}"))
+            edges.append((cid, f"m_{short(sha)}"))
     ordered = sorted(nodes.values(), key=lambda n: (n.depth, n.id))
     return Graph(tuple(ordered), tuple(sorted(edges)))
 
@@ -103,7 +103,7 @@ def chain_text(chain: Sequence[Mapping[str, Any]]) -> str:
             parts.append(f"corpus {link['dvc_hash']}")
         else:
             versions = ", ".join(link.get("semvers", [])) or "untagged"
-            parts.append(f"{link['family']} {versions} ({link['sha'][:SHORT]})")
+            parts.append(f"{link['family']} {versions} ({short(link['sha'])})")
     return " → ".join(parts)
 
 

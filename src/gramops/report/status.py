@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gramops.core.vocab import short
 from gramops.registry.summary import alias_history
 
-SHORT = 12
 DOMAINS = ("verb", "tutor")
 DRIFT_HEADERS = (
     "feature",
@@ -110,7 +110,7 @@ def status_view(
         )
     rows = []
     for sha, entry in entries.items():
-        cost = cost_by_sha.get(sha[:SHORT], {})
+        cost = cost_by_sha.get(short(sha), {})
         rows.append(
             EntryRow(
                 sha=sha,
@@ -189,7 +189,7 @@ def _badge(word: str) -> Markup:
 def _sha(sha: str | None) -> Markup:
     if not sha:
         return Markup('<span class="muted">none</span>')
-    return Markup(f'<code title="{_e(sha)}">{_e(sha[:SHORT])}</code>')
+    return Markup(f'<code title="{_e(sha)}">{_e(short(sha))}</code>')
 
 
 def _cell(value: Any) -> str:
@@ -422,9 +422,9 @@ def render_html(
         if not sha:
             return "none"
         if sha not in by_sha:
-            return f"unregistered ({sha[:SHORT]})"
+            return f"unregistered ({short(sha)})"
         entry = by_sha[sha]
-        return f"{entry.family} {', '.join(entry.semvers) or 'untagged'} ({sha[:SHORT]})"
+        return f"{entry.family} {', '.join(entry.semvers) or 'untagged'} ({short(sha)})"
 
     body = "\n".join(
         (

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import canonical_bytes, dumps_pretty
+from gramops.core.vocab import short
 from gramops.core.workspace import workspace_root as find_workspace
 from gramops.registry.auditlog import registration_order
 from gramops.registry.store import parse_semver
@@ -242,7 +243,7 @@ def mirror_stage_results(
         if parent_id is None:
             parent_id = client.create_run(
                 tracker.experiment_id,
-                run_name=f"pipeline {pipeline[:12]}",
+                run_name=f"pipeline {short(pipeline)}",
                 tags={
                     **context,
                     TAG_KIND: "pipeline",
@@ -604,7 +605,7 @@ def _log_bundle(
     sha, family = entry["sha"], entry["family"]
     run_id = client.create_run(
         tracker.experiment_id,
-        run_name=f"bundle {family} {sha[:12]}",
+        run_name=f"bundle {family} {short(sha)}",
         tags={TAG_KIND: "bundle", TAG_FAMILY: family},
     ).info.run_id
     params = {
@@ -614,7 +615,7 @@ def _log_bundle(
     }
     _log_values(client, run_id, params, numeric_leaves(entry.get("metrics") or {}))
     with tempfile.TemporaryDirectory(prefix="gramops-bundle-") as tmp:
-        bundle = materialize(sha, Path(tmp) / sha[:12])
+        bundle = materialize(sha, Path(tmp) / short(sha))
         if bundle is None:
             # Registered on another machine (objects are not in git): the version still
             # records identity and metadata; `gramops reproduce` rebuilds the bytes.
@@ -622,7 +623,7 @@ def _log_bundle(
                 "objects of %s %s are not in this object store; its MLflow version "
                 "holds the entry metadata only",
                 family,
-                sha[:12],
+                short(sha),
             )
             bundle = Path(tmp) / "metadata"
             bundle.mkdir()
@@ -693,7 +694,7 @@ def _unbind_others(
                 "bind to it; removed",
                 name,
                 mv.version,
-                sha[:12] or "unknown",
+                short(sha) or "unknown",
                 ",".join(sorted(set(removed))),
             )
 
@@ -803,10 +804,10 @@ def mirror_differences(models: Mapping[str, _MlflowModel], registry: RegistryVie
 
     def label(name: str, mv: Any) -> str:
         sha = mv.tags.get("canonical_sha", "")
-        return f"{name} version {mv.version} ({sha[:12] or 'no canonical_sha'})"
+        return f"{name} version {mv.version} ({short(sha) or 'no canonical_sha'})"
 
     for sha in sorted(registry.shas - mirrors.keys()):
-        problems.append(f"not mirrored: registry entry {sha[:12]} has no MLflow version")
+        problems.append(f"not mirrored: registry entry {short(sha)} has no MLflow version")
     carriers: dict[str, list[str]] = {}
     for name, model in sorted(models.items()):
         for mv in model.versions:
@@ -818,7 +819,7 @@ def mirror_differences(models: Mapping[str, _MlflowModel], registry: RegistryVie
                 carriers.setdefault(semver, []).append(label(name, mv))
                 if semver not in expected:
                     bound = registry.tags.get(semver)
-                    target = f"binds it to {bound[:12]}" if bound else "does not bind it"
+                    target = f"binds it to {short(bound)}" if bound else "does not bind it"
                     if bound == sha:
                         target += f", mirrored as {label(*mirrors[sha])}"
                     problems.append(
@@ -850,12 +851,13 @@ def mirror_differences(models: Mapping[str, _MlflowModel], registry: RegistryVie
                 problems.append(f"alias not in the registry: {name}@{alias} is {where}")
             else:
                 problems.append(
-                    f"stale alias: {name}@{alias} is {where}; the registry's {alias} is {want[:12]}"
+                    f"stale alias: {name}@{alias} is {where}; "
+                    f"the registry's {alias} is {short(want)}"
                 )
     for alias, want in sorted(registry.aliases.items()):
         if alias not in holders:
             problems.append(
-                f"alias missing: the registry's {alias} ({want[:12]}) is on no "
+                f"alias missing: the registry's {alias} ({short(want)}) is on no "
                 f"{MODEL_PREFIX}* model"
             )
     return problems

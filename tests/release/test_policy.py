@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_bundle
 from gramops.registry import auditlog
 from gramops.registry.store import Registry
 from gramops.release.policy import (
@@ -18,6 +17,7 @@ from gramops.release.policy import (
     staleness,
     standing_problem,
 )
+from helpers.bundles import tiny_bundle
 
 
 @pytest.fixture

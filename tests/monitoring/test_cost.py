@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from gramops.core import vocab
 from gramops.core.params import CostCalibration, FeatureParams, validate_section
 from gramops.models import mlp as model
 from gramops.monitoring import cost
 from gramops.monitoring.cost import CostError, CostRow, Work, Workload
 
 FEATURES = FeatureParams(hash_bits=8, window=2)
-D, HIDDEN, TAGS, RANK = 2**8, 4, len(model.TAGS), 2
+D, HIDDEN, TAGS, RANK = 2**8, 4, len(vocab.TAGS), 2
 CAL = CostCalibration(
     macs_per_us=1000.0,
     weight_bytes_per_us=2000.0,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gramops.corpus.inflection import TAGS, forms, inflect, is_irregular, regular_forms
+from gramops.core.vocab import TAGS
+from gramops.corpus.inflection import forms, inflect, is_irregular, regular_forms
 
 
 def test_every_lemma_gets_all_six_tags_lowercased() -> None:

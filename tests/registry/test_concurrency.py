@@ -19,9 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import register_tagged, tiny_bundle
+import pytest
+
 from gramops.registry.auditlog import replay
 from gramops.registry.store import Registry, RegistryError
+from helpers.bundles import tiny_bundle
+from helpers.registry import register_tagged
+
+# Crash, concurrency, tamper and S3 cases: the registry's reliability tier.
+pytestmark = pytest.mark.reliability
 
 WORKERS = 8
 OPS_PER_WORKER = 50

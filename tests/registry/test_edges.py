@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import die_after_log_line, die_before_tags_rename, tiny_bundle
 from gramops.registry.store import Registry, RegistryError
+from helpers.bundles import tiny_bundle
+from helpers.registry import die_after_log_line, die_before_tags_rename, snapshot
 
-from .conftest import snapshot
+# Crash, concurrency, tamper and S3 cases: the registry's reliability tier.
+pytestmark = pytest.mark.reliability
 
 GRAMOPS = str(Path(sys.executable).parent / "gramops")
 

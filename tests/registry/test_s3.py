@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 
 import gramops.registry.store as registry_module
-from conftest import tiny_bundle
 from gramops.models.identity import canonical_sha
 from gramops.registry.auditlog import replay
 from gramops.registry.objects import S3MetadataFiles
 from gramops.registry.store import Registry, RegistryError
+from helpers.bundles import tiny_bundle
+
+# Crash, concurrency, tamper and S3 cases: the registry's reliability tier.
+pytestmark = pytest.mark.reliability
 
 
 def test_register_promote_rollback_and_materialize_on_s3(s3_bucket, tmp_path, monkeypatch):

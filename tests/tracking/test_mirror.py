@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, sh, tiny_bundle
 from gramops.registry.store import Registry
 from gramops.tracking.mirror import (
     EXPERIMENT,
@@ -39,6 +38,9 @@ from gramops.tracking.mirror import (
     workspace_root,
 )
 from gramops.tracking.pipeline import StageResult
+from helpers.bundles import tiny_bundle
+from helpers.paths import ROOT
+from helpers.processes import sh
 
 # MLflow 3.17's SQLAlchemy store uses a loader SQLAlchemy deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")

@@ -22,13 +22,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conftest import register_tagged, tiny_bundle
+import pytest
+
 from gramops.models.identity import canonical_sha, identity_files
 from gramops.registry.auditlog import alias_stack, replay
 from gramops.registry.objects import LocalMetadataFiles, S3MetadataFiles
 from gramops.registry.store import Registry
+from helpers.bundles import tiny_bundle
+from helpers.registry import metadata_state, register_tagged
 
-from .conftest import metadata_state
+# Crash, concurrency, tamper and S3 cases: the registry's reliability tier.
+pytestmark = pytest.mark.reliability
 
 KILLS_PER_OP = 55
 OPS = ("register", "retag", "alias", "rollback", "promote")

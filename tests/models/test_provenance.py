@@ -3,10 +3,10 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import DVC
 from gramops.core import __version__
 from gramops.core.errors import GramopsError
 from gramops.models.provenance import code_fingerprint, code_record, corpus_record, dvc_dir_hash
+from helpers.paths import DVC
 
 
 def test_dvc_dir_hash_matches_what_dvc_records(tmp_path):

@@ -11,17 +11,12 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import (
-    CORPUS,
-    die_after_log_line,
-    die_before_tags_rename,
-    register_tagged,
-    tiny_bundle,
-)
 from gramops.core.fileio import canonical_bytes, write_json
 from gramops.models.identity import canonical_sha
 from gramops.registry import auditlog
 from gramops.registry.store import Registry, RegistryError
+from helpers.bundles import CORPUS, tiny_bundle
+from helpers.registry import die_after_log_line, die_before_tags_rename, register_tagged
 
 # ---------------------------------------------------------------------------------------------
 # The registry store
@@ -86,7 +81,8 @@ def test_register_new_bundle_writes_entry_objects_and_one_log_line_and_binds_no_
     assert entry["family"] == "fp32" and entry["parent_sha"] is None
     assert entry["corpus_dvc_hash"] == CORPUS
     assert [f["path"] for f in entry["files"]] == sorted(f["path"] for f in entry["files"])
-    assert entry["parameters"] == 15 and entry["metrics"] == {
+    # W1 3×256 + b1 3 + W2 6×3 + b2 6 (the tiny bundle has a real bundle's tensors)
+    assert entry["parameters"] == 3 * 256 + 3 + 6 * 3 + 6 and entry["metrics"] == {
         "verb": {"strict_accuracy": 0.5, "pass_rate": 0.9, "count": 4}
     }
     assert entry["size_bytes"] == sum((bundle / f["path"]).stat().st_size for f in entry["files"])

@@ -5,7 +5,7 @@ import yaml
 
 from gramops.core.params import ParamsError, load_section, read_params_file, validate_all
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write(tmp_path: Path, data: dict) -> Path:

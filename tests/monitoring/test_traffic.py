@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency, norm
 
-from conftest import tiny_bundle
 from gramops.core.errors import GramopsError
 from gramops.monitoring import traffic
 from gramops.monitoring.challenger import resolve_challenger
 from gramops.monitoring.traffic import Replay, TrafficError
 from gramops.registry.store import Registry
+from helpers.bundles import tiny_bundle
 
 IDS = [f"req-{i}" for i in range(10_000)]
 

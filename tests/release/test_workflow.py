@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, tiny_bundle, tool_env
 from gramops.core.fileio import write_json
 from gramops.registry.store import Registry
+from helpers.bundles import tiny_bundle
+from helpers.paths import ROOT
+from helpers.processes import tool_env
 
 SCRIPT = ROOT / "scripts" / "release.py"
 

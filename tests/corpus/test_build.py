@@ -23,7 +23,7 @@ from gramops.corpus.build import (
     tokenize,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "wordnet"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "wordnet"
 KEYS = {
     "id", "domain", "synset", "tokens", "verb_index", "form", "lemma", "synset_lemma", "tag",
     "acceptable", "split",

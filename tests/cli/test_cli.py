@@ -12,7 +12,7 @@ from gramops.models.identity import canonical_sha
 from gramops.registry.store import Registry
 from gramops.release.policy import gate_digest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sha_prints_the_canonical_sha(tmp_path, capsys):

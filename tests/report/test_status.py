@@ -9,8 +9,9 @@ import pytest
 
 import browser
 from browser import Dom, dump_dom
-from conftest import ROOT, tool_env
 from gramops.report.status import render_html, status_view
+from helpers.paths import ROOT
+from helpers.processes import tool_env
 
 FP32, INT8, LORA = "a" * 64, "b" * 64, "c" * 64
 TAGS = {"v0.1.0": FP32, "v0.2.0": INT8, "v0.3.0": LORA}

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import register_tagged, tiny_bundle
 from gramops.core.fileio import write_json
 from gramops.registry.store import Registry, RegistryError
+from helpers.bundles import tiny_bundle
+from helpers.registry import register_tagged
+
+# Crash, concurrency, tamper and S3 cases: the registry's reliability tier.
+pytestmark = pytest.mark.reliability
 
 GRAMOPS = str(Path(sys.executable).parent / "gramops")
 

@@ -15,7 +15,7 @@ from gramops.corpus.wordnet import (
     read_synsets,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "wordnet"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "wordnet"
 
 
 def test_read_synsets_skips_license_header_and_keeps_file_order() -> None:
