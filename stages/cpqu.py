@@ -24,7 +24,8 @@ from gramops.core.stage import load_params, run
 from gramops.core.vocab import short
 from gramops.models.bundle import read_metadata, weights_spec
 from gramops.models.features import featurize
-from gramops.monitoring import cost, load_registered, resolve_challenger
+from gramops.monitoring import cost
+from gramops.monitoring.challenger import load_registered, resolve_challenger
 from gramops.registry.auditlog import registration_order
 from gramops.registry.store import Registry
 
