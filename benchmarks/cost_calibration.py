@@ -37,10 +37,12 @@ from common import WEIGHTS, Row, machine, pin_one_core, print_table, verb_test_r
 from scipy.optimize import nnls  # noqa: E402
 
 from gramops.core.params import CostCalibration  # noqa: E402
-from gramops.models import mlp as model  # noqa: E402
 from gramops.models.bundle import load_weights, read_metadata  # noqa: E402
 from gramops.models.features import featurize  # noqa: E402
 from gramops.models.inference import Predictor, load_predictor  # noqa: E402
+from gramops.models.lora import init_lora, predict_proba_lora  # noqa: E402
+from gramops.models.mlp import init_weights, predict_proba  # noqa: E402
+from gramops.models.quantize import predict_proba_int8, quantize_int8  # noqa: E402
 from gramops.monitoring import cost  # noqa: E402
 
 # order of the constants: the fields of cost.Work, each turned into a rate
@@ -86,23 +88,23 @@ def width_variants(real: list[Subject], hidden: int, seed: int) -> list[Subject]
     rank = lora["W1.lora_A"].shape[0]
     alpha = rank * 2.0
     rng = np.random.default_rng(seed)
-    fp32 = model.init_weights(2**features.hash_bits, hidden, 50.0, rng)
-    int8 = model.quantize_int8(fp32)
-    adapter = model.init_lora(fp32, rank, 50.0, rng)
+    fp32 = init_weights(2**features.hash_bits, hidden, 50.0, rng)
+    int8 = quantize_int8(fp32)
+    adapter = init_lora(fp32, rank, 50.0, rng)
     return [
         Subject(
             f"fp32 h{hidden}", "fp32", hidden, fp32,
-            Predictor("fp32", features, lambda X: model.predict_proba(fp32, X)),
+            Predictor("fp32", features, lambda X: predict_proba(fp32, X)),
         ),
         Subject(
             f"int8 h{hidden}", "int8", hidden, int8,
-            Predictor("int8", features, lambda X: model.predict_proba_int8(int8, X)),
+            Predictor("int8", features, lambda X: predict_proba_int8(int8, X)),
         ),
         Subject(
             f"lora h{hidden}", "lora", hidden, {**fp32, **adapter},
             Predictor(
                 "lora", features,
-                lambda X: model.predict_proba_lora(fp32, adapter, X, alpha, rank),
+                lambda X: predict_proba_lora(fp32, adapter, X, alpha, rank),
             ),
         ),
     ]  # fmt: skip

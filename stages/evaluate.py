@@ -1,12 +1,11 @@
 """Stage evaluate (one per model): eval_report.json, metrics and confusion plot data."""
 
-import csv
 import logging
 import sys
 from pathlib import Path
 
 from gramops.core.errors import GramopsError
-from gramops.core.fileio import read_jsonl, write_json
+from gramops.core.fileio import read_jsonl, write_csv, write_json
 from gramops.core.stage import load_params, run
 from gramops.core.vocab import FAMILIES, TAGS
 from gramops.models.evaluate import confusion_rows, score, summary_metrics
@@ -43,12 +42,7 @@ def main() -> None:
         )
     write_json(bundle / "eval_report.json", report)
     write_json(Path("metrics/eval") / f"{name}.json", summary_metrics(report))
-    out = Path("plots/confusion") / f"{name}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["domain", "actual", "predicted"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(Path("plots/confusion") / f"{name}.csv", ["domain", "actual", "predicted"], rows)
 
 
 if __name__ == "__main__":

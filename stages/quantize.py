@@ -7,8 +7,9 @@ from gramops.core.stage import load_params, run
 from gramops.core.vocab import short
 from gramops.models.bundle import load_weights, read_metadata, save_bundle
 from gramops.models.identity import canonical_sha
-from gramops.models.mlp import quantize_int8
+from gramops.models.manifest import int8_metadata
 from gramops.models.provenance import code_record
+from gramops.models.quantize import quantize_int8
 
 PARENT = Path("models/fp32")
 OUT = Path("models/int8")
@@ -21,24 +22,9 @@ def main() -> None:
     parent_config = read_metadata(PARENT, "config.json")
     parent_manifest = read_metadata(PARENT, "train_manifest.json")
     qweights = quantize_int8(load_weights(PARENT / "model.safetensors", parent_config))
-    config = {
-        **parent_config,
-        "family": "int8",
-        "quantization": {
-            "bits": params.bits,
-            "scheme": "symmetric",
-            "granularity": "per-row",
-            "quantized": ["W1", "W2"],
-        },
-    }
-    manifest = {
-        "family": "int8",
-        "seed": parent_manifest["seed"],
-        "params": {"quantize": params.model_dump()},
-        "corpus": parent_manifest["corpus"],
-        "code": code_record("quantize"),
-        "parent_sha": parent_sha,
-    }
+    config, manifest = int8_metadata(
+        params, parent_config, parent_manifest, parent_sha, code_record("quantize")
+    )
     save_bundle(OUT, "model.safetensors", qweights, config, manifest)
     ratio = (OUT / "model.safetensors").stat().st_size / (
         PARENT / "model.safetensors"

@@ -13,7 +13,9 @@ import scipy.sparse as sp
 
 from gramops.core import vocab
 from gramops.core.params import CostCalibration, FeatureParams, validate_section
-from gramops.models import mlp as model
+from gramops.models.lora import init_lora, predict_proba_lora
+from gramops.models.mlp import init_weights, predict_proba
+from gramops.models.quantize import predict_proba_int8, quantize_int8
 from gramops.monitoring import cost
 from gramops.monitoring.cost import CostError, CostRow, Work, Workload
 
@@ -33,11 +35,11 @@ SHA_B = "b" * 64
 
 
 def _fp32(seed: int) -> dict[str, np.ndarray]:
-    return model.init_weights(D, HIDDEN, 3.0, np.random.default_rng(seed))
+    return init_weights(D, HIDDEN, 3.0, np.random.default_rng(seed))
 
 
 def _lora(base: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    adapter = model.init_lora(base, RANK, 3.0, np.random.default_rng(seed))
+    adapter = init_lora(base, RANK, 3.0, np.random.default_rng(seed))
     return {k: v + np.float32(0.01) for k, v in adapter.items()}  # B non-zero: a real delta
 
 
@@ -68,7 +70,7 @@ def test_fp32_work_counted_by_hand():
 
 
 def test_int8_reads_only_the_active_columns_and_pays_for_a_sort():
-    work = cost.count_work("int8", cost.tensor_shapes(model.quantize_int8(_fp32(1))), LOAD)
+    work = cost.count_work("int8", cost.tensor_shapes(quantize_int8(_fp32(1))), LOAD)
     assert work.macs == 7 * 4 + 3 * 4 * 6
     # codes of 5 active columns x 4 rows (1 byte); scales, biases, W2 codes
     assert work.weight_bytes == 5 * 4 + 4 * 4 + 4 * 4 + 6 * 4 + 6 * 4 + 4 * 6
@@ -88,15 +90,15 @@ def test_lora_adds_the_low_rank_products_and_the_adapter_bytes():
 def test_counted_work_matches_what_the_model_computes():
     """The counts describe the tensors inference really multiplies: the same shapes run."""
     base = _fp32(1)
-    assert model.predict_proba(base, X).shape == (3, TAGS)
-    assert model.predict_proba_int8(model.quantize_int8(base), X).shape == (3, TAGS)
-    assert model.predict_proba_lora(base, _lora(base, 2), X, 4.0, RANK).shape == (3, TAGS)
+    assert predict_proba(base, X).shape == (3, TAGS)
+    assert predict_proba_int8(quantize_int8(base), X).shape == (3, TAGS)
+    assert predict_proba_lora(base, _lora(base, 2), X, 4.0, RANK).shape == (3, TAGS)
 
 
 def test_counting_reads_shapes_never_values():
     a, b = _fp32(1), _fp32(2)
     assert not np.array_equal(a["W1"], b["W1"])
-    for family, prepare in (("fp32", lambda w: w), ("int8", model.quantize_int8)):
+    for family, prepare in (("fp32", lambda w: w), ("int8", quantize_int8)):
         assert cost.count_work(family, cost.tensor_shapes(prepare(a)), LOAD) == cost.count_work(
             family, cost.tensor_shapes(prepare(b)), LOAD
         )
@@ -105,7 +107,7 @@ def test_counting_reads_shapes_never_values():
 def test_a_wider_model_counts_more_work():
     narrow = cost.count_work("fp32", cost.tensor_shapes(_fp32(1)), LOAD)
     wide = cost.count_work(
-        "fp32", cost.tensor_shapes(model.init_weights(D, 8, 3.0, np.random.default_rng(1))), LOAD
+        "fp32", cost.tensor_shapes(init_weights(D, 8, 3.0, np.random.default_rng(1))), LOAD
     )
     assert wide.macs == 2 * narrow.macs
     assert wide.weight_bytes > narrow.weight_bytes
@@ -190,7 +192,7 @@ def test_case_9_same_architecture_gives_a_cpqu_ratio_of_exactly_one(family):
     timing noise and blocked the gate. Counted cost cannot: whatever the measured CPU time
     (here 1 ms against 40 ms, then reversed), the ratio the gate reads is exactly 1.0, and
     repeated runs give the same row bit for bit."""
-    prepare = model.quantize_int8 if family == "int8" else (lambda w: w)
+    prepare = quantize_int8 if family == "int8" else (lambda w: w)
     production, challenger = prepare(_fp32(1)), prepare(_fp32(2))
     ratios, rows = set(), set()
     for noise in ((0.001, 0.040), (0.040, 0.001), (0.003, 0.003)):
@@ -251,7 +253,7 @@ def test_entry_not_costed_has_quality_but_no_cost():
 def _rows() -> list[CostRow]:
     return [
         CostRow.not_costed(SHA_B, "v0.1.0", {"family": "fp32", "size_bytes": 9_000_000}, 0.95),
-        _row(SHA_A, model.quantize_int8(_fp32(1)), "int8", 0.002),
+        _row(SHA_A, quantize_int8(_fp32(1)), "int8", 0.002),
         _row("c" * 64, _fp32(3), "fp32", 0.004, pass_rate=0.0),
     ]
 

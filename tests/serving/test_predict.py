@@ -16,6 +16,7 @@ from gramops.serving.predict import (
     predict,
     read_requests,
 )
+from helpers.imports import PACKAGE, closure
 
 
 class FakePredictor:
@@ -190,3 +191,9 @@ def test_non_object_request_is_refused():
 def test_empty_input_is_refused(text):
     with pytest.raises(RequestError, match="no requests"):
         read_requests(text)
+
+
+def test_serving_tokenizes_with_the_tagging_rules_not_the_corpus_builder():
+    runs = {p.relative_to(PACKAGE).as_posix() for p in closure(PACKAGE / "serving" / "predict.py")}
+    assert "corpus/tagging.py" in runs
+    assert "corpus/build.py" not in runs and "corpus/wordnet.py" not in runs

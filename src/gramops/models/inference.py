@@ -19,10 +19,12 @@ from pydantic import ValidationError
 from gramops.core.params import FeatureParams
 from gramops.core.vocab import FAMILIES, TAGS, short
 from gramops.corpus.inflection import inflect
-from gramops.models import mlp
 from gramops.models.bundle import BundleError, load_weights, read_metadata
 from gramops.models.features import featurize
 from gramops.models.identity import canonical_sha
+from gramops.models.lora import predict_proba_lora
+from gramops.models.mlp import predict_proba
+from gramops.models.quantize import predict_proba_int8
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,10 @@ def load_predictor(bundle_dir: Path, base_dir: Path | None = None) -> Predictor:
     features = _features(config, bundle_dir)
     if family == "fp32":
         weights = load_weights(bundle_dir / "model.safetensors", config)
-        return Predictor(family, features, lambda X: mlp.predict_proba(weights, X))
+        return Predictor(family, features, lambda X: predict_proba(weights, X))
     if family == "int8":
         qweights = load_weights(bundle_dir / "model.safetensors", config)
-        return Predictor(family, features, lambda X: mlp.predict_proba_int8(qweights, X))
+        return Predictor(family, features, lambda X: predict_proba_int8(qweights, X))
     if base_dir is None:
         raise BundleError(f"{bundle_dir}: a LoRA adapter needs its base bundle directory")
     base_dir = Path(base_dir)
@@ -122,5 +124,5 @@ def load_predictor(bundle_dir: Path, base_dir: Path | None = None) -> Predictor:
     return Predictor(
         family,
         features,
-        lambda X: mlp.predict_proba_lora(base, adapter, X, alpha, rank),
+        lambda X: predict_proba_lora(base, adapter, X, alpha, rank),
     )

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gramops.core.errors import GramopsError
-from gramops.corpus.build import tokenize
+from gramops.corpus.tagging import tokenize
 from gramops.models.inference import Prediction
 
 SLOT_TOKEN = "___"
