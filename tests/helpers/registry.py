@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gramops.registry.store import normalize_semver
+from gramops.registry.refs import normalize_semver
 
 
 def register_tagged(reg, bundle: Path, family: str, semver: str):

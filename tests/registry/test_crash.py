@@ -26,7 +26,8 @@ import pytest
 
 from gramops.models.identity import canonical_sha, identity_files
 from gramops.registry.auditlog import alias_stack, replay
-from gramops.registry.objects import LocalMetadataFiles, S3MetadataFiles
+from gramops.registry.backends import LocalMetadataFiles
+from gramops.registry.s3 import S3MetadataFiles
 from gramops.registry.store import Registry
 from helpers.bundles import tiny_bundle
 from helpers.registry import metadata_state, register_tagged

@@ -6,17 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gramops.core.hashing import sha256_file
-from gramops.registry.objects import (
+from gramops.registry.backends import (
     LocalMetadataFiles,
     LockTimeoutError,
     MetadataFiles,
-    ObjectStore,
-    ObjectStoreError,
-    S3MetadataFiles,
-    check_key,
     drop_torn_tail,
-    open_metadata,
 )
+from gramops.registry.layout import open_metadata
+from gramops.registry.objects import ObjectStore, ObjectStoreError, check_key
+from gramops.registry.s3 import S3MetadataFiles
 
 
 @pytest.fixture(params=["path", "file-url", "memory"])

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import gramops.registry.store as registry_module
+import gramops.registry.journal as registry_module
 from gramops.models.identity import canonical_sha
 from gramops.registry.auditlog import replay
-from gramops.registry.objects import S3MetadataFiles
+from gramops.registry.s3 import S3MetadataFiles
 from gramops.registry.store import Registry, RegistryError
 from helpers.bundles import tiny_bundle
 

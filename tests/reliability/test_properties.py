@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from gramops.core.fileio import canonical_bytes
 from gramops.models.identity import canonical_sha, file_digest, manifest_sha
-from gramops.registry.store import (
-    RegistryError,
+from gramops.registry.layout import RegistryError
+from gramops.registry.refs import (
     check_alias,
     format_semver,
     is_semver,

@@ -18,12 +18,17 @@ registry, the gate, the mirror and the reports ask these functions.
 
 from __future__ import annotations
 
-import hashlib
+import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gramops.core.fileio import canonical_bytes
+from gramops.core.hashing import sha256_bytes
 from gramops.core.vocab import short
+from gramops.registry.layout import RegistryError
+
+log = logging.getLogger(__name__)
 
 # The link of the first record of a log that starts chained.
 GENESIS = "0" * 64
@@ -38,7 +43,7 @@ Record = Mapping[str, Any]
 
 def line_hash(line: bytes) -> str:
     """The chain link to a line: SHA-256 of its bytes, without the newline."""
-    return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
+    return sha256_bytes(line.rstrip(b"\n"))
 
 
 def record_hash(record: Record) -> str:
@@ -58,7 +63,106 @@ def split_lines(data: bytes) -> list[bytes]:
 
 def legacy_digest(lines: Sequence[bytes]) -> str:
     """What the ``chain`` record seals: the bytes of every line before it."""
-    return hashlib.sha256(b"".join(line + b"\n" for line in lines)).hexdigest()
+    return sha256_bytes(b"".join(line + b"\n" for line in lines))
+
+
+def new_record(
+    last: Record | None,
+    *,
+    op: str,
+    time: str,
+    actor: str,
+    sha: str | None,
+    semver: str | None,
+    alias: str | None,
+    new: Any,
+    previous: Any,
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The record of one operation, numbered and chained after ``last`` (the log's last)."""
+    assert op in OPS
+    return {
+        "seq": (last["seq"] if last else 0) + 1,
+        "op": op,
+        "time": time,
+        "actor": actor,
+        "sha": sha,
+        "semver": semver,
+        "alias": alias,
+        "new": new,
+        "previous": previous,
+        # lines are canonical JSON, so the parsed last record hashes to its line
+        "prev": record_hash(last) if last else GENESIS,
+        **extra,
+    }
+
+
+def parse_lines(lines: Sequence[bytes]) -> list[dict[str, Any]]:
+    """Complete log lines as records (raises ValueError on a line that is not JSON)."""
+    return [json.loads(line) for line in lines]
+
+
+def parse_log(raw: bytes, where: str) -> tuple[list[dict[str, Any]], bool]:
+    """A log's records, oldest first, and whether its last line is torn (then skipped).
+
+    Only the last line can be torn (an append that died); a bad line before it means the
+    log was damaged, which is refused. ``where`` names the log in messages.
+    """
+    lines = raw.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]
+    records: list[dict[str, Any]] = []
+    torn = False
+    for number, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError as exc:
+            if number == len(complete) and not tail.strip():
+                torn = True
+                break
+            raise RegistryError(
+                f"{where}: line {number} is not valid JSON ({exc}); the audit "
+                "log is corrupt, restore it from git"
+            ) from exc
+    if tail.strip():
+        try:
+            records.append(json.loads(tail))
+        except ValueError:
+            torn = True
+    if torn:
+        log.warning("%s: ignoring a torn last line (an interrupted append)", where)
+    return records, torn
+
+
+def is_record(line: bytes, op: str) -> bool:
+    """Whether ``line`` is the complete log record of an ``op`` (a journal's commit point)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("op") == op
+
+
+def needs_seal(lines: Sequence[bytes]) -> bool:
+    """Whether a log was written before the hash chain existed: its last line has no link,
+    so the next operation first appends the ``chain`` record that seals it."""
+    return bool(lines) and "prev" not in json.loads(lines[-1])
+
+
+def chain_break(lines: Sequence[bytes]) -> str | None:
+    """:func:`check_chain` of a log's complete lines; None also when a line is not JSON
+    (reading the log reports that)."""
+    try:
+        records = parse_lines(lines)
+    except ValueError:
+        return None
+    return check_chain(lines, records)
+
+
+def last_seq(records: Sequence[Record]) -> int:
+    """The sequence number of the last record (its position for a legacy one; 0: empty)."""
+    return records[-1].get("seq", len(records)) if records else 0
 
 
 def check_chain(lines: Sequence[bytes], records: Sequence[Record]) -> str | None:

@@ -26,7 +26,8 @@ from gramops.core.errors import GramopsError
 from gramops.core.fileio import canonical_bytes
 from gramops.core.vocab import SHORT_SHA, short
 from gramops.registry import auditlog
-from gramops.registry.store import Registry, RegistryError, default_actor
+from gramops.registry.layout import default_actor
+from gramops.registry.store import Registry, RegistryError
 
 # The aliases a promotion must be approved for; other aliases are labels people set.
 GATED_ALIASES = ("production", "staging")

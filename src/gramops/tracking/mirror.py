@@ -35,7 +35,7 @@ from gramops.core.fileio import canonical_bytes, dumps_pretty
 from gramops.core.vocab import short
 from gramops.core.workspace import workspace_root as find_workspace
 from gramops.registry.auditlog import registration_order
-from gramops.registry.store import parse_semver
+from gramops.registry.refs import parse_semver
 from gramops.tracking.pipeline import StageResult, numeric_leaves, pipeline_hash
 
 if TYPE_CHECKING:
