@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gramops.monitoring import gate
-from gramops.monitoring.gate import GateError, GateInputs
+from gramops.monitoring import gate, gate_stats
+from gramops.monitoring.gate_rules import GateInputs
+from gramops.monitoring.gate_stats import GateError
 from gramops.registry import auditlog
 
 PARAMS = SimpleNamespace(
@@ -72,7 +73,7 @@ def test_noninferiority_matches_a_hand_computation():
     se = math.sqrt(p_c * (1 - p_c) / n_c + p_p * (1 - p_p) / n_p)
     bound = (p_c - p_p) - norm.ppf(1 - alpha) * se
     z = (p_c - p_p + margin) / se
-    result = gate.noninferiority(x_c, n_c, x_p, n_p, margin, alpha)
+    result = gate_stats.noninferiority(x_c, n_c, x_p, n_p, margin, alpha)
     assert result["value"] == pytest.approx(-0.02, abs=1e-6)
     assert result["bound"] == pytest.approx(bound, abs=1e-6)
     assert result["threshold"] == -0.05
@@ -85,7 +86,7 @@ def test_noninferiority_matches_a_hand_computation():
 
 def test_noninferiority_fails_when_the_bound_crosses_the_margin():
     # same rates, smaller margin: the lower bound (≈ -0.043) is below -0.01
-    result = gate.noninferiority(880, 1000, 900, 1000, 0.01, 0.05)
+    result = gate_stats.noninferiority(880, 1000, 900, 1000, 0.01, 0.05)
     assert result["bound"] < result["threshold"]
     assert result["verdict"] == "fail"
     # the bound/threshold rule and the one-sided test at alpha are the same decision
@@ -94,21 +95,21 @@ def test_noninferiority_fails_when_the_bound_crosses_the_margin():
 
 def test_noninferiority_needs_evidence_not_just_no_significant_harm():
     # equal rates on 20 samples: not significantly worse, but nothing shown either
-    result = gate.noninferiority(18, 20, 18, 20, 0.01, 0.05)
+    result = gate_stats.noninferiority(18, 20, 18, 20, 0.01, 0.05)
     assert result["value"] == 0
     assert result["verdict"] == "fail"
 
 
 def test_noninferiority_without_samples_fails_and_with_zero_spread_uses_the_difference():
-    empty = gate.noninferiority(0, 0, 90, 100, 0.01, 0.05)
+    empty = gate_stats.noninferiority(0, 0, 90, 100, 0.01, 0.05)
     assert empty["verdict"] == "fail" and empty["bound"] is None
-    perfect = gate.noninferiority(100, 100, 50, 50, 0.01, 0.05)
+    perfect = gate_stats.noninferiority(100, 100, 50, 50, 0.01, 0.05)
     assert perfect["bound"] == 0 and perfect["verdict"] == "pass"
 
 
 def test_noninferiority_rejects_impossible_counts():
     with pytest.raises(GateError, match="candidate"):
-        gate.noninferiority(11, 10, 5, 10, 0.01, 0.05)
+        gate_stats.noninferiority(11, 10, 5, 10, 0.01, 0.05)
 
 
 # --------------------------------------------------------------------------- slice bound
@@ -139,13 +140,13 @@ def _newcombe_upper(x_c, n_c, x_p, n_p, alpha):
     ],
 )
 def test_harm_bound_matches_newcombe_written_out(x_c, n_c, x_p, n_p, alpha):
-    bound = gate.harm_upper_bound(x_c, n_c, x_p, n_p, alpha)
+    bound = gate_stats.harm_upper_bound(x_c, n_c, x_p, n_p, alpha)
     assert bound == pytest.approx(_newcombe_upper(x_c, n_c, x_p, n_p, alpha), abs=1e-12)
 
 
 def test_harm_bound_keeps_width_at_rates_of_one():
     # a Wald interval would be [0, 0] here and call any later drop "significant"
-    assert gate.harm_upper_bound(30, 30, 30, 30, 0.05) > 0.05
+    assert gate_stats.harm_upper_bound(30, 30, 30, 30, 0.05) > 0.05
 
 
 def test_harm_bound_covers_a_true_tie_at_its_level():
@@ -154,7 +155,7 @@ def test_harm_bound_covers_a_true_tie_at_its_level():
     rng = np.random.default_rng(3)
     n, p, alpha = 60, 0.9, 0.05
     x = rng.binomial(n, p, size=(4_000, 2))
-    below = sum(gate.harm_upper_bound(int(c), n, int(q), n, alpha) < 0 for c, q in x)
+    below = sum(gate_stats.harm_upper_bound(int(c), n, int(q), n, alpha) < 0 for c, q in x)
     assert below / len(x) <= alpha + 0.01
 
 
