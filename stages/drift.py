@@ -1,7 +1,6 @@
 """Stage drift: reference vs live traffic, per feature, per week; a retrain decision.
 
-The reference and the week loop are gramops.monitoring.drift_weekly; the statistics
-gramops.monitoring.drift.
+Reference and weeks: gramops.monitoring.drift_weekly; statistics: gramops.monitoring.drift.
 """
 
 import logging

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from gramops.core.errors import GramopsError
+from gramops.core.vocab import short
 from gramops.monitoring import gate, gate_stats
 from gramops.monitoring.gate_rules import GateInputs
 from gramops.monitoring.gate_stats import GateError
 from gramops.registry import auditlog
+from gramops.registry.store import Registry
+from helpers.bundles import tiny_bundle
 
 PARAMS = SimpleNamespace(
     quality_floor=0.9, margin=0.01, alpha=0.05, cpqu_ceiling=1.5, slice_min_n=30, slice_margin=0.05
@@ -392,3 +396,98 @@ def test_a_first_release_is_judged_on_the_rules_that_need_no_production():
     weak = gate.decide(replace(first, candidate_reference=(8_000, 10_000)), PARAMS)
     assert weak["decision"] == "block"
     assert [n for n, v in _verdicts(weak).items() if v == "fail"] == ["quality_floor"]
+
+
+# --------------------------------------------------------------------------- the inputs
+
+
+@pytest.fixture
+def judged(tmp_path):
+    """A registry with production and a candidate, and the metrics files the gate reads."""
+    reg = Registry(tmp_path / "registry", actor="tester")
+    production = reg.register(tiny_bundle(tmp_path / "p", "fp32", seed=1), family="fp32").sha
+    candidate = reg.register(tiny_bundle(tmp_path / "c", "fp32", seed=2), family="fp32").sha
+    reg.set_alias("production", production)
+    replay = {
+        "production": production,
+        "candidate": candidate,
+        "replay": {
+            "champion": {"passed": 90, "n": 100},
+            "challenger": {"passed": 88, "n": 100},
+        },
+        "slices": SAME_SLICES,
+    }
+    costs = {
+        "entries": {
+            short(production): {"sha": production, "cpqu": 0.001},
+            # a file written before rows carried the full SHA
+            short(candidate): {"sha": short(candidate), "cpqu": 0.002},
+        }
+    }
+    return SimpleNamespace(
+        reg=reg,
+        production=production,
+        candidate=candidate,
+        replay=replay,
+        drift={"retrain": True},
+        costs=costs,
+        built={"fp32": candidate},
+    )
+
+
+def _inputs(j, **changes):
+    replay = {**j.replay, **changes}
+    return gate.gate_inputs(j.reg, replay, j.drift, j.costs, j.built)
+
+
+def test_inputs_come_from_the_metrics_files_and_the_registry(judged):
+    inputs, state = _inputs(judged)
+    assert state == judged.reg.state() and state["production"] == judged.production
+    assert inputs.production == judged.production and inputs.candidate == judged.candidate
+    # tiny bundles' eval report: pass rate 0.9 of 4 records
+    assert inputs.production_reference == inputs.candidate_reference == (round(0.9 * 4), 4)
+    assert inputs.candidate_traffic == (88, 100) and inputs.production_traffic == (90, 100)
+    assert inputs.drift_retrain and inputs.candidate_evaluated_on_current
+    assert (inputs.candidate_cpqu, inputs.production_cpqu) == (0.002, 0.001)
+    assert inputs.candidate_rolled_back is None
+    assert inputs.slices == SAME_SLICES
+
+
+def test_a_rollback_away_from_the_candidate_is_an_input(judged):
+    judged.reg.set_alias("production", judged.candidate)
+    judged.reg.rollback("production", reason="slow")
+    inputs, _ = _inputs(judged)
+    assert "rolled back from production" in inputs.candidate_rolled_back
+    assert "(slow)" in inputs.candidate_rolled_back
+
+
+def test_no_candidate_and_a_first_release_need_fewer_facts(judged, tmp_path):
+    inputs, _ = _inputs(judged, candidate=None)
+    assert inputs.candidate is None and inputs.candidate_traffic == (0, 0)
+    assert gate.decide(inputs, PARAMS)["decision"] == "hold"
+    fresh = Registry(tmp_path / "fresh", actor="tester")
+    sha = fresh.register(tiny_bundle(tmp_path / "f", "fp32", seed=4), family="fp32").sha
+    first, state = gate.gate_inputs(
+        fresh, {"production": None, "candidate": sha}, {"retrain": False}, {}, {}
+    )
+    assert state["production"] is None and first.production_reference == (0, 0)
+    assert first.candidate_reference == (round(0.9 * 4), 4) and not first.drift_retrain
+
+
+def test_unregistered_shas_and_a_stale_comparison_are_refused(judged):
+    with pytest.raises(GramopsError, match=r"metrics/traffic.json candidate = e{64}.*dvc repro"):
+        _inputs(judged, candidate="e" * 64)
+    judged.built["int8"] = "f" * 64
+    with pytest.raises(GramopsError, match=r"metrics/registry.json shas.int8 = f{64}"):
+        _inputs(judged)
+    del judged.built["int8"]
+    with pytest.raises(GramopsError, match=r"compared against production a+, but the registry"):
+        _inputs(judged, production="a" * 64)
+
+
+def test_cpqu_rows_are_found_by_full_or_short_sha():
+    costs = {"entries": {"x": {"sha": "a" * 64, "cpqu": 1.0}, "y": {"sha": "b" * 12}}}
+    assert gate.cpqu_of(costs, "a" * 64) == 1.0
+    assert gate.cpqu_of(costs, "b" * 64) is None
+    assert gate.cpqu_of(costs, "c" * 64) is None
+    assert gate.reference_counts({"metrics": {"verb": {"pass_rate": 0.75, "count": 8}}}) == (6, 8)

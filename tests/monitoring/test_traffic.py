@@ -1,6 +1,6 @@
-"""Traffic strategies: the z-test against a hand computation and scipy, the sample size
-formula, deterministic nested routing, the behaviour of shadow, A/B and canary, slices,
-the report with and without a candidate, and which model traffic.challenger names."""
+"""Traffic strategies: deterministic nested routing, the behaviour of shadow, A/B and
+canary, slices, the report with and without a candidate, registered models compared by
+their answers, and which model traffic.challenger names."""
 
 import itertools
 import json
@@ -11,10 +11,12 @@ from inspect import signature
 
 import numpy as np
 import pytest
-from scipy.stats import chi2_contingency, norm
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import write_csv
+from gramops.core.vocab import short
+from gramops.models.evaluate import passes
+from gramops.models.inference import load_predictor
 from gramops.monitoring import (
     traffic,
     traffic_replay,
@@ -23,7 +25,7 @@ from gramops.monitoring import (
     traffic_stats,
     traffic_strategies,
 )
-from gramops.monitoring.challenger import resolve_challenger
+from gramops.monitoring.challenger import confidence_model, resolve_challenger
 from gramops.monitoring.traffic_replay import Replay, TrafficError
 from gramops.registry.store import Registry
 from helpers.bundles import tiny_bundle
@@ -49,74 +51,6 @@ def make_replay(
         challenger_forms=["walk" if p else "walked" for p in chall],
         records=records,
     )
-
-
-# --------------------------------------------------------------------------- z-test
-
-
-def test_ztest_matches_hand_computation():
-    # p1 = 45/100, p2 = 60/120, pooled = 105/220; SE = sqrt(.4773 * .5227 * (1/100 + 1/120))
-    # = 0.0676303, z = 0.05 / SE = 0.739313; two-sided p = 0.459717. Unpooled SE = 0.0675154.
-    result = traffic_stats.two_proportion_ztest(45, 100, 60, 120)
-    assert result["diff"] == pytest.approx(0.05)
-    assert result["z"] == pytest.approx(0.739313, abs=1e-6)
-    assert result["p_value"] == pytest.approx(0.459717, abs=1e-6)
-    assert result["ci_low"] == pytest.approx(0.05 - 1.959964 * 0.0675154, abs=1e-6)
-    assert result["ci_high"] == pytest.approx(0.05 + 1.959964 * 0.0675154, abs=1e-6)
-
-
-@pytest.mark.parametrize(
-    ("x1", "n1", "x2", "n2"),
-    [(45, 100, 60, 120), (900, 1000, 850, 1000), (3, 40, 12, 35), (480, 500, 470, 500)],
-)
-def test_ztest_agrees_with_scipy(x1, n1, x2, n2):
-    result = traffic_stats.two_proportion_ztest(x1, n1, x2, n2)
-    table = [[x1, n1 - x1], [x2, n2 - x2]]
-    chi2, p_chi2, _, _ = chi2_contingency(table, correction=False)
-    assert result["z"] ** 2 == pytest.approx(chi2, rel=1e-5)
-    assert result["p_value"] == pytest.approx(p_chi2, abs=2e-6)
-    assert result["p_value"] == pytest.approx(2 * norm.sf(abs(result["z"])), abs=2e-6)
-    assert result["p_worse"] == pytest.approx(norm.cdf(result["z"]), abs=2e-6)
-    assert np.sign(result["z"]) == np.sign(x2 / n2 - x1 / n1)
-
-
-def test_ztest_identical_all_pass_arms_show_no_difference():
-    result = traffic_stats.two_proportion_ztest(50, 50, 80, 80)
-    assert result["z"] == 0.0
-    assert result["p_value"] == 1.0
-
-
-@pytest.mark.parametrize(("x1", "n1"), [(0, 0), (5, 4), (-1, 10)])
-def test_ztest_rejects_impossible_counts(x1, n1):
-    with pytest.raises(TrafficError, match="x1"):
-        traffic_stats.two_proportion_ztest(x1, n1, 5, 10)
-
-
-def test_required_sample_size_hand_case():
-    # p1 = .5, p2 = .6, p̄ = .55: (1.959964·√(2·.55·.45) + 0.841621·√(.25 + .24))² / .1²
-    # = (1.378956 + 0.589135)² / .01 = 387.34 → 388 per arm.
-    assert traffic_stats.required_sample_size(0.5, 0.1, alpha=0.05, power=0.8) == 388
-    assert traffic_stats.required_sample_size(0.5, 0.05) > 4 * 388 - 50  # ~1/mde² scaling
-    assert traffic_stats.required_sample_size(0.5, 0.1, power=0.9) > 388
-
-
-def test_required_sample_size_delivers_the_power():
-    """At the computed n, the pooled test rejects about `power` of the time."""
-    n = traffic_stats.required_sample_size(0.5, 0.1)
-    rng = np.random.default_rng(1)
-    trials = 2000
-    x1 = rng.binomial(n, 0.5, trials)
-    x2 = rng.binomial(n, 0.6, trials)
-    rejected = [
-        traffic_stats.two_proportion_ztest(a, n, b, n)["p_value"] < 0.05
-        for a, b in zip(x1, x2, strict=True)
-    ]
-    assert np.mean(rejected) == pytest.approx(0.8, abs=0.03)
-
-
-def test_required_sample_size_rejects_effect_outside_unit_interval():
-    with pytest.raises(TrafficError, match="mde"):
-        traffic_stats.required_sample_size(0.98, 0.05)
 
 
 # --------------------------------------------------------------------------- routing
@@ -477,3 +411,39 @@ def test_before_a_first_release_the_candidate_is_not_compared_with_anything(tmp_
     assert metrics["production"] is None and metrics["candidate"] == candidate.sha
     assert "no production model yet" in metrics["note"] and "first release" in text
     assert canary_csv(metrics, tmp_path) == "step,arm,pass_rate\n"
+
+
+# --------------------------------------------------------------------------- registered models
+
+
+def test_registered_models_are_named_and_compared_by_their_answers(tmp_path):
+    reg = Registry(tmp_path / "registry", actor="tester")
+    production = _register(reg, tiny_bundle(tmp_path / "p", "fp32", seed=1), "fp32")
+    candidate = _register(reg, tiny_bundle(tmp_path / "c", "fp32", seed=2), "fp32")
+    reg.tag(production, "v0.3.0")
+    assert traffic.Model.of(reg, production) == traffic.Model(production, "fp32", ["v0.3.0"])
+    reference = [{**r, "tokens": ["x", "walk", "y"], "verb_index": 1} for r in REFERENCE]
+    current = [{**r, "request_id": f"r{i}", "week": 2} for i, r in enumerate(reference * 10)]
+    result = traffic.compare_registered(
+        reg, production, candidate, current, reference, PARAMS, tmp_path / "work"
+    )
+    # each side's counts are its own model's answers, checked against its acceptable forms
+    for sha, arm in ((production, "champion"), (candidate, "challenger")):
+        forms = load_predictor(reg.materialize(sha, tmp_path / short(sha))).predict(current).forms
+        assert result["replay"][arm]["passed"] == sum(passes(current, forms))
+    assert result["requests"] == 40 and set(result["slices"]) >= {"tag:VBD", "domain:verb"}
+
+
+def test_confidence_drift_watches_production_or_before_a_release_the_candidate(tmp_path):
+    reg = Registry(tmp_path / "registry", actor="tester")
+    built = _register(reg, tiny_bundle(tmp_path / "b", "fp32", seed=1), "fp32")
+    reads = []
+
+    def read_built():
+        reads.append(1)
+        return {"fp32": built}
+
+    assert confidence_model(reg, "fp32", read_built) == built
+    reg.set_alias("production", built)
+    assert confidence_model(reg, "fp32", read_built) == "production"
+    assert len(reads) == 1  # metrics/registry.json is read only when there is no production

@@ -17,8 +17,8 @@ from gramops.monitoring.gate_stats import (
     check_counts,
     harm_upper_bound,
     noninferiority,
-    rounded,
 )
+from gramops.monitoring.stats import rounded
 
 
 class GateThresholds(Protocol):

@@ -42,19 +42,11 @@ import math
 from typing import Any
 
 from gramops.core.errors import GramopsError
-from gramops.monitoring.stats import normal_quantile, upper_tail
-
-ROUND = 6
-"""Decimals of every value and bound the gate reports."""
+from gramops.monitoring.stats import normal_quantile, rounded, upper_tail
 
 
 class GateError(GramopsError, ValueError):
     """Gate inputs that cannot be tested (impossible counts)."""
-
-
-def rounded(value: float | None) -> float | None:
-    """``value`` at :data:`ROUND` decimals, as a plain float (None stays None)."""
-    return None if value is None else round(float(value), ROUND)
 
 
 def check_counts(x: int, n: int, what: str) -> None:

@@ -1,4 +1,5 @@
-"""The standard normal the traffic strategies and the gate test against, in one place.
+"""The standard normal the traffic strategies and the gate test against, and the rounding
+of the figures they report, in one place.
 
 From the stdlib rather than ``scipy.stats``: scipy.stats costs about a second of import in
 every stage that loads the traffic or gate modules, for a quantile and a tail probability,
@@ -11,6 +12,14 @@ import math
 from statistics import NormalDist
 
 _NORMAL = NormalDist()
+
+ROUND = 6
+"""Decimals of every rate, statistic and bound the traffic report and the gate write."""
+
+
+def rounded(value: float | None) -> float | None:
+    """``value`` at :data:`ROUND` decimals, as a plain float (None stays None)."""
+    return None if value is None else round(float(value), ROUND)
 
 
 def normal_quantile(p: float) -> float:

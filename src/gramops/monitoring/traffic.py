@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from gramops.core.vocab import short
 from gramops.monitoring.challenger import load_registered
-from gramops.monitoring.traffic_replay import Replay, TrafficError, outcomes, rounded
+from gramops.monitoring.stats import rounded
+from gramops.monitoring.traffic_replay import Replay, TrafficError, outcomes
 from gramops.monitoring.traffic_report import report_markdown, slices_markdown
 from gramops.monitoring.traffic_slices import slices
 from gramops.monitoring.traffic_strategies import ab_test, canary, shadow

@@ -25,18 +25,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from gramops.core.errors import GramopsError
 from gramops.models.evaluate import passes
-
-ROUND = 6
-"""Decimals of every rate and statistic in the traffic report."""
+from gramops.monitoring.stats import rounded
 
 
 class TrafficError(GramopsError):
     """Replay inputs or strategy settings that cannot be evaluated."""
-
-
-def rounded(value: float | None) -> float | None:
-    """``value`` at :data:`ROUND` decimals, as a plain float (None stays None)."""
-    return None if value is None else round(float(value), ROUND)
 
 
 def share(flags: NDArray[np.bool_]) -> float | None:

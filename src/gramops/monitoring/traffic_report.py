@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gramops.monitoring.traffic_replay import ROUND
+from gramops.monitoring.stats import ROUND
 
 CANARY_FIELDS = ("step", "arm", "pass_rate")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from gramops.monitoring.stats import normal_quantile, upper_tail
-from gramops.monitoring.traffic_replay import TrafficError, rounded
+from gramops.monitoring.stats import normal_quantile, rounded, upper_tail
+from gramops.monitoring.traffic_replay import TrafficError
 
 
 def two_proportion_ztest(
