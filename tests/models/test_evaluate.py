@@ -1,6 +1,6 @@
 import pytest
 
-from gramops.models.evaluate import confusion_rows, score, summary_metrics
+from gramops.models.evaluate import confusion_rows, pass_rate, passes, score, summary_metrics
 
 TAGS = ("VB", "VBD", "VBZ")
 
@@ -53,3 +53,25 @@ def test_summary_drops_the_matrix_and_rows_follow_predictions():
 def test_length_mismatch_is_refused():
     with pytest.raises(ValueError, match="differ in length"):
         score(RECORDS, ["VB"], ["go"], TAGS)
+
+
+def test_a_pass_is_any_acceptable_form_and_the_rate_is_unrounded():
+    # walks is acceptable for a VBD slot, went is not; ate/eats both pass
+    forms = ["walks", "went", "go", "ate"]
+    assert passes(RECORDS, forms) == [True, False, True, True]
+    assert pass_rate(RECORDS, forms) == 0.75
+    assert pass_rate(RECORDS[:3], ["walked", "x", "x"]) == 1 / 3  # not rounded to 0.333333
+
+
+def test_score_reports_the_same_pass_rate_rounded():
+    forms = ["walked", "x", "x", "x", "x", "x"]
+    records = RECORDS[:3] * 2
+    rate = score(records, ["VB"] * 6, forms, TAGS)["pass_rate"]
+    assert rate == round(pass_rate(records, forms), 6) == 0.166667
+
+
+def test_pass_rate_refuses_no_records_and_misaligned_forms():
+    with pytest.raises(ValueError, match="no records"):
+        pass_rate([], [])
+    with pytest.raises(ValueError, match="1 predicted forms for 4 records"):
+        passes(RECORDS, ["go"])

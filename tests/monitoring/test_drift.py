@@ -10,8 +10,9 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
 from gramops.core.params import DriftParams
-from gramops.monitoring import drift
-from gramops.monitoring.drift import OTHER, Binning, FeatureDrift, HistogramAccumulator
+from gramops.monitoring import drift, drift_binning, drift_stats
+from gramops.monitoring.drift import FeatureDrift
+from gramops.monitoring.drift_binning import OTHER, Binning, HistogramAccumulator
 
 EPS = 1e-4
 
@@ -45,9 +46,9 @@ def random_counts(rng: np.random.Generator, bins: int) -> tuple[np.ndarray, np.n
 @pytest.mark.parametrize("seed", range(5))
 def test_kl_and_js_equal_scipy_on_the_adjusted_proportions(seed):
     ref, cur = random_counts(np.random.default_rng(seed), 12)
-    p, q = drift.adjusted_proportions(ref, cur, EPS)
-    assert drift.kl(ref, cur, EPS) == pytest.approx(entropy(p, q), abs=1e-12)
-    assert drift.js_distance(ref, cur, EPS) == pytest.approx(jensenshannon(p, q), abs=1e-12)
+    p, q = drift_stats.adjusted_proportions(ref, cur, EPS)
+    assert drift_stats.kl(ref, cur, EPS) == pytest.approx(entropy(p, q), abs=1e-12)
+    assert drift_stats.js_distance(ref, cur, EPS) == pytest.approx(jensenshannon(p, q), abs=1e-12)
 
 
 def independent_psi(ref: list[int], cur: list[int], eps: float) -> float:
@@ -68,13 +69,13 @@ def independent_psi(ref: list[int], cur: list[int], eps: float) -> float:
 def test_psi_equals_an_independent_computation(seed):
     ref, cur = random_counts(np.random.default_rng(seed), 12)
     expected = independent_psi(ref.tolist(), cur.tolist(), EPS)
-    assert drift.psi(ref, cur, EPS) == pytest.approx(expected, rel=1e-12)
+    assert drift_stats.psi(ref, cur, EPS) == pytest.approx(expected, rel=1e-12)
 
 
 def test_psi_is_the_symmetrised_kl():
     ref, cur = random_counts(np.random.default_rng(9), 8)
-    assert drift.psi(ref, cur, EPS) == pytest.approx(
-        drift.kl(ref, cur, EPS) + drift.kl(cur, ref, EPS), rel=1e-12
+    assert drift_stats.psi(ref, cur, EPS) == pytest.approx(
+        drift_stats.kl(ref, cur, EPS) + drift_stats.kl(cur, ref, EPS), rel=1e-12
     )
 
 
@@ -84,34 +85,34 @@ def test_psi_is_the_symmetrised_kl():
 def test_hand_computed_two_bins():
     # shares (1/2, 1/2) vs (1/4, 3/4), no epsilon involved
     ref, cur = [1, 1], [1, 3]
-    assert drift.psi(ref, cur, EPS) == pytest.approx(math.log(3) / 4, rel=1e-12)
-    assert drift.kl(ref, cur, EPS) == pytest.approx(math.log(4 / 3) / 2, rel=1e-12)
+    assert drift_stats.psi(ref, cur, EPS) == pytest.approx(math.log(3) / 4, rel=1e-12)
+    assert drift_stats.kl(ref, cur, EPS) == pytest.approx(math.log(4 / 3) / 2, rel=1e-12)
     m = (3 / 8, 5 / 8)
     js2 = 0.5 * (0.5 * math.log(0.5 / m[0]) + 0.5 * math.log(0.5 / m[1])) + 0.5 * (
         0.25 * math.log(0.25 / m[0]) + 0.75 * math.log(0.75 / m[1])
     )
-    assert drift.js_distance(ref, cur, EPS) == pytest.approx(math.sqrt(js2), rel=1e-12)
+    assert drift_stats.js_distance(ref, cur, EPS) == pytest.approx(math.sqrt(js2), rel=1e-12)
 
 
 def test_empty_bins_use_the_documented_epsilon():
     eps = 0.01
     # each side has one empty bin: (eps, 1) / (1 + eps) against (1, eps) / (1 + eps)
-    p, q = drift.adjusted_proportions([0, 10], [10, 0], eps)
+    p, q = drift_stats.adjusted_proportions([0, 10], [10, 0], eps)
     np.testing.assert_allclose(p, [eps / (1 + eps), 1 / (1 + eps)], rtol=1e-15)
     np.testing.assert_allclose(q, [1 / (1 + eps), eps / (1 + eps)], rtol=1e-15)
     gap = (1 - eps) / (1 + eps) * math.log(1 / eps)
-    assert drift.kl([0, 10], [10, 0], eps) == pytest.approx(gap, rel=1e-12)
-    assert drift.psi([0, 10], [10, 0], eps) == pytest.approx(2 * gap, rel=1e-12)
-    assert 0 < drift.js_distance([0, 10], [10, 0], eps) < math.sqrt(math.log(2))
+    assert drift_stats.kl([0, 10], [10, 0], eps) == pytest.approx(gap, rel=1e-12)
+    assert drift_stats.psi([0, 10], [10, 0], eps) == pytest.approx(2 * gap, rel=1e-12)
+    assert 0 < drift_stats.js_distance([0, 10], [10, 0], eps) < math.sqrt(math.log(2))
 
 
 def test_bins_empty_on_both_sides_change_nothing():
-    for f in (drift.psi, drift.kl, drift.js_distance):
+    for f in (drift_stats.psi, drift_stats.kl, drift_stats.js_distance):
         assert f([3, 1, 0, 0], [1, 3, 0, 0], EPS) == f([3, 1], [1, 3], EPS)
 
 
 def test_single_category_histograms_are_finite_and_zero_when_identical():
-    for f in (drift.psi, drift.kl, drift.js_distance):
+    for f in (drift_stats.psi, drift_stats.kl, drift_stats.js_distance):
         assert f([5], [7], EPS) == 0.0
         assert f([5, 0, 0], [9, 0, 0], EPS) == 0.0
         moved = f([5, 0], [0, 5], EPS)
@@ -121,15 +122,15 @@ def test_single_category_histograms_are_finite_and_zero_when_identical():
 @pytest.mark.parametrize("seed", range(3))
 def test_identical_distributions_give_zero(seed):
     counts = np.random.default_rng(seed).integers(0, 100, 20)
-    stats = drift.statistics(counts, counts * 3, EPS)
+    stats = drift_stats.statistics(counts, counts * 3, EPS)
     assert stats == pytest.approx({"psi": 0.0, "kl": 0.0, "js": 0.0}, abs=1e-15)
 
 
 def test_mismatched_or_empty_histograms_are_refused():
     with pytest.raises(ValueError, match="bin them alike"):
-        drift.psi([1, 2], [1, 2, 3], EPS)
+        drift_stats.psi([1, 2], [1, 2, 3], EPS)
     with pytest.raises(ValueError, match="empty"):
-        drift.kl([0, 0], [1, 2], EPS)
+        drift_stats.kl([0, 0], [1, 2], EPS)
 
 
 # --------------------------------------------------------------------------- binning
@@ -139,47 +140,49 @@ def test_quantile_edges_with_heavy_ties_stay_strictly_increasing():
     rng = np.random.default_rng(0)
     tied = np.concatenate([np.zeros(9000), rng.integers(1, 4, 1000)])
     for data in (tied, rng.integers(0, 3, 5000), np.full(100, 7.0)):
-        edges = drift.quantile_edges(data, 10)
+        edges = drift_binning.quantile_edges(data, 10)
         assert 1 <= len(edges) <= 9
         assert (np.diff(edges) > 0).all()
         Binning.numeric(edges)  # accepted as a binning
-    assert drift.quantile_edges(np.full(100, 7.0), 10).tolist() == [7.0]
+    assert drift_binning.quantile_edges(np.full(100, 7.0), 10).tolist() == [7.0]
 
 
 def test_quantile_edges_are_observed_values_so_integer_features_get_integer_edges():
     # F(3) = 0.3 ≥ 1/4, F(5) = 0.5 ≥ 2/4, F(8) = 0.8 ≥ 3/4 (interpolation would give 3.25)
-    edges = drift.quantile_edges(np.arange(1, 11), 4)
+    edges = drift_binning.quantile_edges(np.arange(1, 11), 4)
     assert edges.tolist() == [3.0, 5.0, 8.0]
-    assert drift.numeric_labels(edges) == ["< 3", "[3, 5)", "[5, 8)", "≥ 8"]
+    assert drift_binning.numeric_labels(edges) == ["< 3", "[3, 5)", "[5, 8)", "≥ 8"]
 
 
 def test_quantile_bins_hold_equal_reference_mass_for_continuous_data():
     data = np.random.default_rng(1).normal(size=100_000)
-    counts = np.bincount(drift.bin_codes(data, drift.quantile_edges(data, 10)), minlength=10)
+    counts = np.bincount(
+        drift_binning.bin_codes(data, drift_binning.quantile_edges(data, 10)), minlength=10
+    )
     assert len(counts) == 10
     np.testing.assert_allclose(counts / len(data), 0.1, atol=1e-4)
 
 
 def test_bins_are_left_closed_and_open_ended():
     edges = [12.0, 15.0, 30.0]
-    codes = drift.bin_codes([-1e9, 11.9, 12, 14.9, 15, 29, 30, 1e9], edges)
+    codes = drift_binning.bin_codes([-1e9, 11.9, 12, 14.9, 15, 29, 30, 1e9], edges)
     assert codes.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
-    assert drift.numeric_labels(edges) == ["< 12", "[12, 15)", "[15, 30)", "≥ 30"]
+    assert drift_binning.numeric_labels(edges) == ["< 12", "[12, 15)", "[15, 30)", "≥ 30"]
 
 
 def test_close_edges_get_distinct_labels():
-    labels = drift.numeric_labels([1.0000001, 1.0000002])
+    labels = drift_binning.numeric_labels([1.0000001, 1.0000002])
     assert len(set(labels)) == 3
 
 
 def test_quantile_edges_refuse_nan():
     with pytest.raises(ValueError, match="NaN"):
-        drift.quantile_edges([1.0, np.nan, 2.0], 4)
+        drift_binning.quantile_edges([1.0, np.nan, 2.0], 4)
 
 
 def test_categorical_binning_keeps_top_k_and_sends_the_rest_to_other():
     reference = ["run"] * 5 + ["go"] * 3 + ["be"] * 3 + ["eat"]
-    cats = drift.top_categories(reference, 2)
+    cats = drift_binning.top_categories(reference, 2)
     assert cats == ["run", "be"]  # tie between be and go broken by name
     binning = Binning.categorical(cats)
     assert binning.labels == ("run", "be", OTHER)
@@ -191,7 +194,7 @@ def test_fitting_gives_the_same_reference_histogram_as_binning_it_again():
     words = rng.choice(np.array(["a", "b", "c", "d", None], dtype=object), 5000)
     numbers = rng.poisson(5, 5000)
     for data, kind in ((words, "categorical"), (numbers, "numeric")):
-        binning, counts = drift.fit_binning(data, kind, make_params(top_lemmas=2))
+        binning, counts = drift_binning.fit_binning(data, kind, make_params(top_lemmas=2))
         np.testing.assert_array_equal(counts, binning.counts(data))
         assert counts.sum() == len(data)
 
@@ -207,7 +210,7 @@ def test_other_label_cannot_be_a_category():
 def test_streaming_over_chunks_equals_in_memory():
     rng = np.random.default_rng(2)
     values = rng.gamma(2.0, 5.0, 10_001)
-    numeric = Binning.numeric(drift.quantile_edges(values[:3000], 10))
+    numeric = Binning.numeric(drift_binning.quantile_edges(values[:3000], 10))
     words = rng.choice(["a", "b", "c", "d", "e", "f"], 10_001)
     categorical = Binning.categorical(["a", "b", "c"])
     for binning, data in ((numeric, values), (categorical, words)):
@@ -234,7 +237,7 @@ def test_accumulator_refuses_codes_outside_its_bins():
 def test_no_shift_quantile_shrinks_as_the_sample_grows():
     reference = np.full(10, 10_000)
     quantiles = [
-        drift.null_quantiles(
+        drift_stats.null_quantiles(
             reference,
             n,
             epsilon=EPS,
@@ -244,14 +247,14 @@ def test_no_shift_quantile_shrinks_as_the_sample_grows():
         )
         for n in (100, 1_000, 10_000)
     ]
-    for stat in drift.STATISTICS:
+    for stat in drift_stats.STATISTICS:
         values = [q[stat] for q in quantiles]
         assert values[0] > values[1] > values[2] > 0, (stat, values)
 
 
 def test_no_shift_quantile_is_seeded():
     def run(seed: int) -> dict[str, float]:
-        return drift.null_quantiles(
+        return drift_stats.null_quantiles(
             [5, 10, 20], 50, epsilon=EPS, quantile=0.99, samples=50, rng=np.random.default_rng(seed)
         )
 
@@ -265,13 +268,13 @@ def test_no_shift_quantile_is_seeded():
 def test_statistics_grow_with_a_mean_shift():
     rng = np.random.default_rng(3)
     reference = rng.normal(size=20_000)
-    binning = Binning.numeric(drift.quantile_edges(reference, 10))
+    binning = Binning.numeric(drift_binning.quantile_edges(reference, 10))
     ref_counts = binning.counts(reference)
     series = [
-        drift.statistics(ref_counts, binning.counts(rng.normal(shift, 1, 20_000)), EPS)
+        drift_stats.statistics(ref_counts, binning.counts(rng.normal(shift, 1, 20_000)), EPS)
         for shift in (0.0, 0.25, 0.5, 1.0)
     ]
-    for stat in drift.STATISTICS:
+    for stat in drift_stats.STATISTICS:
         values = [s[stat] for s in series]
         assert values == sorted(values) and len(set(values)) == 4, (stat, values)
 
@@ -386,7 +389,7 @@ def test_report_is_plain_json_with_rounded_values_and_plot_rows():
     text = json.dumps(report, allow_nan=False, ensure_ascii=False)
     assert json.loads(text) == report
     for f in report["features"].values():
-        for stat in drift.STATISTICS:
+        for stat in drift_stats.STATISTICS:
             assert f[stat] == round(f[stat], 6)
     for rows in report["histograms"].values():
         assert set(rows[0]) == {"bin", "reference", "current"}

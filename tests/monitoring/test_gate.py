@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gramops.monitoring import gate
-from gramops.monitoring.gate import GateError, GateInputs
+from gramops.core.errors import GramopsError
+from gramops.core.vocab import short
+from gramops.monitoring import gate, gate_stats
+from gramops.monitoring.gate_rules import GateInputs
+from gramops.monitoring.gate_stats import GateError
 from gramops.registry import auditlog
+from gramops.registry.store import Registry
+from helpers.bundles import tiny_bundle
 
 PARAMS = SimpleNamespace(
     quality_floor=0.9, margin=0.01, alpha=0.05, cpqu_ceiling=1.5, slice_min_n=30, slice_margin=0.05
@@ -72,7 +77,7 @@ def test_noninferiority_matches_a_hand_computation():
     se = math.sqrt(p_c * (1 - p_c) / n_c + p_p * (1 - p_p) / n_p)
     bound = (p_c - p_p) - norm.ppf(1 - alpha) * se
     z = (p_c - p_p + margin) / se
-    result = gate.noninferiority(x_c, n_c, x_p, n_p, margin, alpha)
+    result = gate_stats.noninferiority(x_c, n_c, x_p, n_p, margin, alpha)
     assert result["value"] == pytest.approx(-0.02, abs=1e-6)
     assert result["bound"] == pytest.approx(bound, abs=1e-6)
     assert result["threshold"] == -0.05
@@ -85,7 +90,7 @@ def test_noninferiority_matches_a_hand_computation():
 
 def test_noninferiority_fails_when_the_bound_crosses_the_margin():
     # same rates, smaller margin: the lower bound (≈ -0.043) is below -0.01
-    result = gate.noninferiority(880, 1000, 900, 1000, 0.01, 0.05)
+    result = gate_stats.noninferiority(880, 1000, 900, 1000, 0.01, 0.05)
     assert result["bound"] < result["threshold"]
     assert result["verdict"] == "fail"
     # the bound/threshold rule and the one-sided test at alpha are the same decision
@@ -94,21 +99,21 @@ def test_noninferiority_fails_when_the_bound_crosses_the_margin():
 
 def test_noninferiority_needs_evidence_not_just_no_significant_harm():
     # equal rates on 20 samples: not significantly worse, but nothing shown either
-    result = gate.noninferiority(18, 20, 18, 20, 0.01, 0.05)
+    result = gate_stats.noninferiority(18, 20, 18, 20, 0.01, 0.05)
     assert result["value"] == 0
     assert result["verdict"] == "fail"
 
 
 def test_noninferiority_without_samples_fails_and_with_zero_spread_uses_the_difference():
-    empty = gate.noninferiority(0, 0, 90, 100, 0.01, 0.05)
+    empty = gate_stats.noninferiority(0, 0, 90, 100, 0.01, 0.05)
     assert empty["verdict"] == "fail" and empty["bound"] is None
-    perfect = gate.noninferiority(100, 100, 50, 50, 0.01, 0.05)
+    perfect = gate_stats.noninferiority(100, 100, 50, 50, 0.01, 0.05)
     assert perfect["bound"] == 0 and perfect["verdict"] == "pass"
 
 
 def test_noninferiority_rejects_impossible_counts():
     with pytest.raises(GateError, match="candidate"):
-        gate.noninferiority(11, 10, 5, 10, 0.01, 0.05)
+        gate_stats.noninferiority(11, 10, 5, 10, 0.01, 0.05)
 
 
 # --------------------------------------------------------------------------- slice bound
@@ -139,13 +144,13 @@ def _newcombe_upper(x_c, n_c, x_p, n_p, alpha):
     ],
 )
 def test_harm_bound_matches_newcombe_written_out(x_c, n_c, x_p, n_p, alpha):
-    bound = gate.harm_upper_bound(x_c, n_c, x_p, n_p, alpha)
+    bound = gate_stats.harm_upper_bound(x_c, n_c, x_p, n_p, alpha)
     assert bound == pytest.approx(_newcombe_upper(x_c, n_c, x_p, n_p, alpha), abs=1e-12)
 
 
 def test_harm_bound_keeps_width_at_rates_of_one():
     # a Wald interval would be [0, 0] here and call any later drop "significant"
-    assert gate.harm_upper_bound(30, 30, 30, 30, 0.05) > 0.05
+    assert gate_stats.harm_upper_bound(30, 30, 30, 30, 0.05) > 0.05
 
 
 def test_harm_bound_covers_a_true_tie_at_its_level():
@@ -154,7 +159,7 @@ def test_harm_bound_covers_a_true_tie_at_its_level():
     rng = np.random.default_rng(3)
     n, p, alpha = 60, 0.9, 0.05
     x = rng.binomial(n, p, size=(4_000, 2))
-    below = sum(gate.harm_upper_bound(int(c), n, int(q), n, alpha) < 0 for c, q in x)
+    below = sum(gate_stats.harm_upper_bound(int(c), n, int(q), n, alpha) < 0 for c, q in x)
     assert below / len(x) <= alpha + 0.01
 
 
@@ -391,3 +396,98 @@ def test_a_first_release_is_judged_on_the_rules_that_need_no_production():
     weak = gate.decide(replace(first, candidate_reference=(8_000, 10_000)), PARAMS)
     assert weak["decision"] == "block"
     assert [n for n, v in _verdicts(weak).items() if v == "fail"] == ["quality_floor"]
+
+
+# --------------------------------------------------------------------------- the inputs
+
+
+@pytest.fixture
+def judged(tmp_path):
+    """A registry with production and a candidate, and the metrics files the gate reads."""
+    reg = Registry(tmp_path / "registry", actor="tester")
+    production = reg.register(tiny_bundle(tmp_path / "p", "fp32", seed=1), family="fp32").sha
+    candidate = reg.register(tiny_bundle(tmp_path / "c", "fp32", seed=2), family="fp32").sha
+    reg.set_alias("production", production)
+    replay = {
+        "production": production,
+        "candidate": candidate,
+        "replay": {
+            "champion": {"passed": 90, "n": 100},
+            "challenger": {"passed": 88, "n": 100},
+        },
+        "slices": SAME_SLICES,
+    }
+    costs = {
+        "entries": {
+            short(production): {"sha": production, "cpqu": 0.001},
+            # a file written before rows carried the full SHA
+            short(candidate): {"sha": short(candidate), "cpqu": 0.002},
+        }
+    }
+    return SimpleNamespace(
+        reg=reg,
+        production=production,
+        candidate=candidate,
+        replay=replay,
+        drift={"retrain": True},
+        costs=costs,
+        built={"fp32": candidate},
+    )
+
+
+def _inputs(j, **changes):
+    replay = {**j.replay, **changes}
+    return gate.gate_inputs(j.reg, replay, j.drift, j.costs, j.built)
+
+
+def test_inputs_come_from_the_metrics_files_and_the_registry(judged):
+    inputs, state = _inputs(judged)
+    assert state == judged.reg.state() and state["production"] == judged.production
+    assert inputs.production == judged.production and inputs.candidate == judged.candidate
+    # tiny bundles' eval report: pass rate 0.9 of 4 records
+    assert inputs.production_reference == inputs.candidate_reference == (round(0.9 * 4), 4)
+    assert inputs.candidate_traffic == (88, 100) and inputs.production_traffic == (90, 100)
+    assert inputs.drift_retrain and inputs.candidate_evaluated_on_current
+    assert (inputs.candidate_cpqu, inputs.production_cpqu) == (0.002, 0.001)
+    assert inputs.candidate_rolled_back is None
+    assert inputs.slices == SAME_SLICES
+
+
+def test_a_rollback_away_from_the_candidate_is_an_input(judged):
+    judged.reg.set_alias("production", judged.candidate)
+    judged.reg.rollback("production", reason="slow")
+    inputs, _ = _inputs(judged)
+    assert "rolled back from production" in inputs.candidate_rolled_back
+    assert "(slow)" in inputs.candidate_rolled_back
+
+
+def test_no_candidate_and_a_first_release_need_fewer_facts(judged, tmp_path):
+    inputs, _ = _inputs(judged, candidate=None)
+    assert inputs.candidate is None and inputs.candidate_traffic == (0, 0)
+    assert gate.decide(inputs, PARAMS)["decision"] == "hold"
+    fresh = Registry(tmp_path / "fresh", actor="tester")
+    sha = fresh.register(tiny_bundle(tmp_path / "f", "fp32", seed=4), family="fp32").sha
+    first, state = gate.gate_inputs(
+        fresh, {"production": None, "candidate": sha}, {"retrain": False}, {}, {}
+    )
+    assert state["production"] is None and first.production_reference == (0, 0)
+    assert first.candidate_reference == (round(0.9 * 4), 4) and not first.drift_retrain
+
+
+def test_unregistered_shas_and_a_stale_comparison_are_refused(judged):
+    with pytest.raises(GramopsError, match=r"metrics/traffic.json candidate = e{64}.*dvc repro"):
+        _inputs(judged, candidate="e" * 64)
+    judged.built["int8"] = "f" * 64
+    with pytest.raises(GramopsError, match=r"metrics/registry.json shas.int8 = f{64}"):
+        _inputs(judged)
+    del judged.built["int8"]
+    with pytest.raises(GramopsError, match=r"compared against production a+, but the registry"):
+        _inputs(judged, production="a" * 64)
+
+
+def test_cpqu_rows_are_found_by_full_or_short_sha():
+    costs = {"entries": {"x": {"sha": "a" * 64, "cpqu": 1.0}, "y": {"sha": "b" * 12}}}
+    assert gate.cpqu_of(costs, "a" * 64) == 1.0
+    assert gate.cpqu_of(costs, "b" * 64) is None
+    assert gate.cpqu_of(costs, "c" * 64) is None
+    assert gate.reference_counts({"metrics": {"verb": {"pass_rate": 0.75, "count": 8}}}) == (6, 8)

@@ -288,3 +288,44 @@ def test_outliers_are_clipped_so_no_record_takes_over_the_sample() -> None:
     probs = sampling_probabilities(pool, REFERENCE, "length", 1.0)
     assert probs[-1] == pytest.approx(probs[-2])  # both beyond Z_CLIP reference SDs
     assert probs[-1] < 0.05
+
+
+# --------------------------------------------------------------------------- the weeks
+
+
+def test_the_ramp_is_linear_and_reaches_the_intensity_in_the_last_week():
+    ramp = [shift.week_intensity(0.6, week, 4) for week in range(1, 5)]
+    assert ramp == pytest.approx([0.15, 0.3, 0.45, 0.6])
+    assert ramp[-1] == 0.6
+
+
+def test_each_week_is_drawn_at_its_ramp_intensity():
+    pool = verb_records(60, FREQUENT + RARE) + [
+        record(i, "tutor", "VB", "walk", 9) for i in range(30)
+    ]
+    reference = verb_records(120, FREQUENT + RARE, offset=500)
+    params = ShiftParams(kind="domain", intensity=0.8, size=400, weeks=4, seed=3)
+    traffic = make_traffic(pool, reference, params)
+    shares = shift.week_summaries(traffic, params.weeks)
+    # the tutor share of a domain shift is the week's intensity (DOMAIN_MAX_SHARE = 1)
+    for week, summary in enumerate(shares.values(), start=1):
+        expected = shift.week_intensity(params.intensity, week, params.weeks)
+        assert summary["tutor_share"] == pytest.approx(expected, abs=0.08)
+
+
+def test_week_summaries_count_by_hand():
+    batch = [
+        {**record(0, "verb", "VBD", "walk", 4), "week": 1},
+        {**record(1, "tutor", "VB", "walk", 6), "week": 1},
+        {**record(2, "verb", "VBZ", "go", 5), "week": 2},
+    ]
+    assert shift.week_summaries(batch, 2) == {
+        "week_01": {"requests": 2, "tutor_share": 0.5, "mean_tokens": 5.0, "past_share": 0.5},
+        "week_02": {"requests": 1, "tutor_share": 0.0, "mean_tokens": 5.0, "past_share": 0.0},
+    }
+
+
+def test_latest_week_and_verb_domain_select_records():
+    requests = [{"week": w, "domain": d} for w, d in [(1, "verb"), (3, "tutor"), (3, "verb")]]
+    assert shift.latest_week(iter(requests)) == requests[1:]
+    assert shift.verb_domain(requests) == [requests[0], requests[2]]

@@ -1,6 +1,6 @@
-"""Traffic strategies: the z-test against a hand computation and scipy, the sample size
-formula, deterministic nested routing, the behaviour of shadow, A/B and canary, slices,
-the report with and without a candidate, and which model traffic.challenger names."""
+"""Traffic strategies: deterministic nested routing, the behaviour of shadow, A/B and
+canary, slices, the report with and without a candidate, registered models compared by
+their answers, and which model traffic.challenger names."""
 
 import itertools
 import json
@@ -11,12 +11,22 @@ from inspect import signature
 
 import numpy as np
 import pytest
-from scipy.stats import chi2_contingency, norm
 
 from gramops.core.errors import GramopsError
-from gramops.monitoring import traffic
-from gramops.monitoring.challenger import resolve_challenger
-from gramops.monitoring.traffic import Replay, TrafficError
+from gramops.core.fileio import write_csv
+from gramops.core.vocab import short
+from gramops.models.evaluate import passes
+from gramops.models.inference import load_predictor
+from gramops.monitoring import (
+    traffic,
+    traffic_replay,
+    traffic_report,
+    traffic_slices,
+    traffic_stats,
+    traffic_strategies,
+)
+from gramops.monitoring.challenger import confidence_model, resolve_challenger
+from gramops.monitoring.traffic_replay import Replay, TrafficError
 from gramops.registry.store import Registry
 from helpers.bundles import tiny_bundle
 
@@ -43,83 +53,15 @@ def make_replay(
     )
 
 
-# --------------------------------------------------------------------------- z-test
-
-
-def test_ztest_matches_hand_computation():
-    # p1 = 45/100, p2 = 60/120, pooled = 105/220; SE = sqrt(.4773 * .5227 * (1/100 + 1/120))
-    # = 0.0676303, z = 0.05 / SE = 0.739313; two-sided p = 0.459717. Unpooled SE = 0.0675154.
-    result = traffic.two_proportion_ztest(45, 100, 60, 120)
-    assert result["diff"] == pytest.approx(0.05)
-    assert result["z"] == pytest.approx(0.739313, abs=1e-6)
-    assert result["p_value"] == pytest.approx(0.459717, abs=1e-6)
-    assert result["ci_low"] == pytest.approx(0.05 - 1.959964 * 0.0675154, abs=1e-6)
-    assert result["ci_high"] == pytest.approx(0.05 + 1.959964 * 0.0675154, abs=1e-6)
-
-
-@pytest.mark.parametrize(
-    ("x1", "n1", "x2", "n2"),
-    [(45, 100, 60, 120), (900, 1000, 850, 1000), (3, 40, 12, 35), (480, 500, 470, 500)],
-)
-def test_ztest_agrees_with_scipy(x1, n1, x2, n2):
-    result = traffic.two_proportion_ztest(x1, n1, x2, n2)
-    table = [[x1, n1 - x1], [x2, n2 - x2]]
-    chi2, p_chi2, _, _ = chi2_contingency(table, correction=False)
-    assert result["z"] ** 2 == pytest.approx(chi2, rel=1e-5)
-    assert result["p_value"] == pytest.approx(p_chi2, abs=2e-6)
-    assert result["p_value"] == pytest.approx(2 * norm.sf(abs(result["z"])), abs=2e-6)
-    assert result["p_worse"] == pytest.approx(norm.cdf(result["z"]), abs=2e-6)
-    assert np.sign(result["z"]) == np.sign(x2 / n2 - x1 / n1)
-
-
-def test_ztest_identical_all_pass_arms_show_no_difference():
-    result = traffic.two_proportion_ztest(50, 50, 80, 80)
-    assert result["z"] == 0.0
-    assert result["p_value"] == 1.0
-
-
-@pytest.mark.parametrize(("x1", "n1"), [(0, 0), (5, 4), (-1, 10)])
-def test_ztest_rejects_impossible_counts(x1, n1):
-    with pytest.raises(TrafficError, match="x1"):
-        traffic.two_proportion_ztest(x1, n1, 5, 10)
-
-
-def test_required_sample_size_hand_case():
-    # p1 = .5, p2 = .6, p̄ = .55: (1.959964·√(2·.55·.45) + 0.841621·√(.25 + .24))² / .1²
-    # = (1.378956 + 0.589135)² / .01 = 387.34 → 388 per arm.
-    assert traffic.required_sample_size(0.5, 0.1, alpha=0.05, power=0.8) == 388
-    assert traffic.required_sample_size(0.5, 0.05) > 4 * 388 - 50  # ~1/mde² scaling
-    assert traffic.required_sample_size(0.5, 0.1, power=0.9) > 388
-
-
-def test_required_sample_size_delivers_the_power():
-    """At the computed n, the pooled test rejects about `power` of the time."""
-    n = traffic.required_sample_size(0.5, 0.1)
-    rng = np.random.default_rng(1)
-    trials = 2000
-    x1 = rng.binomial(n, 0.5, trials)
-    x2 = rng.binomial(n, 0.6, trials)
-    rejected = [
-        traffic.two_proportion_ztest(a, n, b, n)["p_value"] < 0.05
-        for a, b in zip(x1, x2, strict=True)
-    ]
-    assert np.mean(rejected) == pytest.approx(0.8, abs=0.03)
-
-
-def test_required_sample_size_rejects_effect_outside_unit_interval():
-    with pytest.raises(TrafficError, match="mde"):
-        traffic.required_sample_size(0.98, 0.05)
-
-
 # --------------------------------------------------------------------------- routing
 
 
 def test_route_is_deterministic_across_calls_and_processes():
     ids = IDS[:50]
-    here = [traffic.route(i, "ab") for i in ids]
-    assert here == [traffic.route(i, "ab") for i in ids]
+    here = [traffic_replay.route(i, "ab") for i in ids]
+    assert here == [traffic_replay.route(i, "ab") for i in ids]
     code = (
-        "import json, sys; from gramops.monitoring.traffic import route; "
+        "import json, sys; from gramops.monitoring.traffic_replay import route; "
         "print(json.dumps([route(i, 'ab') for i in json.loads(sys.argv[1])]))"
     )
     # A fresh interpreter has a different str-hash seed, so this fails if routing used hash().
@@ -130,27 +72,29 @@ def test_route_is_deterministic_across_calls_and_processes():
 
 
 def test_route_depends_on_salt_and_stays_in_unit_interval():
-    values = traffic.routes(IDS, "shadow")
+    values = traffic_replay.routes(IDS, "shadow")
     assert values.min() >= 0.0 and values.max() < 1.0
-    assert not np.array_equal(values, traffic.routes(IDS, "ab"))
+    assert not np.array_equal(values, traffic_replay.routes(IDS, "ab"))
 
 
 @pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5, 0.9])
 def test_assign_fraction_matches_request_within_noise(fraction):
-    share = traffic.assign(IDS, fraction, "ab").mean()
+    share = traffic_replay.assign(IDS, fraction, "ab").mean()
     sigma = math.sqrt(fraction * (1 - fraction) / len(IDS))
     assert abs(share - fraction) < 4 * sigma
 
 
 def test_assign_edges_and_bad_fraction():
-    assert not traffic.assign(IDS[:100], 0.0, "ab").any()
-    assert traffic.assign(IDS[:100], 1.0, "ab").all()
+    assert not traffic_replay.assign(IDS[:100], 0.0, "ab").any()
+    assert traffic_replay.assign(IDS[:100], 1.0, "ab").all()
     with pytest.raises(TrafficError, match="fraction"):
-        traffic.assign(IDS, 1.5, "ab")
+        traffic_replay.assign(IDS, 1.5, "ab")
 
 
 def test_canary_steps_are_nested():
-    masks = [traffic.assign(IDS, s, "canary") for s in traffic.DEFAULT_CANARY_STEPS]
+    masks = [
+        traffic_replay.assign(IDS, s, "canary") for s in traffic_strategies.DEFAULT_CANARY_STEPS
+    ]
     for small, large in itertools.pairwise(masks):
         assert not (small & ~large).any()
         assert large.sum() > small.sum()
@@ -176,7 +120,7 @@ def small_replay() -> Replay:
 
 
 def test_shadow_counts_disagreements_and_lists_examples():
-    result = traffic.shadow(small_replay(), fraction=1.0, examples=2)
+    result = traffic_strategies.shadow(small_replay(), fraction=1.0, examples=2)
     assert result["n_shadowed"] == 6
     assert result["disagreements"] == 3
     assert result["disagreement_rate"] == 0.5
@@ -210,8 +154,8 @@ def test_shadow_counts_disagreements_and_lists_examples():
 
 def test_shadow_measures_only_the_mirrored_fraction():
     replay = make_replay(0.9, 0.5)
-    result = traffic.shadow(replay)
-    mirrored = traffic.assign(IDS, 0.1, "shadow")
+    result = traffic_strategies.shadow(replay)
+    mirrored = traffic_replay.assign(IDS, 0.1, "shadow")
     assert result["n_shadowed"] == mirrored.sum()
     assert result["challenger_pass_rate"] == pytest.approx(
         replay.challenger_pass[mirrored].mean(), abs=1e-6
@@ -224,7 +168,7 @@ def test_shadow_measures_only_the_mirrored_fraction():
 
 
 def test_ab_detects_a_large_difference():
-    result = traffic.ab_test(make_replay(0.9, 0.7))
+    result = traffic_strategies.ab_test(make_replay(0.9, 0.7))
     assert result["significant"]
     assert result["test"]["diff"] < 0
     assert result["test"]["ci_high"] < 0
@@ -233,24 +177,24 @@ def test_ab_detects_a_large_difference():
 
 
 def test_ab_equal_arms_not_significant():
-    result = traffic.ab_test(make_replay(0.8, 0.8, seed=3))
+    result = traffic_strategies.ab_test(make_replay(0.8, 0.8, seed=3))
     assert not result["significant"]
     assert result["test"]["ci_low"] < 0 < result["test"]["ci_high"]
-    assert result["required_per_arm"] == traffic.required_sample_size(
+    assert result["required_per_arm"] == traffic_stats.required_sample_size(
         result["champion"]["pass_rate"], 0.05
     )
 
 
 def test_ab_rejects_split_with_empty_arm():
     with pytest.raises(TrafficError, match="arm empty"):
-        traffic.ab_test(make_replay(0.8, 0.8), fraction=0.0)
+        traffic_strategies.ab_test(make_replay(0.8, 0.8), fraction=0.0)
 
 
 # --------------------------------------------------------------------------- canary
 
 
 def test_canary_aborts_early_on_a_clearly_worse_challenger():
-    result = traffic.canary(make_replay(0.9, 0.5))
+    result = traffic_strategies.canary(make_replay(0.9, 0.5))
     assert not result["completed"]
     assert result["stopped_at"] in (0.01, 0.05)
     assert result["steps"][-1]["fraction"] == result["stopped_at"]
@@ -259,24 +203,24 @@ def test_canary_aborts_early_on_a_clearly_worse_challenger():
 
 
 def test_canary_completes_on_an_equal_challenger():
-    result = traffic.canary(make_replay(0.8, 0.8, seed=3))
+    result = traffic_strategies.canary(make_replay(0.8, 0.8, seed=3))
     assert result["completed"]
     assert result["stopped_at"] is None
-    assert [s["fraction"] for s in result["steps"]] == list(traffic.DEFAULT_CANARY_STEPS)
+    assert [s["fraction"] for s in result["steps"]] == list(traffic_strategies.DEFAULT_CANARY_STEPS)
     last = result["steps"][-1]
     assert last["n_champion"] == 0 and last["p_worse"] is None
     for s in result["steps"]:
-        assert s["n_challenger"] == traffic.assign(IDS, s["fraction"], "canary").sum()
+        assert s["n_challenger"] == traffic_replay.assign(IDS, s["fraction"], "canary").sum()
 
 
 def test_canary_does_not_abort_on_a_better_challenger():
-    assert traffic.canary(make_replay(0.6, 0.9))["completed"]
+    assert traffic_strategies.canary(make_replay(0.6, 0.9))["completed"]
 
 
 @pytest.mark.parametrize("steps", [[], [0.5, 0.25], [0.0, 1.0], [0.5, 1.5]])
 def test_canary_rejects_bad_steps(steps):
     with pytest.raises(TrafficError, match="steps"):
-        traffic.canary(make_replay(0.8, 0.8, n=100), steps=steps)
+        traffic_strategies.canary(make_replay(0.8, 0.8, n=100), steps=steps)
 
 
 # --------------------------------------------------------------------------- replay, report
@@ -289,11 +233,21 @@ def test_replay_names_the_misaligned_input():
 
 def test_outputs_are_json_ready_and_report_states_each_question():
     replay = make_replay(0.9, 0.5)
-    shadow, ab, canary = traffic.shadow(replay), traffic.ab_test(replay), traffic.canary(replay)
+    shadow, ab, canary = (
+        traffic_strategies.shadow(replay),
+        traffic_strategies.ab_test(replay),
+        traffic_strategies.canary(replay),
+    )
     for result in (shadow, ab, canary):
         assert json.loads(json.dumps(result)) == result
-    text = traffic.report_markdown(shadow, ab, canary, champion="v1.0.0", challenger="v1.1.0")
-    for question in (traffic.SHADOW_QUESTION, traffic.AB_QUESTION, traffic.CANARY_QUESTION):
+    text = traffic_report.report_markdown(
+        shadow, ab, canary, champion="v1.0.0", challenger="v1.1.0"
+    )
+    for question in (
+        traffic_strategies.SHADOW_QUESTION,
+        traffic_strategies.AB_QUESTION,
+        traffic_strategies.CANARY_QUESTION,
+    ):
         assert question in text
     assert f"aborted at {100 * canary['stopped_at']:.1f}%" in text
     assert "`v1.1.0` (challenger)" in text
@@ -318,7 +272,7 @@ def test_slice_counts_by_gold_tag_regularity_and_domain():
     # production: all gold; candidate: one pass that is not strict, one outright miss
     production = ["went", "walked", "walks", "dreamed"]
     candidate = ["goed", "walked", "walks", "dreamt"]
-    table = traffic.slices(REFERENCE, candidate, production)
+    table = traffic_slices.slices(REFERENCE, candidate, production)
     assert table["tag:VBD"] == {
         "candidate": {"n": 2, "passed": 1, "strict": 1},
         "production": {"n": 2, "passed": 2, "strict": 2},
@@ -341,7 +295,7 @@ def test_slice_counts_by_gold_tag_regularity_and_domain():
 
 def test_slice_counts_need_one_form_per_record():
     with pytest.raises(TrafficError, match="3 predicted forms for 4 records"):
-        traffic.slice_counts(REFERENCE, ["went", "walked", "walks"])
+        traffic_slices.slice_counts(REFERENCE, ["went", "walked", "walks"])
 
 
 # --------------------------------------------------------------------------- the report
@@ -363,7 +317,15 @@ PARAMS = type(
 )()
 
 
-def test_case10_candidate_equal_to_production_reports_nothing_to_compare():
+def canary_csv(metrics, tmp_path) -> str:
+    """plots/canary.csv as the traffic stage writes it, bytes decoded (line ends kept)."""
+    path = tmp_path / "canary.csv"
+    rows = traffic_report.canary_rows(metrics)
+    write_csv(path, traffic_report.CANARY_FIELDS, rows, lineterminator="\n")
+    return path.read_bytes().decode("utf-8")
+
+
+def test_case10_candidate_equal_to_production_reports_nothing_to_compare(tmp_path):
     def compare():
         raise AssertionError("a model must not be compared with itself")
 
@@ -375,10 +337,10 @@ def test_case10_candidate_equal_to_production_reports_nothing_to_compare():
     assert not {"ab", "canary", "shadow", "challenger", "slices"} & set(metrics)
     assert "nothing to compare" in text
     assert "A/B" not in text and "Canary" not in text
-    assert traffic.canary_csv(metrics) == "step,arm,pass_rate\n"
+    assert canary_csv(metrics, tmp_path) == "step,arm,pass_rate\n"
 
 
-def test_a_real_candidate_gets_the_strategies_slices_and_its_full_sha():
+def test_a_real_candidate_gets_the_strategies_slices_and_its_full_sha(tmp_path):
     current = [
         {**r, "request_id": f"r{i}", "week": 3, "tokens": ["x", "y"], "verb_index": 1}
         for i, r in enumerate(REFERENCE * 25)
@@ -401,8 +363,14 @@ def test_a_real_candidate_gets_the_strategies_slices_and_its_full_sha():
     assert metrics["slices"]["verb:irregular"]["candidate"]["strict"] == 0
     assert "`fp32 untagged (bbbbbbbbbbbb)` (challenger)" in text
     assert "| verb:irregular | 1 | 0.0% | 100.0% | 0.0% | 100.0% |" in text
-    csv = traffic.canary_csv(metrics).splitlines()
-    assert csv[0] == "step,arm,pass_rate" and len(csv) > 1
+    csv = canary_csv(metrics, tmp_path).split("\n")
+    assert csv[0] == "step,arm,pass_rate" and len(csv) > 2 and csv[-1] == ""
+    # the rows the stage wrote by hand before: f"{fraction},{arm},{rate}"
+    first = metrics["canary"]["steps"][0]
+    assert csv[1:3] == [
+        f"{first['fraction']},{arm},{first[f'{arm}_pass_rate']}"
+        for arm in ("champion", "challenger")
+    ]
     assert json.loads(json.dumps(metrics)) == metrics
 
 
@@ -434,7 +402,7 @@ def test_an_unbuilt_or_unregistered_candidate_names_the_key_and_the_file(tmp_pat
         resolve_challenger(reg, "v7.0.0", {})
 
 
-def test_before_a_first_release_the_candidate_is_not_compared_with_anything():
+def test_before_a_first_release_the_candidate_is_not_compared_with_anything(tmp_path):
     def compare():
         raise AssertionError("there is no production to compare with")
 
@@ -442,4 +410,40 @@ def test_before_a_first_release_the_candidate_is_not_compared_with_anything():
     metrics, text = traffic.report(None, candidate, compare)
     assert metrics["production"] is None and metrics["candidate"] == candidate.sha
     assert "no production model yet" in metrics["note"] and "first release" in text
-    assert traffic.canary_csv(metrics) == "step,arm,pass_rate\n"
+    assert canary_csv(metrics, tmp_path) == "step,arm,pass_rate\n"
+
+
+# --------------------------------------------------------------------------- registered models
+
+
+def test_registered_models_are_named_and_compared_by_their_answers(tmp_path):
+    reg = Registry(tmp_path / "registry", actor="tester")
+    production = _register(reg, tiny_bundle(tmp_path / "p", "fp32", seed=1), "fp32")
+    candidate = _register(reg, tiny_bundle(tmp_path / "c", "fp32", seed=2), "fp32")
+    reg.tag(production, "v0.3.0")
+    assert traffic.Model.of(reg, production) == traffic.Model(production, "fp32", ["v0.3.0"])
+    reference = [{**r, "tokens": ["x", "walk", "y"], "verb_index": 1} for r in REFERENCE]
+    current = [{**r, "request_id": f"r{i}", "week": 2} for i, r in enumerate(reference * 10)]
+    result = traffic.compare_registered(
+        reg, production, candidate, current, reference, PARAMS, tmp_path / "work"
+    )
+    # each side's counts are its own model's answers, checked against its acceptable forms
+    for sha, arm in ((production, "champion"), (candidate, "challenger")):
+        forms = load_predictor(reg.materialize(sha, tmp_path / short(sha))).predict(current).forms
+        assert result["replay"][arm]["passed"] == sum(passes(current, forms))
+    assert result["requests"] == 40 and set(result["slices"]) >= {"tag:VBD", "domain:verb"}
+
+
+def test_confidence_drift_watches_production_or_before_a_release_the_candidate(tmp_path):
+    reg = Registry(tmp_path / "registry", actor="tester")
+    built = _register(reg, tiny_bundle(tmp_path / "b", "fp32", seed=1), "fp32")
+    reads = []
+
+    def read_built():
+        reads.append(1)
+        return {"fp32": built}
+
+    assert confidence_model(reg, "fp32", read_built) == built
+    reg.set_alias("production", built)
+    assert confidence_model(reg, "fp32", read_built) == "production"
+    assert len(reads) == 1  # metrics/registry.json is read only when there is no production

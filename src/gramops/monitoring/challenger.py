@@ -8,7 +8,7 @@ confidence (prediction drift).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +89,12 @@ def resolve_challenger(registry: Registry, spec: str, built: Mapping[str, str]) 
             f"traffic.challenger {spec!r}: {what} is not registered ({exc}); run "
             "`dvc repro register`, or set traffic.challenger to a registered ref"
         ) from None
+
+
+def confidence_model(registry: Registry, spec: str, built: Callable[[], Mapping[str, str]]) -> str:
+    """The ref whose confidence drift is watched: ``production``; before a first release
+    there is none, and the candidate (``traffic.challenger``, resolved as
+    :func:`resolve_challenger` does with ``built()``) stands in for it."""
+    if "production" in registry.aliases():
+        return "production"
+    return resolve_challenger(registry, spec, built())

@@ -41,14 +41,14 @@ Measured on this project's corpus (test split as pool, verb-domain train as refe
 Strong tilts concentrate the draws: at intensity 1 the effective number of distinct pool
 records (``1 / Σp²``) falls from 1,259 to ~550 (tense, lemma, length) and ~140 (mix).
 
-Week ``w`` of ``weeks`` uses ``intensity · w / weeks``: a week-over-week ramp whose last
-week is the "current" traffic at full intensity.
+Week ``w`` of ``weeks`` uses ``intensity · w / weeks`` (:func:`week_intensity`): a
+week-over-week ramp whose last week is the "current" traffic at full intensity.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,17 @@ KINDS = tuple(_TILTED_KINDS)
 
 class ShiftError(GramopsError, ValueError):
     """The shift's input records or params cannot produce the requested traffic."""
+
+
+def verb_domain(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The verb-domain records: the domain the models are trained on and drift refers to."""
+    return [r for r in records if r["domain"] == VERB_DOMAIN]
+
+
+def week_intensity(intensity: float, week: int, weeks: int) -> float:
+    """The shift intensity of ``week`` (1-based) of ``weeks``: the ramp reaches ``intensity``
+    in the last week. The traffic is drawn at it and the drift report labels weeks with it."""
+    return intensity * week / weeks
 
 
 def lemma_ranks(reference: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -185,13 +196,36 @@ def make_traffic(
     rng = np.random.default_rng(params.seed)
     traffic: list[dict[str, Any]] = []
     for week in range(1, params.weeks + 1):
-        probs = tilt.probabilities(params.intensity * week / params.weeks)
+        probs = tilt.probabilities(week_intensity(params.intensity, week, params.weeks))
         drawn = rng.choice(len(pool), size=params.size, replace=True, p=probs)
         traffic.extend(
             {**pool[j], "request_id": f"w{week:02d}-{i:07d}", "week": week}
             for i, j in enumerate(drawn.tolist())
         )
     return traffic
+
+
+def latest_week(requests: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The requests of the last week of the shifted traffic: the "current" distribution."""
+    requests = list(requests)
+    latest = max(r["week"] for r in requests)
+    return [r for r in requests if r["week"] == latest]
+
+
+def week_summaries(traffic: Sequence[Mapping[str, Any]], weeks: int) -> dict[str, dict[str, Any]]:
+    """``week_NN`` -> what moved that week (requests, tutor share, mean length, past share),
+    the figures ``metrics/shift.json`` shows a reader of the ramp."""
+    summaries = {}
+    for week in range(1, weeks + 1):
+        batch = [r for r in traffic if r["week"] == week]
+        tags = Counter(r["tag"] for r in batch)
+        summaries[f"week_{week:02d}"] = {
+            "requests": len(batch),
+            "tutor_share": round(sum(r["domain"] == TUTOR_DOMAIN for r in batch) / len(batch), 4),
+            "mean_tokens": round(sum(len(r["tokens"]) for r in batch) / len(batch), 3),
+            "past_share": round(tags["VBD"] / len(batch), 4),
+        }
+    return summaries
 
 
 class _Tilt:
