@@ -28,13 +28,13 @@ from pathlib import Path  # noqa: E402
 
 from common import WEIGHTS, Row, pin_one_core, print_table, verb_test_records  # noqa: E402
 
+from gramops.models.evaluate import pass_rate  # noqa: E402
 from gramops.models.features import featurize  # noqa: E402
 from gramops.models.inference import Predictor, load_predictor  # noqa: E402
 
 
-def pass_rate(predictor: Predictor, records: list[dict]) -> float:
-    forms = predictor.predict(records).forms
-    return sum(f in r["acceptable"] for f, r in zip(forms, records, strict=True)) / len(records)
+def model_pass_rate(predictor: Predictor, records: list[dict]) -> float:
+    return pass_rate(records, predictor.predict(records).forms)
 
 
 def main() -> int:
@@ -62,7 +62,7 @@ def main() -> int:
             start = time.perf_counter()
             predictor.proba(features)
             forward[family] = min(forward[family], time.perf_counter() - start)
-    rates = {family: pass_rate(p, records) for family, p in predictors.items()}
+    rates = {family: model_pass_rate(p, records) for family, p in predictors.items()}
     vps = {family: len(records) / best[family] for family in predictors}
     size = {f: (models / f / w).stat().st_size for f, w in WEIGHTS.items()}
 
