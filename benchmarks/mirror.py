@@ -39,8 +39,9 @@ from pathlib import Path
 import yaml
 from common import Row, print_table
 
-from gramops.tracking.mirror import connect, mirror_stage_results
+from gramops.tracking.connect import connect
 from gramops.tracking.pipeline import collect_stage_results
+from gramops.tracking.runs import mirror_stage_results
 
 BIN = Path(sys.executable).parent
 # the pipeline's definition; what else the mirror reads comes from its deps in dvc.yaml, and

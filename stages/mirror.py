@@ -12,14 +12,10 @@ from pathlib import Path
 from gramops.core.fileio import write_json
 from gramops.core.stage import run
 from gramops.registry.store import Registry
-from gramops.tracking.mirror import (
-    connect,
-    default_tracking_uri,
-    mirror_registry,
-    mirror_stage_results,
-    mirror_summary,
-)
+from gramops.tracking.connect import connect, default_tracking_uri
+from gramops.tracking.models import mirror_registry, mirror_summary
 from gramops.tracking.pipeline import collect_stage_results, git_commit
+from gramops.tracking.runs import mirror_stage_results
 
 ROOT = Path(".")
 OUT = Path("metrics/mirror.json")

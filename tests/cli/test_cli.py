@@ -1,5 +1,7 @@
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,13 @@ def test_registry_commands_end_to_end(tmp_path, capsys):
     Path(registry.objects.path_of(config["object"])).unlink()  # the weights are still here
     assert main([*reg, "registry", "verify"]) == 1
     assert f"MISSING   {sha[:12]} (v0.1.0, challenger) config.json" in capsys.readouterr().out
+    assert main([*reg, "registry", "verify", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    # the shape scripts parse: each problem an array [entry SHA, file path, object key]
+    assert report["ok"] is False and report["tampered"] == []
+    # both entries share the config object
+    both = sorted([s, "config.json", config["object"]] for s in (sha, canonical_sha(other)))
+    assert sorted(report["missing"]) == both
     assert main([*reg, "registry", "show", "nope"]) == 2
 
 
@@ -251,3 +260,22 @@ def test_promote_of_a_new_family_without_release_params_names_the_key(tmp_path, 
     staging = [*reg, "promote", canonical_sha(bundle), "--alias", "staging", "--gate", str(gate)]
     assert main([*staging, "--params", str(params)]) == 0
     assert _first_line(capsys).endswith("(v0.1.0)")
+
+
+def test_python_dash_m_runs_the_same_command_line(tmp_path):
+    """`python -m gramops.cli` is what scripts/release.py falls back on without the script."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gramops.cli",
+            "--registry",
+            str(tmp_path / "reg"),
+            "registry",
+            "list",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"registry {tmp_path / 'reg'} is empty\n"

@@ -65,7 +65,7 @@ def test_shift_variant_reruns_only_downstream_stages(workspace):
 
 def _drift_runs(repo: Path) -> int:
     with sqlite3.connect(repo / "mlflow.db") as db:
-        query = "select count(*) from tags where key='gramops.core.stage' and value='drift'"
+        query = "select count(*) from tags where key='gramops.stage' and value='drift'"
         return db.execute(query).fetchone()[0]
 
 

@@ -1,4 +1,11 @@
-from gramops.report.lineage import build_graph, chain_text, render_png, to_markdown, to_mermaid
+from gramops.report.lineage import (
+    aliases_metrics,
+    build_graph,
+    chain_text,
+    render_png,
+    to_markdown,
+    to_mermaid,
+)
 
 FP32, INT8, LORA, OLD = "a" * 64, "b" * 64, "c" * 64, "d" * 64
 CORPUS = "0e1bf645982b7ad390cbcd9c717f9649.dir"
@@ -68,3 +75,17 @@ def test_png_is_written_and_deterministic(tmp_path):
     data = (tmp_path / "a.png").read_bytes()
     assert data.startswith(b"\x89PNG")
     assert data == (tmp_path / "b.png").read_bytes()
+
+
+def test_aliases_metrics_name_each_holder_and_the_audit_log_head():
+    entries = {sha: {**e, "size_bytes": 10, "parameters": 5} for sha, e in ENTRIES.items()}
+    state = {"records": 7, "seq": 6, "head": "f" * 64, "aliases": {"ignored": "yes"}}
+    metrics = aliases_metrics(
+        {"production": INT8, "challenger": FP32}, entries.__getitem__, SEMVERS.__getitem__, state
+    )
+    assert list(metrics["aliases"]) == ["challenger", "production"]  # stable keys, sorted
+    assert metrics["aliases"]["production"]["semver"] == "v0.2.0"
+    assert metrics["aliases"]["production"]["sha"] == INT8[:12]
+    assert metrics["aliases"]["challenger"]["verb_pass_rate"] == 0.9
+    # only the chain's position and head: a rewritten history changes them
+    assert metrics["audit_log"] == {"records": 7, "seq": 6, "head": "f" * 64}

@@ -78,7 +78,7 @@ def _runs(stack) -> list:
 
 def _stage_run_counts(stack) -> Counter:
     return Counter(
-        r.data.tags["gramops.core.stage"]
+        r.data.tags["gramops.stage"]
         for r in _runs(stack)
         if r.data.tags.get("gramops.kind") == "stage"
     )

@@ -19,7 +19,7 @@ from gramops.core.errors import GramopsError
 from gramops.core.params import read_params_file, validate_all
 
 PARAMS_FILE = Path("params.yaml")
-log = logging.getLogger("gramops.core.stage")
+log = logging.getLogger("gramops.stage")
 
 
 def load_params(*sections: str, path: Path = PARAMS_FILE) -> tuple[Any, ...]:

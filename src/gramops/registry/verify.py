@@ -49,11 +49,13 @@ class VerifyReport:
     absent: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as `gramops registry verify --json` prints it (a problem is the array
+        ``[sha, path, object]``)."""
         return {
             "ok": self.ok,
             "checked": self.checked,
-            "missing": [p._asdict() for p in self.missing],
-            "tampered": [p._asdict() for p in self.tampered],
+            "missing": [list(p) for p in self.missing],
+            "tampered": [list(p) for p in self.tampered],
             "errors": list(self.errors),
             "repaired": list(self.repaired),
             "absent": list(self.absent),

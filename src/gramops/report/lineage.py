@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gramops.core.vocab import short
+from gramops.registry.summary import keyed_summaries
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,24 @@ def chain_text(chain: Sequence[Mapping[str, Any]]) -> str:
             versions = ", ".join(link.get("semvers", [])) or "untagged"
             parts.append(f"{link['family']} {versions} ({short(link['sha'])})")
     return " → ".join(parts)
+
+
+def aliases_metrics(
+    aliases: Mapping[str, str],
+    entry: Callable[[str], Mapping[str, Any]],
+    semvers_of: Callable[[str], list[str]],
+    state: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``metrics/aliases.json``: who holds each alias, and the audit log's chain head.
+
+    Aliases move after register (`gramops promote`, rollback), so their summary is written by
+    the lineage stage, not by register. The chain head beside them makes a rewritten registry
+    history show in `dvc metrics diff` and in review.
+    """
+    return {
+        "aliases": keyed_summaries(aliases, entry, semvers_of),
+        "audit_log": {"records": state["records"], "seq": state["seq"], "head": state["head"]},
+    }
 
 
 def render_png(graph: Graph, path: Path) -> None:

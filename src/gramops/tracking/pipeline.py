@@ -1,8 +1,8 @@
 """What one pipeline execution produced, read from ``dvc.yaml``, ``dvc.lock`` and its files.
 
-The MLflow mirror logs these results; collecting them lives here, apart from
-:mod:`gramops.tracking.mirror`, so it can be tested without MLflow and without a DVC run. A stage
-result is identified by its *lock hash*: the sha256 of the canonical JSON of the stage's
+The MLflow mirror logs these results; collecting them lives here, apart from the MLflow code
+(:mod:`gramops.tracking.runs`), so it can be tested without MLflow and without a DVC run. A
+stage result is identified by its *lock hash*: the sha256 of the canonical JSON of the stage's
 ``dvc.lock`` entry (command, deps, params and outs with their hashes), which changes exactly
 when DVC considers the stage's result different.
 """

@@ -1,0 +1,7 @@
+"""``python -m gramops.cli``: the command line where the console script is not installed."""
+
+import sys
+
+from gramops.cli.main import main
+
+sys.exit(main())

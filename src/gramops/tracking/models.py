@@ -1,0 +1,478 @@
+"""Registry entries as MLflow model versions, with the registry's semvers and aliases.
+
+Entries become versions of ``gramops-<family>`` registered models, tagged ``canonical_sha``
+and ``semver``; a version's source is a run holding the bundle files. The registry is the
+authority and MLflow follows it exactly: after a mirror, aliases and semver tags on every
+``gramops-*`` model are the registry's, whoever changed them in MLflow (a hand edit that is
+undone is logged as a warning naming it). Every write is found again first, so a second
+mirror of the same registry writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gramops.core.errors import GramopsError
+from gramops.core.fileio import canonical_bytes, dumps_pretty
+from gramops.core.vocab import short
+from gramops.registry.auditlog import registration_order
+from gramops.registry.refs import parse_semver
+from gramops.tracking.connect import (
+    QUIET,
+    REQUEST_LIMITS,
+    Tracker,
+    TrackingError,
+    connect,
+    default_tracking_uri,
+    env_defaults,
+    mlflow_errors,
+    store_missing,
+)
+from gramops.tracking.pipeline import StageResult, numeric_leaves
+from gramops.tracking.runs import TAG_KIND, find_run, log_values
+
+if TYPE_CHECKING:
+    from gramops.registry.store import Registry
+
+# Every tracking module logs as the mirror: people filter and read its lines by that name.
+log = logging.getLogger(__name__)
+
+MODEL_PREFIX = "gramops-"
+TAG_SHA = "gramops.canonical_sha"
+TAG_FAMILY = "gramops.family"
+# on a registered model: the aliases the mirror set there last (JSON), to tell hand edits apart
+TAG_ALIASES = "gramops.aliases"
+# A concurrent mirror wrote the same row first (PostgreSQL, MySQL, SQLite wordings).
+_CONFLICT = re.compile(r"UniqueViolation|duplicate (key|entry)|UNIQUE constraint failed")
+_CONFLICT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ModelMirror:
+    """The registry as mirrored: a pointer per entry, new versions, aliases per model."""
+
+    pointers: dict[str, dict[str, str]]
+    created: tuple[str, ...]
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    """What MLflow must show of a registry: its entries, semver bindings and aliases."""
+
+    shas: frozenset[str]
+    tags: Mapping[str, str]
+    aliases: Mapping[str, str]
+
+    def semvers_of(self, sha: str) -> list[str]:
+        return sorted((v for v, s in self.tags.items() if s == sha), key=parse_semver)
+
+
+def registry_view(registry: Registry) -> RegistryView:
+    """The bindings of ``registry`` (entry file names, tags.json, aliases.json): cheap reads."""
+    return RegistryView(frozenset(registry.shas()), registry.tags(), registry.aliases())
+
+
+def model_name(family: str) -> str:
+    """The registered model a family's entries become versions of."""
+    return f"{MODEL_PREFIX}{family}"
+
+
+def mirror_registry(tracker: Tracker, registry: Registry) -> ModelMirror:
+    """Mirror ``registry`` as it is now: what the mirror stage runs after the pipeline.
+
+    Reads only; the MLflow pointers are returned (the stage writes them to its own
+    output), never written back into the registry.
+    """
+    entries = registry.entries()
+    order = [sha for sha in registration_order(registry.history()) if sha in entries]
+    # an entry the log does not list (restored from another clone) goes last, stably
+    order += sorted(set(entries) - set(order))
+    view = registry_view(registry)
+    return mirror_model_registry(
+        tracker,
+        [entries[sha] for sha in order],
+        semvers={sha: view.semvers_of(sha) for sha in order},
+        aliases=view.aliases,
+        materialize=lambda sha, dest: (
+            registry.materialize(sha, dest) if registry.objects_present(sha) else None
+        ),
+    )
+
+
+def mirror_model_registry(
+    tracker: Tracker,
+    entries: Sequence[Mapping[str, Any]],
+    semvers: Mapping[str, Sequence[str]],
+    aliases: Mapping[str, str],
+    materialize: Callable[[str, Path], Path | None],
+) -> ModelMirror:
+    """Make MLflow's model registry show the gramops registry, exactly.
+
+    ``entries`` must come in registration order: versions are numbered in creation order,
+    so a fresh store numbers them exactly as before. A missing version gets a run holding
+    the bundle files (``materialize(sha, dest)``, which verifies hashes, or returns None
+    when the objects are not in this store) as its source. ``semvers`` maps a SHA to its
+    semvers, lowest first; ``aliases`` maps an alias to a SHA.
+
+    Afterwards every ``gramops-*`` model agrees with the registry: each entry's version
+    carries its semvers (none until one is bound) and the registry's aliases; every other
+    version (an entry of a discarded experiment sharing the store, a duplicate) carries
+    neither; an alias set by hand is removed or moved with a warning naming it.
+    """
+    from mlflow.exceptions import MlflowException
+
+    with (
+        mlflow_errors(tracker.uri, "mirroring the model registry"),
+        env_defaults({**QUIET, **REQUEST_LIMITS}),
+    ):
+        attempt = 1
+        while True:
+            try:
+                return _mirror_models(tracker, entries, semvers, aliases, materialize)
+            except MlflowException as exc:
+                if attempt == _CONFLICT_ATTEMPTS or not _is_write_conflict(exc):
+                    raise
+                # every write is found again first, so a second pass only writes what is left
+                log.info("MLflow %s: a concurrent mirror wrote first; syncing again", tracker.uri)
+                time.sleep(0.5 * attempt)
+                attempt += 1
+
+
+def _is_write_conflict(exc: Exception) -> bool:
+    """A write that lost a race with another mirror (two queued experiments at once).
+
+    MLflow's server checks then inserts, so a concurrent writer of the same model version
+    tag or alias surfaces as the database's unique-key violation; a tag or alias the other
+    mirror removed first is "does not exist". A fresh pass re-reads and converges.
+    """
+    codes = ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
+    return getattr(exc, "error_code", "") in codes or bool(_CONFLICT.search(str(exc)))
+
+
+def _mirror_models(
+    tracker: Tracker,
+    entries: Sequence[Mapping[str, Any]],
+    semvers: Mapping[str, Sequence[str]],
+    aliases: Mapping[str, str],
+    materialize: Callable[[str, Path], Path | None],
+) -> ModelMirror:
+    """One pass of :func:`mirror_model_registry`: read what MLflow has, write differences."""
+    pointers: dict[str, dict[str, str]] = {}
+    created: list[str] = []
+    client = tracker.client
+    models = read_models(client)
+    for entry in entries:
+        sha, family = entry["sha"], entry["family"]
+        name = model_name(family)
+        if name not in models:
+            models[name] = _create_model(client, name, family)
+        model = models[name]
+        wanted = list(semvers.get(sha, ()))
+        if sha not in model.by_sha:
+            run_id = find_run(tracker, {TAG_KIND: "bundle", TAG_SHA: sha})
+            if run_id is None:
+                run_id = _log_bundle(tracker, entry, materialize)
+            tags, description = _version_metadata(family, sha, wanted)
+            # OSS registries create versions READY at once; waiting only logs noise.
+            mv = client.create_model_version(
+                name,
+                source=f"runs:/{run_id}/bundle",
+                run_id=run_id,
+                tags={k: v for k, v in tags.items() if v},
+                description=description,
+                await_creation_for=0,
+            )
+            model.versions.append(mv)
+            model.by_sha[sha] = mv
+            created.append(sha)
+        else:
+            _sync_version(client, model.by_sha[sha], family, wanted)
+        pointers[sha] = {"registered_model": name, "version": str(model.by_sha[sha].version)}
+    _unbind_others(client, models, pointers)
+    mirrored = _sync_aliases(client, tracker.uri, aliases, pointers, models)
+    log.info(
+        "MLflow %s: %d registry entries, %d new model versions",
+        tracker.uri,
+        len(pointers),
+        len(created),
+    )
+    return ModelMirror(pointers=pointers, created=tuple(created), aliases=mirrored)
+
+
+@dataclass
+class MlflowModel:
+    """A registered model as found: aliases, tags, versions (oldest first) and by SHA."""
+
+    name: str
+    aliases: dict[str, str]
+    tags: dict[str, str]
+    versions: list[Any] = field(default_factory=list)
+    by_sha: dict[str, Any] = field(default_factory=dict)
+
+
+def read_models(client: Any) -> dict[str, MlflowModel]:
+    """Every ``gramops-*`` model with its aliases, tags and versions, in two requests.
+
+    All of them, not only the registry's families: a hand-made alias or a discarded
+    experiment's version may sit on any of them.
+    """
+    pattern = f"name LIKE '{MODEL_PREFIX}%'"
+    models: dict[str, MlflowModel] = {}
+    token = None
+    while True:
+        page = client.search_registered_models(pattern, page_token=token)
+        for rm in page:
+            if rm.name.startswith(MODEL_PREFIX):
+                aliases = {a: str(v) for a, v in rm.aliases.items()}
+                models[rm.name] = MlflowModel(rm.name, aliases, dict(rm.tags))
+        token = page.token
+        if not token:
+            break
+    # Oldest first, so a duplicate left by two concurrent mirrors resolves to the first.
+    for mv in sorted(client.search_model_versions(pattern), key=lambda v: int(v.version)):
+        model = models.get(mv.name)
+        if model is None:
+            continue
+        model.versions.append(mv)
+        sha = mv.tags.get("canonical_sha")
+        if sha and sha not in model.by_sha:
+            model.by_sha[sha] = mv
+    return models
+
+
+def _create_model(client: Any, name: str, family: str) -> MlflowModel:
+    client.create_registered_model(
+        name,
+        tags={TAG_FAMILY: family},
+        description=(
+            f"gramops {family} models, mirrored from models/registry by the `mirror` stage. "
+            "A version's identity is its canonical_sha tag; semvers and aliases follow the "
+            "gramops registry: change them with `gramops`, not here (the mirror undoes it)."
+        ),
+    )
+    return MlflowModel(name, aliases={}, tags={TAG_FAMILY: family})
+
+
+def _log_bundle(
+    tracker: Tracker, entry: Mapping[str, Any], materialize: Callable[[str, Path], Path | None]
+) -> str:
+    """A run holding an entry's bundle files: the source of its model version."""
+    client = tracker.client
+    sha, family = entry["sha"], entry["family"]
+    run_id = client.create_run(
+        tracker.experiment_id,
+        run_name=f"bundle {family} {short(sha)}",
+        tags={TAG_KIND: "bundle", TAG_FAMILY: family},
+    ).info.run_id
+    params = {
+        key: str(entry[key]) if entry.get(key) is not None else "null"
+        for key in ("family", "parent_sha", "corpus_dvc_hash", "size_bytes", "parameters")
+        if key in entry
+    }
+    log_values(client, run_id, params, numeric_leaves(entry.get("metrics") or {}))
+    with tempfile.TemporaryDirectory(prefix="gramops-bundle-") as tmp:
+        bundle = materialize(sha, Path(tmp) / short(sha))
+        if bundle is None:
+            # Registered on another machine (objects are not in git): the version still
+            # records identity and metadata; `gramops reproduce` rebuilds the bytes.
+            log.warning(
+                "objects of %s %s are not in this object store; its MLflow version "
+                "holds the entry metadata only",
+                family,
+                short(sha),
+            )
+            bundle = Path(tmp) / "metadata"
+            bundle.mkdir()
+            (bundle / "entry.json").write_text(dumps_pretty(dict(entry)), encoding="utf-8")
+            client.set_tag(run_id, "gramops.bundle_bytes", "missing")
+        client.log_artifacts(run_id, str(bundle), "bundle")
+    client.set_terminated(run_id)
+    client.set_tag(run_id, TAG_SHA, sha)
+    return run_id
+
+
+def _version_metadata(family: str, sha: str, semvers: list[str]) -> tuple[dict[str, str], str]:
+    """The tags and description a version shows: its identity and its current semvers.
+
+    An empty tag value means "no such tag" (an entry has none until a semver is bound).
+    ``semvers`` is only set when a SHA has several, so a single semver is not shown twice.
+    """
+    semver = semvers[-1] if semvers else ""
+    tags = {
+        "canonical_sha": sha,
+        "semver": semver,
+        "semvers": ",".join(semvers) if len(semvers) > 1 else "",
+    }
+    return tags, f"gramops {family} {semver or '(no semver)'}, canonical SHA {sha}"
+
+
+def _sync_version(client: Any, mv: Any, family: str, semvers: list[str]) -> list[str]:
+    """Bring a version's tags and description in line, writing only differences.
+
+    Returns the semver tag values it removed.
+    """
+    name, version = mv.name, str(mv.version)
+    tags, description = _version_metadata(family, mv.tags["canonical_sha"], semvers)
+    removed = []
+    for key, value in tags.items():
+        if not value and key in mv.tags:
+            client.delete_model_version_tag(name, version, key)
+            removed.append(mv.tags[key])
+        elif value and mv.tags.get(key) != value:
+            client.set_model_version_tag(name, version, key, value)
+    if mv.description != description:
+        client.update_model_version(name, version, description=description)
+    return removed
+
+
+def _unbind_others(
+    client: Any, models: Mapping[str, MlflowModel], pointers: Mapping[str, Mapping[str, str]]
+) -> None:
+    """No semver on a version that is not a registry entry's: a discarded experiment's
+    entry mirrored earlier, a duplicate of an entry, a version made by hand."""
+    for name, model in sorted(models.items()):
+        for mv in model.versions:
+            sha = mv.tags.get("canonical_sha", "")
+            pointer = pointers.get(sha)
+            if pointer == {"registered_model": name, "version": str(mv.version)}:
+                continue
+            if not (mv.tags.keys() & {"semver", "semvers"}):
+                continue
+            if sha:
+                removed = _sync_version(client, mv, name.removeprefix(MODEL_PREFIX), [])
+            else:
+                removed = [mv.tags[k] for k in ("semver", "semvers") if k in mv.tags]
+                for key in ("semver", "semvers"):
+                    if key in mv.tags:
+                        client.delete_model_version_tag(name, str(mv.version), key)
+            log.warning(
+                "MLflow %s version %s (sha %s) carried semver %s, which the registry does not "
+                "bind to it; removed",
+                name,
+                mv.version,
+                short(sha) or "unknown",
+                ",".join(sorted(set(removed))),
+            )
+
+
+def _sync_aliases(
+    client: Any,
+    uri: str,
+    aliases: Mapping[str, str],
+    pointers: Mapping[str, Mapping[str, str]],
+    models: Mapping[str, MlflowModel],
+) -> dict[str, dict[str, str]]:
+    """Each model's aliases = the registry aliases pointing at one of its versions.
+
+    A model's ``gramops.aliases`` tag records what the mirror itself set last, so a change
+    it undoes is told apart: following a registry move is routine (info), overriding an
+    alias someone set in MLflow is a warning that names it.
+    """
+    from mlflow.exceptions import MlflowException
+
+    wanted: dict[str, dict[str, str]] = {name: {} for name in models}
+    for alias, sha in sorted(aliases.items()):
+        if sha not in pointers:
+            log.warning("alias %s points at %s, which is not a registry entry; skipped", alias, sha)
+            continue
+        wanted[pointers[sha]["registered_model"]][alias] = pointers[sha]["version"]
+    for name, want in sorted(wanted.items()):
+        have = models[name].aliases
+        mirrored = _mirrored_aliases(models[name].tags)
+        for alias, version in sorted(have.items()):
+            if want.get(alias) == version:
+                continue
+            if alias not in want:
+                client.delete_registered_model_alias(name, alias)
+            outcome = f"moved to version {want[alias]}" if alias in want else "removed"
+            if mirrored.get(alias) == version:
+                log.info(
+                    "MLflow %s@%s: version %s %s, as in the registry", name, alias, version, outcome
+                )
+            else:
+                log.warning(
+                    "MLflow alias %s@%s on version %s was not set by the gramops registry; "
+                    "%s (move aliases with `gramops`, the mirror follows the registry)",
+                    name,
+                    alias,
+                    version,
+                    outcome,
+                )
+        for alias, version in sorted(want.items()):
+            if have.get(alias) == version:
+                continue
+            if alias not in have and mirrored.get(alias) == version:
+                log.warning(
+                    "MLflow alias %s@%s was removed outside gramops; set again", name, alias
+                )
+            try:
+                client.set_registered_model_alias(name, alias, version)
+            except MlflowException as exc:
+                if _is_write_conflict(exc):
+                    raise
+                raise TrackingError(
+                    f"MLflow at {uri}: cannot mirror registry alias {alias!r} onto {name} "
+                    f"version {version}: {exc}"
+                ) from exc
+        if mirrored != want or TAG_ALIASES not in models[name].tags:
+            client.set_registered_model_tag(
+                name, TAG_ALIASES, canonical_bytes(want).decode("utf-8")
+            )
+    return wanted
+
+
+def _mirrored_aliases(tags: Mapping[str, str]) -> dict[str, str]:
+    """The aliases the mirror set last on a model ({} when absent or edited into junk)."""
+    try:
+        found = json.loads(tags.get(TAG_ALIASES) or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items()}
+
+
+def sync_after_act(registry: Registry, start: Path) -> str:
+    """After `gramops promote`/`rollback`: bring an existing MLflow store's aliases and
+    semvers in line at once, rather than at the next `dvc repro`. Creates no store; what
+    it did, in one line (an unreachable server is reported, not raised: the act is done
+    and audited, and the next mirror catches up)."""
+    try:
+        uri = default_tracking_uri(start)
+        if store_missing(uri):
+            return f"no MLflow store at {uri} yet; the pipeline's mirror stage creates it"
+        models = mirror_registry(connect(uri), registry)
+    except GramopsError as exc:
+        log.warning("MLflow not updated (the next `dvc repro` mirrors it): %s", exc)
+        return f"MLflow not updated: {exc}"
+    return f"MLflow at {uri}: aliases and semvers synced ({len(models.pointers)} versions)"
+
+
+def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[str, Any]:
+    """The mirror stage's DVC output: deterministic, so a fresh clone reproduces it byte for byte.
+
+    No run ids, times or paths, and no stage lock hashes either: those come from dvc.lock,
+    which DVC cannot take as a dependency, so a summary holding them would go stale in the
+    workspace and differ in a fresh clone. Counts and the model pointers are what remains;
+    a fresh store recreates them identically.
+    """
+    registered: dict[str, dict[str, Any]] = {}
+    for sha, pointer in models.pointers.items():
+        model = registered.setdefault(pointer["registered_model"], {"versions": {}, "aliases": {}})
+        model["versions"][pointer["version"]] = sha
+    for name, want in models.aliases.items():
+        registered.setdefault(name, {"versions": {}, "aliases": {}})["aliases"] = dict(want)
+    return {
+        "stage_results": len(results),
+        "model_versions": len(models.pointers),
+        "registered_models": registered,
+    }

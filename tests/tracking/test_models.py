@@ -1,0 +1,439 @@
+"""Registry entries as MLflow model versions: tags, aliases, races, and MLflow following the
+registry exactly (issue 11, cases 6 and 7); the mirror stage reads the registry only."""
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gramops.registry.store import Registry
+from gramops.tracking.connect import Tracker, TrackingError, connect
+from gramops.tracking.models import (
+    mirror_model_registry,
+    mirror_registry,
+    mirror_summary,
+    registry_view,
+)
+from gramops.tracking.runs import mirror_stage_results
+from gramops.tracking.verify import verify_mlflow
+from helpers.paths import ROOT
+from helpers.processes import sh
+from helpers.tracking import register_entry, release, snapshot_bytes, store_uri
+
+FP32, INT8 = "a" * 64, "b" * 64
+
+
+def _bundle(folder: Path, weights: bytes) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(weights)
+    for name in ("config.json", "eval_report.json", "train_manifest.json"):
+        (folder / name).write_text("{}", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def registry_data(tmp_path: Path) -> dict:
+    bundles = {sha: _bundle(tmp_path / "bundles" / sha[:4], sha.encode()) for sha in (FP32, INT8)}
+    calls: list[str] = []
+
+    def materialize(sha: str, dest: Path) -> Path:
+        calls.append(sha)
+        shutil.copytree(bundles[sha], dest)
+        return dest
+
+    entries = [
+        {
+            "sha": FP32,
+            "family": "fp32",
+            "parent_sha": None,
+            "metrics": {"verb": {"pass_rate": 0.9}},
+        },
+        {
+            "sha": INT8,
+            "family": "int8",
+            "parent_sha": FP32,
+            "metrics": {"verb": {"pass_rate": 0.8}},
+        },
+    ]
+    return {
+        "entries": entries,
+        "semvers": {FP32: ["v0.1.0"], INT8: ["v0.2.0"]},
+        "aliases": {"production": FP32, "challenger": INT8},
+        "materialize": materialize,
+        "calls": calls,
+    }
+
+
+def _mirror_models(tracker: Tracker, data: dict):
+    return mirror_model_registry(
+        tracker, data["entries"], data["semvers"], data["aliases"], data["materialize"]
+    )
+
+
+def test_registry_becomes_versions_with_tags_and_aliases(
+    tracker: Tracker, registry_data: dict
+) -> None:
+    mirrored = _mirror_models(tracker, registry_data)
+    assert mirrored.pointers == {
+        FP32: {"registered_model": "gramops-fp32", "version": "1"},
+        INT8: {"registered_model": "gramops-int8", "version": "1"},
+    }
+    client = tracker.client
+    fp32 = client.get_model_version("gramops-fp32", "1")
+    assert fp32.tags["canonical_sha"] == FP32 and fp32.tags["semver"] == "v0.1.0"
+    assert client.get_registered_model("gramops-fp32").aliases == {"production": 1}
+    assert client.get_registered_model("gramops-int8").aliases == {"challenger": 1}
+    # The version's source is the bundle, byte for byte.
+    files = {a.path for a in client.list_artifacts(fp32.run_id, "bundle")}
+    assert "bundle/model.safetensors" in files
+    local = client.download_artifacts(fp32.run_id, "bundle/model.safetensors")
+    assert Path(local).read_bytes() == FP32.encode()
+
+
+def test_remirroring_adds_no_version(tracker: Tracker, registry_data: dict) -> None:
+    first = _mirror_models(tracker, registry_data)
+    assert first.created == (FP32, INT8)
+    second = _mirror_models(tracker, registry_data)
+    assert second.created == () and second.pointers == first.pointers
+    assert registry_data["calls"] == [FP32, INT8]  # bundles copied once
+    versions = tracker.client.search_model_versions("name LIKE 'gramops-%'")
+    assert len(versions) == 2
+
+
+def test_entry_without_local_objects_still_gets_a_version(
+    tracker: Tracker, registry_data: dict
+) -> None:
+    # An entry registered on another machine: its bytes are not in this object store.
+    registry_data["materialize"] = lambda sha, dest: None
+    mirrored = _mirror_models(tracker, registry_data)
+    assert mirrored.pointers[INT8] == {"registered_model": "gramops-int8", "version": "1"}
+    version = tracker.client.get_model_version("gramops-int8", "1")
+    assert version.tags["canonical_sha"] == INT8
+    files = {a.path for a in tracker.client.list_artifacts(version.run_id, "bundle")}
+    assert files == {"bundle/entry.json"}
+    assert tracker.client.get_run(version.run_id).data.tags["gramops.bundle_bytes"] == "missing"
+
+
+def test_semver_and_alias_moves_are_mirrored(tracker: Tracker, registry_data: dict) -> None:
+    _mirror_models(tracker, registry_data)
+    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    registry_data["aliases"] = {"production": INT8}
+    mirrored = _mirror_models(tracker, registry_data)
+    client = tracker.client
+    assert client.get_model_version("gramops-fp32", "1").tags["semver"] == "v1.0.0"
+    assert client.get_registered_model("gramops-fp32").aliases == {}
+    assert client.get_registered_model("gramops-int8").aliases == {"production": 1}
+    assert mirrored.aliases == {"gramops-fp32": {}, "gramops-int8": {"production": "1"}}
+
+
+class _LosesOneRace:
+    """A client whose first version-tag write hits the row a concurrent mirror just wrote."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.conflicts = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def set_model_version_tag(self, *args: object) -> None:
+        from mlflow.exceptions import MlflowException
+
+        if not self.conflicts:
+            self.conflicts += 1
+            self._client.set_model_version_tag(*args)  # the other mirror's identical write
+            raise MlflowException(
+                "(psycopg2.errors.UniqueViolation) duplicate key value violates unique "
+                'constraint "model_version_tag_pk"',
+                error_code="BAD_REQUEST",
+            )
+        self._client.set_model_version_tag(*args)
+
+
+def test_a_write_lost_to_a_concurrent_mirror_is_synced_again(
+    tracker: Tracker, registry_data: dict
+) -> None:
+    _mirror_models(tracker, registry_data)
+    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    racing = _LosesOneRace(tracker.client)
+    mirrored = _mirror_models(dataclasses.replace(tracker, client=racing), registry_data)
+    assert racing.conflicts == 1
+    version = tracker.client.get_model_version("gramops-fp32", "1")
+    assert version.tags["semver"] == "v1.0.0" and version.tags["semvers"] == "v0.1.0,v1.0.0"
+    assert mirrored.pointers[FP32] == {"registered_model": "gramops-fp32", "version": "1"}
+
+
+def test_other_model_registry_errors_are_not_retried(tracker: Tracker, registry_data: dict) -> None:
+    from mlflow.exceptions import MlflowException
+
+    class Refuses(_LosesOneRace):
+        def set_model_version_tag(self, *args: object) -> None:
+            self.conflicts += 1
+            raise MlflowException("tag value too long", error_code="INVALID_PARAMETER_VALUE")
+
+    _mirror_models(tracker, registry_data)
+    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    refusing = Refuses(tracker.client)
+    with pytest.raises(TrackingError, match="tag value too long"):
+        _mirror_models(dataclasses.replace(tracker, client=refusing), registry_data)
+    assert refusing.conflicts == 1
+
+
+def test_fresh_store_gives_the_same_pointers_and_summary(
+    tmp_path: Path, migrated_db: Path, registry_data: dict, results: list
+) -> None:
+    summaries = []
+    for name in ("one", "two"):
+        tracker = connect(store_uri(tmp_path, migrated_db, name))
+        stages = mirror_stage_results(tracker, results, tmp_path)
+        summaries.append(mirror_summary(results, _mirror_models(tracker, registry_data)))
+    assert summaries[0] == summaries[1]
+    assert summaries[0]["registered_models"]["gramops-fp32"] == {
+        "versions": {"1": FP32},
+        "aliases": {"production": "1"},
+    }
+    assert stages.parent_run_id not in repr(summaries[1])
+
+
+# -- failures and paths ------------------------------------------------------------------------
+
+
+# -- MLflow follows the registry exactly (issue 11, cases 6 and 7) ----------------------------
+
+
+def _git_restore(root: Path, snapshot: dict[str, bytes]) -> None:
+    """What `git restore models/registry` (and a clean) does to the registry's files."""
+    for path in root.rglob("*"):
+        if path.is_file() and path.relative_to(root).as_posix() not in snapshot:
+            path.unlink()
+    for rel, data in snapshot.items():
+        (root / rel).write_bytes(data)
+
+
+def _aliases(tracker: Tracker) -> dict[str, dict[str, int]]:
+    models = tracker.client.search_registered_models("name LIKE 'gramops-%'")
+    return {m.name: dict(m.aliases) for m in models if m.aliases}
+
+
+def _semver_tags(tracker: Tracker) -> dict[tuple[str, str], str | None]:
+    versions = tracker.client.search_model_versions("name LIKE 'gramops-%'")
+    return {(v.name, str(v.version)): v.tags.get("semver") for v in versions}
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_case6_registry_restored_with_git_and_hand_set_alias_are_undone(
+    tracker: Tracker, reg: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fp32 = register_entry(reg, tmp_path, "fp32", 1)
+    int8 = register_entry(reg, tmp_path, "int8", 2, parent=fp32)
+    lora = register_entry(reg, tmp_path, "lora", 3, parent=fp32)
+    release(reg, fp32, "v0.1.0")
+    mirror_registry(tracker, reg)
+    committed = snapshot_bytes(reg.root)
+    release(reg, int8, "v0.2.0")
+    mirror_registry(tracker, reg)
+    assert _aliases(tracker) == {"gramops-int8": {"production": 1}}
+
+    _git_restore(reg.root, committed)  # production is fp32 again; int8 has no semver
+    tracker.client.set_registered_model_alias("gramops-lora", "production", "1")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"semver not bound: gramops-int8 version 1 ({int8[:12]}) carries v0.2.0; the "
+        "registry does not bind it",
+        "alias on 2 models: gramops-int8@production, gramops-lora@production",
+        f"stale alias: gramops-int8@production is gramops-int8 version 1 ({int8[:12]}); the "
+        f"registry's production is {fp32[:12]}",
+        f"stale alias: gramops-lora@production is gramops-lora version 1 ({lora[:12]}); the "
+        f"registry's production is {fp32[:12]}",
+    ]
+
+    with caplog.at_level(logging.INFO, logger="gramops.tracking.models"):
+        mirrored = mirror_registry(tracker, reg)
+    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
+    assert mirrored.aliases["gramops-fp32"] == {"production": "1"}
+    assert _semver_tags(tracker)[("gramops-int8", "1")] is None
+    warned = _warnings(caplog)
+    # the hand-set alias is named; following the registry back is routine, not a warning
+    assert any("gramops-lora@production on version 1" in w for w in warned), warned
+    assert not any("gramops-int8@production" in w for w in warned), warned
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking.models"):
+        mirror_registry(tracker, reg)  # nothing left to correct
+    assert _warnings(caplog) == []
+
+
+def test_alias_the_registry_has_moved_by_hand_to_another_version_is_moved_back(
+    tracker: Tracker, reg: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = register_entry(reg, tmp_path, "fp32", 1)
+    new = register_entry(reg, tmp_path, "fp32", 2)
+    release(reg, old, "v0.1.0")
+    mirror_registry(tracker, reg)
+    tracker.client.set_registered_model_alias("gramops-fp32", "production", "2")
+    tracker.client.set_registered_model_alias("gramops-fp32", "staging", "2")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"stale alias: gramops-fp32@production is gramops-fp32 version 2 ({new[:12]}); the "
+        f"registry's production is {old[:12]}",
+        f"alias not in the registry: gramops-fp32@staging is gramops-fp32 version 2 ({new[:12]})",
+    ]
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking.models"):
+        mirror_registry(tracker, reg)
+    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
+    warned = " | ".join(_warnings(caplog))
+    assert "gramops-fp32@production on version 2" in warned and "moved to version 1" in warned
+    assert "gramops-fp32@staging on version 2" in warned and "removed" in warned
+    # an alias removed in MLflow is set again: the registry's aliases are always there
+    tracker.client.delete_registered_model_alias("gramops-fp32", "production")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"alias missing: the registry's production ({old[:12]}) is on no gramops-* model"
+    ]
+    mirror_registry(tracker, reg)
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+
+def test_case7_discarded_experiment_loses_its_semver_and_semvers_appear_once_bound(
+    tracker: Tracker, reg: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fp32 = register_entry(reg, tmp_path, "fp32", 1)
+    release(reg, fp32, "v0.1.0")
+    committed = snapshot_bytes(reg.root)
+    # an experiment (old behaviour: it bound a semver) mirrored into the shared store ...
+    discarded = register_entry(reg, tmp_path, "int8", 2, parent=fp32)
+    reg.tag(discarded, "v0.2.1")
+    mirror_registry(tracker, reg)
+    assert _semver_tags(tracker)[("gramops-int8", "1")] == "v0.2.1"
+    # ... then discarded; the next candidate is registered by SHA only
+    _git_restore(reg.root, committed)
+    candidate = register_entry(reg, tmp_path, "int8", 3, parent=fp32)
+
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking.models"):
+        mirror_registry(tracker, reg)
+    tags = _semver_tags(tracker)
+    assert tags[("gramops-int8", "1")] is None  # the discarded entry's semver is gone
+    assert tags[("gramops-int8", "2")] is None  # not bound yet: no semver
+    assert tracker.client.get_model_version("gramops-int8", "2").tags["canonical_sha"] == candidate
+    assert any("gramops-int8 version 1" in w and "v0.2.1" in w for w in _warnings(caplog)), (
+        _warnings(caplog)
+    )
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+    release(reg, candidate, "v0.2.1", alias="staging")  # the semver is bound now
+    mirror_registry(tracker, reg)
+    assert _semver_tags(tracker)[("gramops-int8", "2")] == "v0.2.1"
+    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}, "gramops-int8": {"staging": 2}}
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+
+def test_case7_one_semver_on_two_versions_is_reported_and_corrected(
+    tracker: Tracker, reg: Registry, tmp_path: Path
+) -> None:
+    fp32 = register_entry(reg, tmp_path, "fp32", 1)
+    first = register_entry(reg, tmp_path, "int8", 2, parent=fp32)
+    second = register_entry(reg, tmp_path, "int8", 3, parent=fp32)
+    release(reg, fp32, "v0.1.0")
+    release(reg, second, "v0.2.1", alias="staging")
+    mirror_registry(tracker, reg)
+    # what the issue found: versions 1 and 2 both say v0.2.1
+    tracker.client.set_model_version_tag("gramops-int8", "1", "semver", "v0.2.1")
+    assert verify_mlflow(tracker, registry_view(reg)) == [
+        f"semver not bound: gramops-int8 version 1 ({first[:12]}) carries v0.2.1; the registry "
+        f"binds it to {second[:12]}",
+        f"duplicate semver: v0.2.1 on gramops-int8 version 1 ({first[:12]}), gramops-int8 "
+        f"version 2 ({second[:12]})",
+    ]
+    mirror_registry(tracker, reg)
+    assert _semver_tags(tracker) == {
+        ("gramops-fp32", "1"): "v0.1.0",
+        ("gramops-int8", "1"): None,
+        ("gramops-int8", "2"): "v0.2.1",
+    }
+    assert verify_mlflow(tracker, registry_view(reg)) == []
+
+
+def _mirror_stage(root: Path, monkeypatch: pytest.MonkeyPatch):
+    """stages/mirror.py as a module, run in ``root`` with no stage results to log."""
+    spec = importlib.util.spec_from_file_location("mirror_stage", ROOT / "stages" / "mirror.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "collect_stage_results", lambda root, skip: [])
+    monkeypatch.setattr(module, "git_commit", lambda root: None)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("GRAMOPS_REGISTRY", raising=False)
+    monkeypatch.delenv("GRAMOPS_REGISTRY_OBJECTS", raising=False)
+    return module
+
+
+def test_mirror_stage_never_writes_to_the_registry(
+    tracker: Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "ws"
+    reg = Registry(workspace / "models" / "registry", actor="tester")
+    fp32 = register_entry(reg, tmp_path, "fp32", 1)
+    release(reg, fp32, "v0.1.0")
+    before = snapshot_bytes(reg.root)
+    _mirror_stage(workspace, monkeypatch).main()
+    assert snapshot_bytes(reg.root) == before  # no pointers written back, no audit line
+    summary = json.loads((workspace / "metrics" / "mirror.json").read_text("utf-8"))
+    assert summary["registered_models"]["gramops-fp32"] == {
+        "versions": {"1": fp32},
+        "aliases": {"production": "1"},
+    }
+
+
+def test_mirror_stage_declares_the_registry_state_and_is_never_run_cached() -> None:
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text("utf-8"))["stages"]["mirror"]
+    assert {
+        "models/registry/index.jsonl",
+        "models/registry/tags.json",
+        "models/registry/aliases.json",
+    } <= set(stage["deps"])
+    # an ordinary uncached output turns the run-cache off: no replay without the MLflow writes
+    assert {"metrics/mirror.json": {"cache": False}} in stage["outs"]
+    ignored = sh(["git", "check-ignore", "metrics/mirror.json"], cwd=ROOT, check=False)
+    assert ignored.returncode == 0
+
+
+class _RecordingClient:
+    """An MlflowClient that records the name of every model registry write it is asked for."""
+
+    WRITES = ("create_", "set_", "delete_", "update_", "log_")
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith(self.WRITES):
+            self.writes.append(name)
+        return getattr(self._client, name)
+
+
+def test_mirroring_an_unchanged_registry_writes_nothing(
+    tracker: Tracker, reg: Registry, tmp_path: Path
+) -> None:
+    fp32 = register_entry(reg, tmp_path, "fp32", 1)
+    int8 = register_entry(reg, tmp_path, "int8", 2, parent=fp32)
+    register_entry(reg, tmp_path, "lora", 3, parent=fp32)
+    release(reg, fp32, "v0.1.0")
+    release(reg, int8, "v0.2.0", alias="staging")
+    mirror_registry(tracker, reg)
+    recording = _RecordingClient(tracker.client)
+    mirror_registry(dataclasses.replace(tracker, client=recording), reg)
+    assert recording.writes == []
+    # a change writes only itself: one alias moved, nothing else touched
+    reg.set_alias("staging", fp32, reason="test")
+    mirror_registry(dataclasses.replace(tracker, client=recording), reg)
+    assert sorted(recording.writes) == [
+        "delete_registered_model_alias",
+        "set_registered_model_alias",
+        "set_registered_model_tag",
+        "set_registered_model_tag",
+    ]
