@@ -30,12 +30,8 @@ def main() -> None:
     parent_config = read_metadata(PARENT, "config.json")
     spec = FeatureParams(**parent_config["features"])
     train, dev = _split("train", params.domain), _split("dev", params.domain)
-    log.info(
-        "adapting to %d %s-domain records, early stopping on %d",
-        len(train),
-        params.domain,
-        len(dev),
-    )
+    sizes = (len(train), params.domain, len(dev))
+    log.info("adapting to %d %s-domain records, early stopping on %d", *sizes)
     result = train_lora(
         load_weights(PARENT / "model.safetensors", parent_config),
         featurize(train, spec),

@@ -2,8 +2,8 @@
 
 Each test starts from a copy of the fresh clone that `make repro` produced and runs the
 commands a user runs. Regression tests for issue 11's cases 1-7 (cases 8-11 are unit
-tests: tests/test_gate.py, tests/test_cost.py, tests/test_traffic.py,
-tests/reliability/test_registry_edges.py).
+tests: tests/monitoring/test_gate.py, tests/monitoring/test_cost.py,
+tests/monitoring/test_traffic.py, tests/registry/test_edges.py).
 """
 
 import json
