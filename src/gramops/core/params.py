@@ -140,9 +140,6 @@ class ReleaseParams(_Section):
         return self
 
 
-SHIFT_KINDS = ("tense", "lemma", "length", "domain", "mix")
-
-
 class ShiftParams(_Section):
     kind: Literal["tense", "lemma", "length", "domain", "mix"] = Field(
         description="what moves: past/present mix, rare and irregular lemmas, sentence "

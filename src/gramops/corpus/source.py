@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from gramops.core.errors import GramopsError
-from gramops.core.hashing import sha256_file
+from gramops.core.hashing import sha256_bytes, sha256_file
 from gramops.core.params import PullCorpusParams
 from gramops.core.vocab import short
 
@@ -183,7 +183,7 @@ def tree_sha256(directory: Path) -> str:
         for p in sorted(directory.iterdir(), key=lambda p: p.name)
         if p.is_file()
     ]
-    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+    return sha256_bytes("".join(lines).encode("utf-8"))
 
 
 def verify_archive(path: Path, sha256: str, key: str = "pull_corpus.sha256") -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import canonical_bytes
-from gramops.core.hashing import sha256_file
+from gramops.core.hashing import sha256_bytes, sha256_file
 
 
 class IdentityError(GramopsError):
@@ -37,7 +37,7 @@ def file_digest(path: Path) -> str:
             data = canonical_bytes(json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise IdentityError(f"{path}: not valid JSON ({exc}); cannot hash the bundle") from exc
-        return hashlib.sha256(data).hexdigest()
+        return sha256_bytes(data)
     return sha256_file(path)
 
 

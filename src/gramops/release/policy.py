@@ -14,7 +14,6 @@ and the candidate passes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import canonical_bytes
+from gramops.core.hashing import sha256_bytes
 from gramops.core.vocab import SHORT_SHA, short
 from gramops.registry import auditlog
 from gramops.registry.layout import default_actor
@@ -72,7 +72,7 @@ def actor() -> str:
 
 def gate_digest(gate: Mapping[str, Any]) -> str:
     """The identity of a gate decision: SHA-256 of its canonical JSON."""
-    return hashlib.sha256(canonical_bytes(dict(gate))).hexdigest()
+    return sha256_bytes(canonical_bytes(dict(gate)))
 
 
 def decision_record(gate: Mapping[str, Any]) -> dict[str, Any]:
