@@ -37,9 +37,9 @@ from common import WEIGHTS, Row, machine, pin_one_core, print_table, verb_test_r
 from scipy.optimize import nnls  # noqa: E402
 
 from gramops.core.params import CostCalibration  # noqa: E402
+from gramops.inference.predictor import Predictor, load_predictor  # noqa: E402
 from gramops.models.bundle import load_weights, read_metadata  # noqa: E402
 from gramops.models.features import featurize  # noqa: E402
-from gramops.models.inference import Predictor, load_predictor  # noqa: E402
 from gramops.models.lora import init_lora, predict_proba_lora  # noqa: E402
 from gramops.models.mlp import init_weights, predict_proba  # noqa: E402
 from gramops.models.quantize import predict_proba_int8, quantize_int8  # noqa: E402

@@ -28,9 +28,9 @@ from pathlib import Path  # noqa: E402
 
 from common import WEIGHTS, Row, pin_one_core, print_table, verb_test_records  # noqa: E402
 
-from gramops.models.evaluate import pass_rate  # noqa: E402
+from gramops.inference.evaluate import pass_rate  # noqa: E402
+from gramops.inference.predictor import Predictor, load_predictor  # noqa: E402
 from gramops.models.features import featurize  # noqa: E402
-from gramops.models.inference import Predictor, load_predictor  # noqa: E402
 
 
 def model_pass_rate(predictor: Predictor, records: list[dict]) -> float:

@@ -8,8 +8,8 @@ from gramops.core.errors import GramopsError
 from gramops.core.fileio import read_jsonl, write_csv, write_json
 from gramops.core.stage import load_params, run
 from gramops.core.vocab import FAMILIES, TAGS
-from gramops.models.evaluate import confusion_rows, score, summary_metrics
-from gramops.models.inference import load_predictor
+from gramops.inference.evaluate import confusion_rows, score, summary_metrics
+from gramops.inference.predictor import load_predictor
 
 CORPUS = Path("data/processed")
 BASE = Path("models/fp32")

@@ -18,7 +18,7 @@ LAYERS = (
     ("core",),
     ("corpus",),
     ("models",),
-    ("registry",),
+    ("inference", "registry"),
     ("monitoring", "release", "report", "tracking"),
     ("serving",),
     ("cli",),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gramops.models.inference import Predictor, load_predictor
+from gramops.inference.predictor import Predictor, load_predictor
 from gramops.monitoring.challenger import load_registered
 from gramops.registry.store import Registry
 from gramops.serving.predict import PredictRequest, PredictResponse, predict

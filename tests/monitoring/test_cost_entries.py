@@ -7,7 +7,7 @@ import pytest
 
 from gramops.core.params import CostCalibration, CostParams
 from gramops.core.vocab import short
-from gramops.models.inference import load_predictor
+from gramops.inference.predictor import load_predictor
 from gramops.monitoring import cost_entries
 from gramops.registry.store import Registry
 from helpers.bundles import tiny_bundle

@@ -15,8 +15,8 @@ import pytest
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import write_csv
 from gramops.core.vocab import short
-from gramops.models.evaluate import passes
-from gramops.models.inference import load_predictor
+from gramops.inference.evaluate import passes
+from gramops.inference.predictor import load_predictor
 from gramops.monitoring import (
     traffic,
     traffic_replay,

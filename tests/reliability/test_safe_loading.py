@@ -24,9 +24,9 @@ from safetensors.numpy import save_file
 
 from gramops import cli
 from gramops.core.errors import GramopsError
+from gramops.inference.predictor import load_predictor
 from gramops.models.bundle import BundleError, load_weights, read_metadata
 from gramops.models.identity import canonical_sha
-from gramops.models.inference import load_predictor
 from gramops.monitoring.challenger import load_registered
 from gramops.registry.store import Registry
 from helpers.registry import register_tagged

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from gramops.models.inference import Prediction
+from gramops.inference.predictor import Prediction
 from gramops.serving.predict import (
     SLOT_TOKEN,
     PredictRequest,

@@ -16,7 +16,7 @@ import numpy as np
 
 from gramops.core.errors import GramopsError
 from gramops.core.vocab import FAMILIES, short
-from gramops.models.inference import Predictor, load_predictor
+from gramops.inference.predictor import Predictor, load_predictor
 from gramops.monitoring.shift import scalar_features
 from gramops.registry.store import Registry, RegistryError
 

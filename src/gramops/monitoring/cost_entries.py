@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 from gramops.core.params import CostParams
 from gramops.core.vocab import short
+from gramops.inference.evaluate import pass_rate
+from gramops.inference.predictor import Predictor
 from gramops.models.bundle import read_metadata, weights_spec
-from gramops.models.evaluate import pass_rate
 from gramops.models.features import featurize
-from gramops.models.inference import Predictor
 from gramops.monitoring.challenger import load_registered
 from gramops.monitoring.cost import (
     CostRow,

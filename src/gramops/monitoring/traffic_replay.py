@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gramops.core.errors import GramopsError
-from gramops.models.evaluate import passes
+from gramops.inference.evaluate import passes
 from gramops.monitoring.stats import rounded
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gramops.core.errors import GramopsError
 from gramops.corpus.tagging import tokenize
-from gramops.models.inference import Prediction
+from gramops.inference.predictor import Prediction
 
 SLOT_TOKEN = "___"
 # `[___]` first so its brackets are consumed with the underscores, not left as tokens.

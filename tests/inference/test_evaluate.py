@@ -1,6 +1,6 @@
 import pytest
 
-from gramops.models.evaluate import confusion_rows, pass_rate, passes, score, summary_metrics
+from gramops.inference.evaluate import confusion_rows, pass_rate, passes, score, summary_metrics
 
 TAGS = ("VB", "VBD", "VBZ")
 
