@@ -62,3 +62,65 @@ def test_last_seq_falls_back_to_the_position_of_a_legacy_record():
     assert auditlog.last_seq([]) == 0
     assert auditlog.last_seq([{"op": "register"}, {"op": "tag"}]) == 2
     assert auditlog.last_seq([{"seq": 7}]) == 7
+
+
+def test_alias_history_lists_every_holder_with_its_period():
+    from gramops.registry.auditlog import alias_history
+
+    log = [
+        {"op": "register", "sha": "a", "alias": None, "time": "t0", "actor": "x", "new": "a"},
+        {"op": "alias", "alias": "production", "new": "a", "time": "t1", "actor": "stage:register"},
+        {"op": "alias", "alias": "challenger", "new": "b", "time": "t2", "actor": "me"},
+        {"op": "alias", "alias": "production", "new": "b", "time": "t3", "actor": "stage:gate"},
+        {
+            "op": "rollback",
+            "alias": "production",
+            "new": "a",
+            "time": "t4",
+            "actor": "me",
+            "reason": "bad",
+        },
+        {
+            "op": "promote",
+            "alias": "production",
+            "new": "b",
+            "time": "t5",
+            "actor": "me",
+            "reason": "fixed",
+            "forced": True,
+        },
+    ]
+    assert alias_history(log, "production") == [
+        {
+            "sha": "a",
+            "from": "t1",
+            "until": "t3",
+            "moved_by": "stage:register",
+            "how": "alias",
+            "reason": None,
+        },
+        {
+            "sha": "b",
+            "from": "t3",
+            "until": "t4",
+            "moved_by": "stage:gate",
+            "how": "alias",
+            "reason": None,
+        },
+        {
+            "sha": "a",
+            "from": "t4",
+            "until": "t5",
+            "moved_by": "me",
+            "how": "rollback",
+            "reason": "bad",
+        },
+        {
+            "sha": "b",
+            "from": "t5",
+            "until": None,
+            "moved_by": "me",
+            "how": "promote (forced)",
+            "reason": "fixed",
+        },
+    ]

@@ -61,7 +61,7 @@ def reproduce(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    from gramops.registry.summary import alias_history
+    from gramops.registry.auditlog import alias_history
 
     registry = registry_of(args)
     costs = {}

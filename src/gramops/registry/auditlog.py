@@ -265,3 +265,25 @@ def registration_order(records: Iterable[Record]) -> list[str]:
 
 def registered(records: Iterable[Record]) -> set[str]:
     return set(registration_order(records))
+
+
+def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict[str, Any]]:
+    """Every period an alias held a model, from the audit log: which checkpoints served.
+
+    One row per move (``promote``, ``rollback`` or a raw ``alias`` record): the model, since
+    when, until when (None while it still holds the alias), who moved it there, how and why.
+    """
+    moves = alias_moves(records, alias)
+    periods = []
+    for i, move in enumerate(moves):
+        periods.append(
+            {
+                "sha": move["new"],
+                "from": move["time"],
+                "until": moves[i + 1]["time"] if i + 1 < len(moves) else None,
+                "moved_by": move["actor"],
+                "how": move["op"] + (" (forced)" if move.get("forced") else ""),
+                "reason": move.get("reason"),
+            }
+        )
+    return periods

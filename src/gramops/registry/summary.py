@@ -6,11 +6,10 @@ family's semver, short SHA, quality and size between two commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gramops.core.vocab import short
-from gramops.registry.auditlog import alias_moves
 
 
 def entry_summary(entry: Mapping[str, Any], semvers: list[str] | None) -> dict[str, Any]:
@@ -43,25 +42,3 @@ def keyed_summaries(
         key: entry_summary(entry(sha), semvers_of(sha) if semvers_of else None)
         for key, sha in sorted(refs.items())
     }
-
-
-def alias_history(records: Sequence[Mapping[str, Any]], alias: str) -> list[dict[str, Any]]:
-    """Every period an alias held a model, from the audit log: which checkpoints served.
-
-    One row per move (``promote``, ``rollback`` or a raw ``alias`` record): the model, since
-    when, until when (None while it still holds the alias), who moved it there, how and why.
-    """
-    moves = alias_moves(records, alias)
-    periods = []
-    for i, move in enumerate(moves):
-        periods.append(
-            {
-                "sha": move["new"],
-                "from": move["time"],
-                "until": moves[i + 1]["time"] if i + 1 < len(moves) else None,
-                "moved_by": move["actor"],
-                "how": move["op"] + (" (forced)" if move.get("forced") else ""),
-                "reason": move.get("reason"),
-            }
-        )
-    return periods

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gramops.core.vocab import short
-from gramops.registry.summary import alias_history
+from gramops.registry.auditlog import alias_history, registration_order
 
 DOMAINS = ("verb", "tutor")
 DRIFT_HEADERS = (
@@ -127,7 +127,7 @@ def status_view(
             )
         )
     # in registration order (the audit log's, since several entries share a second)
-    order = {r["sha"]: i for i, r in enumerate(history) if r.get("op") == "register"}
+    order = {sha: i for i, sha in enumerate(registration_order(history))}
     rows.sort(key=lambda r: (order.get(r.sha, len(order)), r.registered_at or "", r.sha))
     return StatusView(
         aliases=tuple(alias_rows),
