@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from gramops.inference.predictor import Predictor, load_predictor
+from gramops.inference.requests import PredictRequest, PredictResponse, predict
 from gramops.monitoring.challenger import load_registered
 from gramops.registry.store import Registry
-from gramops.serving.predict import PredictRequest, PredictResponse, predict
 
 pytestmark = pytest.mark.e2e
 

@@ -115,9 +115,9 @@ def history(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     import tempfile
 
+    from gramops.inference.requests import predict as answer
+    from gramops.inference.requests import read_requests
     from gramops.monitoring.challenger import load_registered
-    from gramops.serving.predict import predict as answer
-    from gramops.serving.predict import read_requests
 
     text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
     requests = read_requests(text)  # bad input fails before any model is loaded

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from gramops.inference.predictor import Prediction
-from gramops.serving.predict import (
+from gramops.inference.requests import (
     SLOT_TOKEN,
     PredictRequest,
     PredictResponse,
