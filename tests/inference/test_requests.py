@@ -193,7 +193,9 @@ def test_empty_input_is_refused(text):
         read_requests(text)
 
 
-def test_serving_tokenizes_with_the_tagging_rules_not_the_corpus_builder():
-    runs = {p.relative_to(PACKAGE).as_posix() for p in closure(PACKAGE / "serving" / "predict.py")}
+def test_requests_tokenize_with_the_tagging_rules_not_the_corpus_builder():
+    runs = {
+        p.relative_to(PACKAGE).as_posix() for p in closure(PACKAGE / "inference" / "requests.py")
+    }
     assert "corpus/tagging.py" in runs
     assert "corpus/build.py" not in runs and "corpus/wordnet.py" not in runs
