@@ -1,18 +1,20 @@
-"""Registry entries as MLflow model versions, with the registry's semvers and aliases.
+"""Registry entries as versions of one MLflow Model, with the registry's semvers and aliases.
 
-Entries become versions of ``gramops-<family>`` registered models, tagged ``canonical_sha``
-and ``semver``; a version's source is a run holding the bundle files. The registry is the
-authority and MLflow follows it exactly: after a mirror, aliases and semver tags on every
-``gramops-*`` model are the registry's, whoever changed them in MLflow (a hand edit that is
-undone is logged as a warning naming it). Every write is found again first, so a second
-mirror of the same registry writes nothing.
+Every entry becomes a version of one registered model, ``gramops`` (``GRAMOPS_MLFLOW_MODEL``
+names another), tagged ``canonical_sha``, ``family`` and ``semver``; a version's source is
+a run holding the entry as an MLflow Model (:mod:`gramops.tracking.mlmodel`), so
+``mlflow.pyfunc.load_model("models:/gramops@production")`` answers. The registry is the
+authority and MLflow follows it exactly: after a mirror, the model's aliases and semver tags
+are the registry's, whoever changed them in MLflow (a hand edit that is undone is logged as a
+warning naming it). Every write is found again first, so a second mirror of the same
+registry writes nothing. The per-family models of earlier mirrors are retired
+(:mod:`gramops.tracking.aliases`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
+import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,21 +23,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gramops.core.errors import GramopsError
-from gramops.core.fileio import canonical_bytes, dumps_pretty
+from gramops.core.fileio import dumps_pretty
 from gramops.core.vocab import short
 from gramops.registry.auditlog import registration_order
 from gramops.registry.refs import parse_semver
+from gramops.tracking.aliases import MlflowModel, is_write_conflict, retire_legacy, sync_aliases
 from gramops.tracking.connect import (
     QUIET,
     REQUEST_LIMITS,
     Tracker,
-    TrackingError,
     connect,
     default_tracking_uri,
     env_defaults,
     mlflow_errors,
     store_missing,
 )
+from gramops.tracking.mlmodel import save_entry_model
 from gramops.tracking.pipeline import StageResult, numeric_leaves
 from gramops.tracking.runs import TAG_KIND, find_run, log_values
 
@@ -45,14 +48,19 @@ if TYPE_CHECKING:
 # Every tracking module logs as the mirror: people filter and read its lines by that name.
 log = logging.getLogger(__name__)
 
-MODEL_PREFIX = "gramops-"
+MODEL_ENV = "GRAMOPS_MLFLOW_MODEL"
+DEFAULT_MODEL = "gramops"
 TAG_SHA = "gramops.canonical_sha"
 TAG_FAMILY = "gramops.family"
-# on a registered model: the aliases the mirror set there last (JSON), to tell hand edits apart
-TAG_ALIASES = "gramops.aliases"
-# A concurrent mirror wrote the same row first (PostgreSQL, MySQL, SQLite wordings).
-_CONFLICT = re.compile(r"UniqueViolation|duplicate (key|entry)|UNIQUE constraint failed")
+# A version's source: the run's MLflow Model (runs of the per-family era hold `bundle/`).
+RUN_KIND = "model"
+ARTIFACT_PATH = "model"
 _CONFLICT_ATTEMPTS = 3
+
+
+def registered_model_name() -> str:
+    """The registered model every entry is a version of: ``GRAMOPS_MLFLOW_MODEL`` or gramops."""
+    return os.environ.get(MODEL_ENV, "").strip() or DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,6 @@ class RegistryView:
 def registry_view(registry: Registry) -> RegistryView:
     """The bindings of ``registry`` (entry file names, tags.json, aliases.json): cheap reads."""
     return RegistryView(frozenset(registry.shas()), registry.tags(), registry.aliases())
-
-
-def model_name(family: str) -> str:
-    """The registered model a family's entries become versions of."""
-    return f"{MODEL_PREFIX}{family}"
 
 
 def mirror_registry(tracker: Tracker, registry: Registry) -> ModelMirror:
@@ -119,14 +122,15 @@ def mirror_model_registry(
 
     ``entries`` must come in registration order: versions are numbered in creation order,
     so a fresh store numbers them exactly as before. A missing version gets a run holding
-    the bundle files (``materialize(sha, dest)``, which verifies hashes, or returns None
-    when the objects are not in this store) as its source. ``semvers`` maps a SHA to its
-    semvers, lowest first; ``aliases`` maps an alias to a SHA.
+    the entry as an MLflow Model (``materialize(sha, dest)``, which verifies hashes, or
+    returns None when the objects are not in this store; a LoRA adapter's base is
+    materialized too) as its source. ``semvers`` maps a SHA to its semvers, lowest first;
+    ``aliases`` maps an alias to a SHA.
 
-    Afterwards every ``gramops-*`` model agrees with the registry: each entry's version
-    carries its semvers (none until one is bound) and the registry's aliases; every other
-    version (an entry of a discarded experiment sharing the store, a duplicate) carries
-    neither; an alias set by hand is removed or moved with a warning naming it.
+    Afterwards the registered model agrees with the registry: each entry's version carries
+    its family, its semvers (none until one is bound) and the registry's aliases; every
+    other version (an entry of a discarded experiment sharing the store, a duplicate)
+    carries neither; an alias set by hand is removed or moved with a warning naming it.
     """
     from mlflow.exceptions import MlflowException
 
@@ -139,23 +143,12 @@ def mirror_model_registry(
             try:
                 return _mirror_models(tracker, entries, semvers, aliases, materialize)
             except MlflowException as exc:
-                if attempt == _CONFLICT_ATTEMPTS or not _is_write_conflict(exc):
+                if attempt == _CONFLICT_ATTEMPTS or not is_write_conflict(exc):
                     raise
                 # every write is found again first, so a second pass only writes what is left
                 log.info("MLflow %s: a concurrent mirror wrote first; syncing again", tracker.uri)
                 time.sleep(0.5 * attempt)
                 attempt += 1
-
-
-def _is_write_conflict(exc: Exception) -> bool:
-    """A write that lost a race with another mirror (two queued experiments at once).
-
-    MLflow's server checks then inserts, so a concurrent writer of the same model version
-    tag or alias surfaces as the database's unique-key violation; a tag or alias the other
-    mirror removed first is "does not exist". A fresh pass re-reads and converges.
-    """
-    codes = ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
-    return getattr(exc, "error_code", "") in codes or bool(_CONFLICT.search(str(exc)))
 
 
 def _mirror_models(
@@ -169,23 +162,20 @@ def _mirror_models(
     pointers: dict[str, dict[str, str]] = {}
     created: list[str] = []
     client = tracker.client
-    models = read_models(client)
+    name = registered_model_name()
+    model = read_models(client, name).get(name) or _create_model(client, name)
     for entry in entries:
         sha, family = entry["sha"], entry["family"]
-        name = model_name(family)
-        if name not in models:
-            models[name] = _create_model(client, name, family)
-        model = models[name]
         wanted = list(semvers.get(sha, ()))
         if sha not in model.by_sha:
-            run_id = find_run(tracker, {TAG_KIND: "bundle", TAG_SHA: sha})
+            run_id = find_run(tracker, {TAG_KIND: RUN_KIND, TAG_SHA: sha})
             if run_id is None:
-                run_id = _log_bundle(tracker, entry, materialize)
+                run_id = _log_model(tracker, entry, materialize)
             tags, description = _version_metadata(family, sha, wanted)
             # OSS registries create versions READY at once; waiting only logs noise.
             mv = client.create_model_version(
                 name,
-                source=f"runs:/{run_id}/bundle",
+                source=f"runs:/{run_id}/{ARTIFACT_PATH}",
                 run_id=run_id,
                 tags={k: v for k, v in tags.items() if v},
                 description=description,
@@ -197,50 +187,40 @@ def _mirror_models(
         else:
             _sync_version(client, model.by_sha[sha], family, wanted)
         pointers[sha] = {"registered_model": name, "version": str(model.by_sha[sha].version)}
-    _unbind_others(client, models, pointers)
-    mirrored = _sync_aliases(client, tracker.uri, aliases, pointers, models)
+    _unbind_others(client, model, pointers)
+    wanted_aliases = {}
+    for alias, sha in sorted(aliases.items()):
+        if sha not in pointers:
+            log.warning("alias %s points at %s, which is not a registry entry; skipped", alias, sha)
+            continue
+        wanted_aliases[alias] = pointers[sha]["version"]
+    mirrored = sync_aliases(client, tracker.uri, model, wanted_aliases)
+    retire_legacy(client, name)
     log.info(
-        "MLflow %s: %d registry entries, %d new model versions",
+        "MLflow %s: %d registry entries, %d new versions of %s",
         tracker.uri,
         len(pointers),
         len(created),
+        name,
     )
-    return ModelMirror(pointers=pointers, created=tuple(created), aliases=mirrored)
+    return ModelMirror(pointers=pointers, created=tuple(created), aliases={name: mirrored})
 
 
-@dataclass
-class MlflowModel:
-    """A registered model as found: aliases, tags, versions (oldest first) and by SHA."""
-
-    name: str
-    aliases: dict[str, str]
-    tags: dict[str, str]
-    versions: list[Any] = field(default_factory=list)
-    by_sha: dict[str, Any] = field(default_factory=dict)
-
-
-def read_models(client: Any) -> dict[str, MlflowModel]:
-    """Every ``gramops-*`` model with its aliases, tags and versions, in two requests.
-
-    All of them, not only the registry's families: a hand-made alias or a discarded
-    experiment's version may sit on any of them.
-    """
-    pattern = f"name LIKE '{MODEL_PREFIX}%'"
+def read_models(client: Any, name: str) -> dict[str, MlflowModel]:
+    """The registered model ``name`` with its aliases, tags and versions, in two requests
+    ({} when it does not exist yet)."""
     models: dict[str, MlflowModel] = {}
-    token = None
-    while True:
-        page = client.search_registered_models(pattern, page_token=token)
-        for rm in page:
-            if rm.name.startswith(MODEL_PREFIX):
-                aliases = {a: str(v) for a, v in rm.aliases.items()}
-                models[rm.name] = MlflowModel(rm.name, aliases, dict(rm.tags))
-        token = page.token
-        if not token:
-            break
+    query = f"name = '{name}'"
+    for rm in client.search_registered_models(query):
+        if rm.name == name:
+            aliases = {a: str(v) for a, v in rm.aliases.items()}
+            models[name] = MlflowModel(name, aliases, dict(rm.tags))
+    if name not in models:
+        return models
+    model = models[name]
     # Oldest first, so a duplicate left by two concurrent mirrors resolves to the first.
-    for mv in sorted(client.search_model_versions(pattern), key=lambda v: int(v.version)):
-        model = models.get(mv.name)
-        if model is None:
+    for mv in sorted(client.search_model_versions(query), key=lambda v: int(v.version)):
+        if mv.name != name:
             continue
         model.versions.append(mv)
         sha = mv.tags.get("canonical_sha")
@@ -249,29 +229,29 @@ def read_models(client: Any) -> dict[str, MlflowModel]:
     return models
 
 
-def _create_model(client: Any, name: str, family: str) -> MlflowModel:
+def _create_model(client: Any, name: str) -> MlflowModel:
     client.create_registered_model(
         name,
-        tags={TAG_FAMILY: family},
         description=(
-            f"gramops {family} models, mirrored from models/registry by the `mirror` stage. "
-            "A version's identity is its canonical_sha tag; semvers and aliases follow the "
-            "gramops registry: change them with `gramops`, not here (the mirror undoes it)."
+            "gramops models (every family), mirrored from models/registry by the `mirror` "
+            "stage. A version's identity is its canonical_sha tag, its family the family tag; "
+            "semvers and aliases follow the gramops registry: change them with `gramops`, not "
+            f"here (the mirror undoes it). Load one with models:/{name}@production."
         ),
     )
-    return MlflowModel(name, aliases={}, tags={TAG_FAMILY: family})
+    return MlflowModel(name, aliases={}, tags={})
 
 
-def _log_bundle(
+def _log_model(
     tracker: Tracker, entry: Mapping[str, Any], materialize: Callable[[str, Path], Path | None]
 ) -> str:
-    """A run holding an entry's bundle files: the source of its model version."""
+    """A run holding an entry as an MLflow Model: the source of its model version."""
     client = tracker.client
     sha, family = entry["sha"], entry["family"]
     run_id = client.create_run(
         tracker.experiment_id,
-        run_name=f"bundle {family} {short(sha)}",
-        tags={TAG_KIND: "bundle", TAG_FAMILY: family},
+        run_name=f"model {family} {short(sha)}",
+        tags={TAG_KIND: RUN_KIND, TAG_FAMILY: family},
     ).info.run_id
     params = {
         key: str(entry[key]) if entry.get(key) is not None else "null"
@@ -279,29 +259,42 @@ def _log_bundle(
         if key in entry
     }
     log_values(client, run_id, params, numeric_leaves(entry.get("metrics") or {}))
-    with tempfile.TemporaryDirectory(prefix="gramops-bundle-") as tmp:
-        bundle = materialize(sha, Path(tmp) / short(sha))
-        if bundle is None:
+    with tempfile.TemporaryDirectory(prefix="gramops-model-") as tmp:
+        model = _model_files(Path(tmp), entry, materialize)
+        if model is None:
             # Registered on another machine (objects are not in git): the version still
             # records identity and metadata; `gramops reproduce` rebuilds the bytes.
             log.warning(
                 "objects of %s %s are not in this object store; its MLflow version "
-                "holds the entry metadata only",
+                "holds the entry metadata only (no MLmodel: it cannot be loaded)",
                 family,
                 short(sha),
             )
-            bundle = Path(tmp) / "metadata"
-            bundle.mkdir()
-            (bundle / "entry.json").write_text(dumps_pretty(dict(entry)), encoding="utf-8")
+            model = Path(tmp) / "metadata"
+            model.mkdir()
+            (model / "entry.json").write_text(dumps_pretty(dict(entry)), encoding="utf-8")
             client.set_tag(run_id, "gramops.bundle_bytes", "missing")
-        client.log_artifacts(run_id, str(bundle), "bundle")
+        client.log_artifacts(run_id, str(model), ARTIFACT_PATH)
     client.set_terminated(run_id)
     client.set_tag(run_id, TAG_SHA, sha)
     return run_id
 
 
+def _model_files(
+    tmp: Path, entry: Mapping[str, Any], materialize: Callable[[str, Path], Path | None]
+) -> Path | None:
+    """The entry as an MLflow Model directory, or None when its bytes (or, for a LoRA
+    adapter, its base's) are not in this object store."""
+    sha, family, parent = entry["sha"], entry["family"], entry.get("parent_sha")
+    bundle = materialize(sha, tmp / "bundle")
+    base = materialize(parent, tmp / "base") if family == "lora" and bundle else None
+    if bundle is None or (family == "lora" and base is None):
+        return None
+    return save_entry_model(tmp / "model", sha, family, bundle, base)
+
+
 def _version_metadata(family: str, sha: str, semvers: list[str]) -> tuple[dict[str, str], str]:
-    """The tags and description a version shows: its identity and its current semvers.
+    """The tags and description a version shows: its identity, family and current semvers.
 
     An empty tag value means "no such tag" (an entry has none until a semver is bound).
     ``semvers`` is only set when a SHA has several, so a single semver is not shown twice.
@@ -309,6 +302,7 @@ def _version_metadata(family: str, sha: str, semvers: list[str]) -> tuple[dict[s
     semver = semvers[-1] if semvers else ""
     tags = {
         "canonical_sha": sha,
+        "family": family,
         "semver": semver,
         "semvers": ",".join(semvers) if len(semvers) > 1 else "",
     }
@@ -335,110 +329,32 @@ def _sync_version(client: Any, mv: Any, family: str, semvers: list[str]) -> list
 
 
 def _unbind_others(
-    client: Any, models: Mapping[str, MlflowModel], pointers: Mapping[str, Mapping[str, str]]
+    client: Any, model: MlflowModel, pointers: Mapping[str, Mapping[str, str]]
 ) -> None:
     """No semver on a version that is not a registry entry's: a discarded experiment's
     entry mirrored earlier, a duplicate of an entry, a version made by hand."""
-    for name, model in sorted(models.items()):
-        for mv in model.versions:
-            sha = mv.tags.get("canonical_sha", "")
-            pointer = pointers.get(sha)
-            if pointer == {"registered_model": name, "version": str(mv.version)}:
-                continue
-            if not (mv.tags.keys() & {"semver", "semvers"}):
-                continue
-            if sha:
-                removed = _sync_version(client, mv, name.removeprefix(MODEL_PREFIX), [])
-            else:
-                removed = [mv.tags[k] for k in ("semver", "semvers") if k in mv.tags]
-                for key in ("semver", "semvers"):
-                    if key in mv.tags:
-                        client.delete_model_version_tag(name, str(mv.version), key)
-            log.warning(
-                "MLflow %s version %s (sha %s) carried semver %s, which the registry does not "
-                "bind to it; removed",
-                name,
-                mv.version,
-                short(sha) or "unknown",
-                ",".join(sorted(set(removed))),
-            )
-
-
-def _sync_aliases(
-    client: Any,
-    uri: str,
-    aliases: Mapping[str, str],
-    pointers: Mapping[str, Mapping[str, str]],
-    models: Mapping[str, MlflowModel],
-) -> dict[str, dict[str, str]]:
-    """Each model's aliases = the registry aliases pointing at one of its versions.
-
-    A model's ``gramops.aliases`` tag records what the mirror itself set last, so a change
-    it undoes is told apart: following a registry move is routine (info), overriding an
-    alias someone set in MLflow is a warning that names it.
-    """
-    from mlflow.exceptions import MlflowException
-
-    wanted: dict[str, dict[str, str]] = {name: {} for name in models}
-    for alias, sha in sorted(aliases.items()):
-        if sha not in pointers:
-            log.warning("alias %s points at %s, which is not a registry entry; skipped", alias, sha)
+    for mv in model.versions:
+        sha = mv.tags.get("canonical_sha", "")
+        pointer = pointers.get(sha)
+        if pointer == {"registered_model": model.name, "version": str(mv.version)}:
             continue
-        wanted[pointers[sha]["registered_model"]][alias] = pointers[sha]["version"]
-    for name, want in sorted(wanted.items()):
-        have = models[name].aliases
-        mirrored = _mirrored_aliases(models[name].tags)
-        for alias, version in sorted(have.items()):
-            if want.get(alias) == version:
-                continue
-            if alias not in want:
-                client.delete_registered_model_alias(name, alias)
-            outcome = f"moved to version {want[alias]}" if alias in want else "removed"
-            if mirrored.get(alias) == version:
-                log.info(
-                    "MLflow %s@%s: version %s %s, as in the registry", name, alias, version, outcome
-                )
-            else:
-                log.warning(
-                    "MLflow alias %s@%s on version %s was not set by the gramops registry; "
-                    "%s (move aliases with `gramops`, the mirror follows the registry)",
-                    name,
-                    alias,
-                    version,
-                    outcome,
-                )
-        for alias, version in sorted(want.items()):
-            if have.get(alias) == version:
-                continue
-            if alias not in have and mirrored.get(alias) == version:
-                log.warning(
-                    "MLflow alias %s@%s was removed outside gramops; set again", name, alias
-                )
-            try:
-                client.set_registered_model_alias(name, alias, version)
-            except MlflowException as exc:
-                if _is_write_conflict(exc):
-                    raise
-                raise TrackingError(
-                    f"MLflow at {uri}: cannot mirror registry alias {alias!r} onto {name} "
-                    f"version {version}: {exc}"
-                ) from exc
-        if mirrored != want or TAG_ALIASES not in models[name].tags:
-            client.set_registered_model_tag(
-                name, TAG_ALIASES, canonical_bytes(want).decode("utf-8")
-            )
-    return wanted
-
-
-def _mirrored_aliases(tags: Mapping[str, str]) -> dict[str, str]:
-    """The aliases the mirror set last on a model ({} when absent or edited into junk)."""
-    try:
-        found = json.loads(tags.get(TAG_ALIASES) or "{}")
-    except ValueError:
-        return {}
-    if not isinstance(found, dict):
-        return {}
-    return {str(k): str(v) for k, v in found.items()}
+        if not (mv.tags.keys() & {"semver", "semvers"}):
+            continue
+        if sha and mv.tags.get("family"):
+            removed = _sync_version(client, mv, mv.tags["family"], [])
+        else:
+            removed = [mv.tags[k] for k in ("semver", "semvers") if k in mv.tags]
+            for key in ("semver", "semvers"):
+                if key in mv.tags:
+                    client.delete_model_version_tag(model.name, str(mv.version), key)
+        log.warning(
+            "MLflow %s version %s (sha %s) carried semver %s, which the registry does not "
+            "bind to it; removed",
+            model.name,
+            mv.version,
+            short(sha) or "unknown",
+            ",".join(sorted(set(removed))),
+        )
 
 
 def sync_after_act(registry: Registry, start: Path) -> str:
