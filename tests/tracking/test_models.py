@@ -1,5 +1,6 @@
-"""Registry entries as MLflow model versions: tags, aliases, races, and MLflow following the
-registry exactly (issue 11, cases 6 and 7); the mirror stage reads the registry only."""
+"""Registry entries as versions of one MLflow Model: tags, aliases, races, MLflow following
+the registry exactly (issue 11, cases 6 and 7), the per-family models of earlier mirrors
+retired; the mirror stage reads the registry only."""
 
 import dataclasses
 import importlib.util
@@ -11,9 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gramops.models.identity import canonical_sha
 from gramops.registry.store import Registry
+from gramops.tracking.aliases import TAG_SUPERSEDED
 from gramops.tracking.connect import Tracker, TrackingError, connect
 from gramops.tracking.models import (
+    RegistryView,
     mirror_model_registry,
     mirror_registry,
     mirror_summary,
@@ -21,24 +25,20 @@ from gramops.tracking.models import (
 )
 from gramops.tracking.runs import mirror_stage_results
 from gramops.tracking.verify import verify_mlflow
+from helpers.bundles import tiny_bundle
 from helpers.paths import ROOT
 from helpers.processes import sh
 from helpers.tracking import register_entry, release, snapshot_bytes, store_uri
 
-FP32, INT8 = "a" * 64, "b" * 64
-
-
-def _bundle(folder: Path, weights: bytes) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "model.safetensors").write_bytes(weights)
-    for name in ("config.json", "eval_report.json", "train_manifest.json"):
-        (folder / name).write_text("{}", encoding="utf-8")
-    return folder
+MODEL = "gramops"
 
 
 @pytest.fixture
 def registry_data(tmp_path: Path) -> dict:
-    bundles = {sha: _bundle(tmp_path / "bundles" / sha[:4], sha.encode()) for sha in (FP32, INT8)}
+    fp32 = tiny_bundle(tmp_path / "bundles" / "fp32", "fp32", seed=1)
+    int8 = tiny_bundle(tmp_path / "bundles" / "int8", "int8", parent=canonical_sha(fp32), seed=2)
+    bundles = {canonical_sha(b): b for b in (fp32, int8)}
+    fp32_sha, int8_sha = bundles
     calls: list[str] = []
 
     def materialize(sha: str, dest: Path) -> Path:
@@ -48,24 +48,27 @@ def registry_data(tmp_path: Path) -> dict:
 
     entries = [
         {
-            "sha": FP32,
+            "sha": fp32_sha,
             "family": "fp32",
             "parent_sha": None,
             "metrics": {"verb": {"pass_rate": 0.9}},
         },
         {
-            "sha": INT8,
+            "sha": int8_sha,
             "family": "int8",
-            "parent_sha": FP32,
+            "parent_sha": fp32_sha,
             "metrics": {"verb": {"pass_rate": 0.8}},
         },
     ]
     return {
         "entries": entries,
-        "semvers": {FP32: ["v0.1.0"], INT8: ["v0.2.0"]},
-        "aliases": {"production": FP32, "challenger": INT8},
+        "semvers": {fp32_sha: ["v0.1.0"], int8_sha: ["v0.2.0"]},
+        "aliases": {"production": fp32_sha, "challenger": int8_sha},
         "materialize": materialize,
         "calls": calls,
+        "fp32": fp32_sha,
+        "int8": int8_sha,
+        "bundles": bundles,
     }
 
 
@@ -75,60 +78,112 @@ def _mirror_models(tracker: Tracker, data: dict):
     )
 
 
-def test_registry_becomes_versions_with_tags_and_aliases(
+def test_registry_becomes_versions_of_one_model_with_tags_and_aliases(
     tracker: Tracker, registry_data: dict
 ) -> None:
+    fp32_sha, int8_sha = registry_data["fp32"], registry_data["int8"]
     mirrored = _mirror_models(tracker, registry_data)
     assert mirrored.pointers == {
-        FP32: {"registered_model": "gramops-fp32", "version": "1"},
-        INT8: {"registered_model": "gramops-int8", "version": "1"},
+        fp32_sha: {"registered_model": MODEL, "version": "1"},
+        int8_sha: {"registered_model": MODEL, "version": "2"},
     }
     client = tracker.client
-    fp32 = client.get_model_version("gramops-fp32", "1")
-    assert fp32.tags["canonical_sha"] == FP32 and fp32.tags["semver"] == "v0.1.0"
-    assert client.get_registered_model("gramops-fp32").aliases == {"production": 1}
-    assert client.get_registered_model("gramops-int8").aliases == {"challenger": 1}
-    # The version's source is the bundle, byte for byte.
-    files = {a.path for a in client.list_artifacts(fp32.run_id, "bundle")}
-    assert "bundle/model.safetensors" in files
-    local = client.download_artifacts(fp32.run_id, "bundle/model.safetensors")
-    assert Path(local).read_bytes() == FP32.encode()
+    fp32 = client.get_model_version(MODEL, "1")
+    assert fp32.tags["canonical_sha"] == fp32_sha and fp32.tags["semver"] == "v0.1.0"
+    assert fp32.tags["family"] == "fp32"
+    assert client.get_model_version(MODEL, "2").tags["family"] == "int8"
+    assert client.get_registered_model(MODEL).aliases == {"production": 1, "challenger": 2}
+    # The version's source is an MLflow Model whose data is the bundle, byte for byte.
+    assert fp32.source == f"runs:/{fp32.run_id}/model"
+    files = {a.path for a in client.list_artifacts(fp32.run_id, "model")}
+    assert {"model/MLmodel", "model/requirements.txt", "model/input_example.json"} <= files
+    local = client.download_artifacts(fp32.run_id, "model/data/bundle/model.safetensors")
+    assert (
+        Path(local).read_bytes()
+        == registry_data["bundles"][fp32_sha].joinpath("model.safetensors").read_bytes()
+    )
 
 
 def test_remirroring_adds_no_version(tracker: Tracker, registry_data: dict) -> None:
+    fp32_sha, int8_sha = registry_data["fp32"], registry_data["int8"]
     first = _mirror_models(tracker, registry_data)
-    assert first.created == (FP32, INT8)
+    assert first.created == (fp32_sha, int8_sha)
     second = _mirror_models(tracker, registry_data)
     assert second.created == () and second.pointers == first.pointers
-    assert registry_data["calls"] == [FP32, INT8]  # bundles copied once
-    versions = tracker.client.search_model_versions("name LIKE 'gramops-%'")
+    assert registry_data["calls"] == [fp32_sha, int8_sha]  # bundles copied once
+    versions = tracker.client.search_model_versions(f"name = '{MODEL}'")
     assert len(versions) == 2
 
 
 def test_entry_without_local_objects_still_gets_a_version(
     tracker: Tracker, registry_data: dict
 ) -> None:
+    int8_sha = registry_data["int8"]
     # An entry registered on another machine: its bytes are not in this object store.
     registry_data["materialize"] = lambda sha, dest: None
     mirrored = _mirror_models(tracker, registry_data)
-    assert mirrored.pointers[INT8] == {"registered_model": "gramops-int8", "version": "1"}
-    version = tracker.client.get_model_version("gramops-int8", "1")
-    assert version.tags["canonical_sha"] == INT8
-    files = {a.path for a in tracker.client.list_artifacts(version.run_id, "bundle")}
-    assert files == {"bundle/entry.json"}
+    assert mirrored.pointers[int8_sha] == {"registered_model": MODEL, "version": "2"}
+    version = tracker.client.get_model_version(MODEL, "2")
+    assert version.tags["canonical_sha"] == int8_sha
+    files = {a.path for a in tracker.client.list_artifacts(version.run_id, "model")}
+    assert files == {"model/entry.json"}
     assert tracker.client.get_run(version.run_id).data.tags["gramops.bundle_bytes"] == "missing"
 
 
+def test_the_model_name_comes_from_the_environment(
+    tracker: Tracker, registry_data: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAMOPS_MLFLOW_MODEL", "tutor")
+    mirrored = _mirror_models(tracker, registry_data)
+    assert set(mirrored.aliases) == {"tutor"}
+    assert tracker.client.get_registered_model("tutor").aliases == {
+        "production": 1,
+        "challenger": 2,
+    }
+    assert verify_mlflow(tracker, _view(registry_data)) == []
+
+
+def _view(data: dict) -> RegistryView:
+    """The registry ``data`` stands for, as verify reads it."""
+    tags = {v: sha for sha, semvers in data["semvers"].items() for v in semvers}
+    return RegistryView(frozenset(e["sha"] for e in data["entries"]), tags, data["aliases"])
+
+
 def test_semver_and_alias_moves_are_mirrored(tracker: Tracker, registry_data: dict) -> None:
+    fp32_sha, int8_sha = registry_data["fp32"], registry_data["int8"]
     _mirror_models(tracker, registry_data)
-    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
-    registry_data["aliases"] = {"production": INT8}
+    registry_data["semvers"][fp32_sha] = ["v0.1.0", "v1.0.0"]
+    registry_data["aliases"] = {"production": int8_sha}
     mirrored = _mirror_models(tracker, registry_data)
     client = tracker.client
-    assert client.get_model_version("gramops-fp32", "1").tags["semver"] == "v1.0.0"
-    assert client.get_registered_model("gramops-fp32").aliases == {}
-    assert client.get_registered_model("gramops-int8").aliases == {"production": 1}
-    assert mirrored.aliases == {"gramops-fp32": {}, "gramops-int8": {"production": "1"}}
+    assert client.get_model_version(MODEL, "1").tags["semver"] == "v1.0.0"
+    assert client.get_registered_model(MODEL).aliases == {"production": 2}
+    assert mirrored.aliases == {MODEL: {"production": "2"}}
+
+
+def test_per_family_models_of_earlier_mirrors_are_retired_not_deleted(
+    tracker: Tracker, registry_data: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = tracker.client
+    # what a mirror before issue 13 left: a per-family model carrying the registry's alias
+    client.create_registered_model("gramops-fp32")
+    run_id = client.create_run(tracker.experiment_id).info.run_id
+    client.create_model_version("gramops-fp32", f"runs:/{run_id}/bundle", run_id=run_id)
+    client.set_registered_model_alias("gramops-fp32", "production", "1")
+    assert verify_mlflow(tracker, _view(registry_data))[-1] == (
+        "retired model with aliases: gramops-fp32@production is no longer synced (entries are "
+        "versions of gramops); the mirror removes them"
+    )
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
+        _mirror_models(tracker, registry_data)
+    assert any("gramops-fp32: retired" in w for w in _warnings(caplog)), _warnings(caplog)
+    legacy = client.get_registered_model("gramops-fp32")
+    assert legacy.aliases == {} and legacy.tags[TAG_SUPERSEDED] == MODEL
+    assert len(client.search_model_versions("name = 'gramops-fp32'")) == 1  # history kept
+    assert verify_mlflow(tracker, _view(registry_data)) == []
+    recording = _RecordingClient(client)
+    _mirror_models(dataclasses.replace(tracker, client=recording), registry_data)
+    assert recording.writes == []  # retired once
 
 
 class _LosesOneRace:
@@ -158,14 +213,15 @@ class _LosesOneRace:
 def test_a_write_lost_to_a_concurrent_mirror_is_synced_again(
     tracker: Tracker, registry_data: dict
 ) -> None:
+    fp32_sha = registry_data["fp32"]
     _mirror_models(tracker, registry_data)
-    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    registry_data["semvers"][fp32_sha] = ["v0.1.0", "v1.0.0"]
     racing = _LosesOneRace(tracker.client)
     mirrored = _mirror_models(dataclasses.replace(tracker, client=racing), registry_data)
     assert racing.conflicts == 1
-    version = tracker.client.get_model_version("gramops-fp32", "1")
+    version = tracker.client.get_model_version(MODEL, "1")
     assert version.tags["semver"] == "v1.0.0" and version.tags["semvers"] == "v0.1.0,v1.0.0"
-    assert mirrored.pointers[FP32] == {"registered_model": "gramops-fp32", "version": "1"}
+    assert mirrored.pointers[fp32_sha] == {"registered_model": MODEL, "version": "1"}
 
 
 def test_other_model_registry_errors_are_not_retried(tracker: Tracker, registry_data: dict) -> None:
@@ -177,7 +233,7 @@ def test_other_model_registry_errors_are_not_retried(tracker: Tracker, registry_
             raise MlflowException("tag value too long", error_code="INVALID_PARAMETER_VALUE")
 
     _mirror_models(tracker, registry_data)
-    registry_data["semvers"][FP32] = ["v0.1.0", "v1.0.0"]
+    registry_data["semvers"][registry_data["fp32"]] = ["v0.1.0", "v1.0.0"]
     refusing = Refuses(tracker.client)
     with pytest.raises(TrackingError, match="tag value too long"):
         _mirror_models(dataclasses.replace(tracker, client=refusing), registry_data)
@@ -193,14 +249,13 @@ def test_fresh_store_gives_the_same_pointers_and_summary(
         stages = mirror_stage_results(tracker, results, tmp_path)
         summaries.append(mirror_summary(results, _mirror_models(tracker, registry_data)))
     assert summaries[0] == summaries[1]
-    assert summaries[0]["registered_models"]["gramops-fp32"] == {
-        "versions": {"1": FP32},
-        "aliases": {"production": "1"},
+    assert summaries[0]["registered_models"] == {
+        MODEL: {
+            "versions": {"1": registry_data["fp32"], "2": registry_data["int8"]},
+            "aliases": {"production": "1", "challenger": "2"},
+        }
     }
     assert stages.parent_run_id not in repr(summaries[1])
-
-
-# -- failures and paths ------------------------------------------------------------------------
 
 
 # -- MLflow follows the registry exactly (issue 11, cases 6 and 7) ----------------------------
@@ -215,14 +270,13 @@ def _git_restore(root: Path, snapshot: dict[str, bytes]) -> None:
         (root / rel).write_bytes(data)
 
 
-def _aliases(tracker: Tracker) -> dict[str, dict[str, int]]:
-    models = tracker.client.search_registered_models("name LIKE 'gramops-%'")
-    return {m.name: dict(m.aliases) for m in models if m.aliases}
+def _aliases(tracker: Tracker) -> dict[str, int]:
+    return dict(tracker.client.get_registered_model(MODEL).aliases)
 
 
-def _semver_tags(tracker: Tracker) -> dict[tuple[str, str], str | None]:
-    versions = tracker.client.search_model_versions("name LIKE 'gramops-%'")
-    return {(v.name, str(v.version)): v.tags.get("semver") for v in versions}
+def _semver_tags(tracker: Tracker) -> dict[str, str | None]:
+    versions = tracker.client.search_model_versions(f"name = '{MODEL}'")
+    return {str(v.version): v.tags.get("semver") for v in versions}
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -240,32 +294,30 @@ def test_case6_registry_restored_with_git_and_hand_set_alias_are_undone(
     committed = snapshot_bytes(reg.root)
     release(reg, int8, "v0.2.0")
     mirror_registry(tracker, reg)
-    assert _aliases(tracker) == {"gramops-int8": {"production": 1}}
+    assert _aliases(tracker) == {"production": 2}
 
     _git_restore(reg.root, committed)  # production is fp32 again; int8 has no semver
-    tracker.client.set_registered_model_alias("gramops-lora", "production", "1")
+    tracker.client.set_registered_model_alias(MODEL, "staging", "3")
     assert verify_mlflow(tracker, registry_view(reg)) == [
-        f"semver not bound: gramops-int8 version 1 ({int8[:12]}) carries v0.2.0; the "
+        f"semver not bound: gramops version 2 ({int8[:12]}) carries v0.2.0; the "
         "registry does not bind it",
-        "alias on 2 models: gramops-int8@production, gramops-lora@production",
-        f"stale alias: gramops-int8@production is gramops-int8 version 1 ({int8[:12]}); the "
+        f"stale alias: gramops@production is gramops version 2 ({int8[:12]}); the "
         f"registry's production is {fp32[:12]}",
-        f"stale alias: gramops-lora@production is gramops-lora version 1 ({lora[:12]}); the "
-        f"registry's production is {fp32[:12]}",
+        f"alias not in the registry: gramops@staging is gramops version 3 ({lora[:12]})",
     ]
 
-    with caplog.at_level(logging.INFO, logger="gramops.tracking.models"):
+    with caplog.at_level(logging.INFO, logger="gramops.tracking"):
         mirrored = mirror_registry(tracker, reg)
-    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
-    assert mirrored.aliases["gramops-fp32"] == {"production": "1"}
-    assert _semver_tags(tracker)[("gramops-int8", "1")] is None
+    assert _aliases(tracker) == {"production": 1}
+    assert mirrored.aliases == {MODEL: {"production": "1"}}
+    assert _semver_tags(tracker)["2"] is None
     warned = _warnings(caplog)
     # the hand-set alias is named; following the registry back is routine, not a warning
-    assert any("gramops-lora@production on version 1" in w for w in warned), warned
-    assert not any("gramops-int8@production" in w for w in warned), warned
+    assert any("gramops@staging on version 3" in w for w in warned), warned
+    assert not any("gramops@production" in w for w in warned), warned
     assert verify_mlflow(tracker, registry_view(reg)) == []
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="gramops.tracking.models"):
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
         mirror_registry(tracker, reg)  # nothing left to correct
     assert _warnings(caplog) == []
 
@@ -277,23 +329,23 @@ def test_alias_the_registry_has_moved_by_hand_to_another_version_is_moved_back(
     new = register_entry(reg, tmp_path, "fp32", 2)
     release(reg, old, "v0.1.0")
     mirror_registry(tracker, reg)
-    tracker.client.set_registered_model_alias("gramops-fp32", "production", "2")
-    tracker.client.set_registered_model_alias("gramops-fp32", "staging", "2")
+    tracker.client.set_registered_model_alias(MODEL, "production", "2")
+    tracker.client.set_registered_model_alias(MODEL, "staging", "2")
     assert verify_mlflow(tracker, registry_view(reg)) == [
-        f"stale alias: gramops-fp32@production is gramops-fp32 version 2 ({new[:12]}); the "
+        f"stale alias: gramops@production is gramops version 2 ({new[:12]}); the "
         f"registry's production is {old[:12]}",
-        f"alias not in the registry: gramops-fp32@staging is gramops-fp32 version 2 ({new[:12]})",
+        f"alias not in the registry: gramops@staging is gramops version 2 ({new[:12]})",
     ]
-    with caplog.at_level(logging.WARNING, logger="gramops.tracking.models"):
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
         mirror_registry(tracker, reg)
-    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}}
+    assert _aliases(tracker) == {"production": 1}
     warned = " | ".join(_warnings(caplog))
-    assert "gramops-fp32@production on version 2" in warned and "moved to version 1" in warned
-    assert "gramops-fp32@staging on version 2" in warned and "removed" in warned
+    assert "gramops@production on version 2" in warned and "moved to version 1" in warned
+    assert "gramops@staging on version 2" in warned and "removed" in warned
     # an alias removed in MLflow is set again: the registry's aliases are always there
-    tracker.client.delete_registered_model_alias("gramops-fp32", "production")
+    tracker.client.delete_registered_model_alias(MODEL, "production")
     assert verify_mlflow(tracker, registry_view(reg)) == [
-        f"alias missing: the registry's production ({old[:12]}) is on no gramops-* model"
+        f"alias missing: the registry's production ({old[:12]}) is not on gramops"
     ]
     mirror_registry(tracker, reg)
     assert verify_mlflow(tracker, registry_view(reg)) == []
@@ -309,26 +361,26 @@ def test_case7_discarded_experiment_loses_its_semver_and_semvers_appear_once_bou
     discarded = register_entry(reg, tmp_path, "int8", 2, parent=fp32)
     reg.tag(discarded, "v0.2.1")
     mirror_registry(tracker, reg)
-    assert _semver_tags(tracker)[("gramops-int8", "1")] == "v0.2.1"
+    assert _semver_tags(tracker)["2"] == "v0.2.1"
     # ... then discarded; the next candidate is registered by SHA only
     _git_restore(reg.root, committed)
     candidate = register_entry(reg, tmp_path, "int8", 3, parent=fp32)
 
-    with caplog.at_level(logging.WARNING, logger="gramops.tracking.models"):
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking"):
         mirror_registry(tracker, reg)
     tags = _semver_tags(tracker)
-    assert tags[("gramops-int8", "1")] is None  # the discarded entry's semver is gone
-    assert tags[("gramops-int8", "2")] is None  # not bound yet: no semver
-    assert tracker.client.get_model_version("gramops-int8", "2").tags["canonical_sha"] == candidate
-    assert any("gramops-int8 version 1" in w and "v0.2.1" in w for w in _warnings(caplog)), (
-        _warnings(caplog)
+    assert tags["2"] is None  # the discarded entry's semver is gone
+    assert tags["3"] is None  # not bound yet: no semver
+    assert tracker.client.get_model_version(MODEL, "3").tags["canonical_sha"] == candidate
+    assert any("gramops version 2" in w and "v0.2.1" in w for w in _warnings(caplog)), _warnings(
+        caplog
     )
     assert verify_mlflow(tracker, registry_view(reg)) == []
 
     release(reg, candidate, "v0.2.1", alias="staging")  # the semver is bound now
     mirror_registry(tracker, reg)
-    assert _semver_tags(tracker)[("gramops-int8", "2")] == "v0.2.1"
-    assert _aliases(tracker) == {"gramops-fp32": {"production": 1}, "gramops-int8": {"staging": 2}}
+    assert _semver_tags(tracker)["3"] == "v0.2.1"
+    assert _aliases(tracker) == {"production": 1, "staging": 3}
     assert verify_mlflow(tracker, registry_view(reg)) == []
 
 
@@ -341,20 +393,16 @@ def test_case7_one_semver_on_two_versions_is_reported_and_corrected(
     release(reg, fp32, "v0.1.0")
     release(reg, second, "v0.2.1", alias="staging")
     mirror_registry(tracker, reg)
-    # what the issue found: versions 1 and 2 both say v0.2.1
-    tracker.client.set_model_version_tag("gramops-int8", "1", "semver", "v0.2.1")
+    # what the issue found: versions 2 and 3 both say v0.2.1
+    tracker.client.set_model_version_tag(MODEL, "2", "semver", "v0.2.1")
     assert verify_mlflow(tracker, registry_view(reg)) == [
-        f"semver not bound: gramops-int8 version 1 ({first[:12]}) carries v0.2.1; the registry "
+        f"semver not bound: gramops version 2 ({first[:12]}) carries v0.2.1; the registry "
         f"binds it to {second[:12]}",
-        f"duplicate semver: v0.2.1 on gramops-int8 version 1 ({first[:12]}), gramops-int8 "
-        f"version 2 ({second[:12]})",
+        f"duplicate semver: v0.2.1 on gramops version 2 ({first[:12]}), gramops "
+        f"version 3 ({second[:12]})",
     ]
     mirror_registry(tracker, reg)
-    assert _semver_tags(tracker) == {
-        ("gramops-fp32", "1"): "v0.1.0",
-        ("gramops-int8", "1"): None,
-        ("gramops-int8", "2"): "v0.2.1",
-    }
+    assert _semver_tags(tracker) == {"1": "v0.1.0", "2": None, "3": "v0.2.1"}
     assert verify_mlflow(tracker, registry_view(reg)) == []
 
 
@@ -382,7 +430,7 @@ def test_mirror_stage_never_writes_to_the_registry(
     _mirror_stage(workspace, monkeypatch).main()
     assert snapshot_bytes(reg.root) == before  # no pointers written back, no audit line
     summary = json.loads((workspace / "metrics" / "mirror.json").read_text("utf-8"))
-    assert summary["registered_models"]["gramops-fp32"] == {
+    assert summary["registered_models"][MODEL] == {
         "versions": {"1": fp32},
         "aliases": {"production": "1"},
     }
@@ -431,9 +479,4 @@ def test_mirroring_an_unchanged_registry_writes_nothing(
     # a change writes only itself: one alias moved, nothing else touched
     reg.set_alias("staging", fp32, reason="test")
     mirror_registry(dataclasses.replace(tracker, client=recording), reg)
-    assert sorted(recording.writes) == [
-        "delete_registered_model_alias",
-        "set_registered_model_alias",
-        "set_registered_model_tag",
-        "set_registered_model_tag",
-    ]
+    assert sorted(recording.writes) == ["set_registered_model_alias", "set_registered_model_tag"]

@@ -19,11 +19,11 @@ def test_verify_reports_entries_not_mirrored_and_missing_semvers(
     fp32 = register_entry(reg, tmp_path, "fp32", 1)
     release(reg, fp32, "v0.1.0")
     mirror_registry(tracker, reg)
-    tracker.client.delete_model_version_tag("gramops-fp32", "1", "semver")
+    tracker.client.delete_model_version_tag("gramops", "1", "semver")
     lora = register_entry(reg, tmp_path, "lora", 2, parent=fp32)
     assert verify_mlflow(tracker, registry_view(reg)) == [
         f"not mirrored: registry entry {lora[:12]} has no MLflow version",
-        f"semver missing: gramops-fp32 version 1 ({fp32[:12]}) lacks semver v0.1.0",
+        f"semver missing: gramops version 1 ({fp32[:12]}) lacks semver v0.1.0",
     ]
 
 
@@ -45,13 +45,13 @@ def test_registry_verify_mlflow_prints_differences_and_exits_1(
     assert out.rstrip().endswith("objects checked") and "FAILED" in out
 
     mirror_registry(tracker, reg)
-    tracker.client.set_registered_model_alias("gramops-fp32", "candidate", "1")
+    tracker.client.set_registered_model_alias("gramops", "candidate", "1")
     assert main([*verify[:-1], "--json", "--mlflow"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["mlflow"] == [
-        f"alias not in the registry: gramops-fp32@candidate is gramops-fp32 version 1 ({fp32[:12]})"
+        f"alias not in the registry: gramops@candidate is gramops version 1 ({fp32[:12]})"
     ]
-    tracker.client.delete_registered_model_alias("gramops-fp32", "candidate")
+    tracker.client.delete_registered_model_alias("gramops", "candidate")
     assert main(verify) == 0
     assert "MLFLOW" not in capsys.readouterr().out
     assert main(verify[:-1]) == 0  # without --mlflow, MLflow is not read

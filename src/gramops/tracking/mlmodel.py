@@ -18,6 +18,7 @@ import importlib.metadata
 import re
 import shutil
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,18 @@ def save_entry_model(
         if base is not None:
             _copy_identity_files(base, data / pyfunc.BASE_DIR)
         write_json(data / pyfunc.IDENTITY_FILE, {"canonical_sha": sha, "family": family})
-        mlflow.pyfunc.save_model(
-            str(path),
-            loader_module=LOADER_MODULE,
-            data_path=str(data),
-            pip_requirements=pinned_requirements(),
-            signature=signature(),
-            input_example=pd.DataFrame(EXAMPLE),
-            metadata={"gramops.canonical_sha": sha, "gramops.family": family},
-        )
+        with warnings.catch_warnings():
+            # MLflow 3.17 compares DataFrame columns with a range when saving the example
+            warnings.filterwarnings("ignore", "Operation with range is deprecated")
+            mlflow.pyfunc.save_model(
+                str(path),
+                loader_module=LOADER_MODULE,
+                data_path=str(data),
+                pip_requirements=pinned_requirements(),
+                signature=signature(),
+                input_example=pd.DataFrame(EXAMPLE),
+                metadata={"gramops.canonical_sha": sha, "gramops.family": family},
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if canonical_sha(path / DATA_DIR) != sha:  # the layout is the contract; never ship it broken
