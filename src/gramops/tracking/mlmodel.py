@@ -108,7 +108,8 @@ def save_entry_model(
     if canonical_sha(bundle) != sha:
         raise ModelFilesError(f"{bundle}: does not hash to {sha}; refusing to save it as {sha}")
     if (family == "lora") != (base is not None):
-        raise ModelFilesError(f"{bundle}: a {family} entry needs {'a' if base else 'no'} base")
+        needs = "its FP32 base" if family == "lora" else "no base"
+        raise ModelFilesError(f"{bundle}: a {family} entry needs {needs}")
     path = Path(path)
     staging = path.parent / f".{path.name}.data"
     data = staging / Path(DATA_DIR).name
