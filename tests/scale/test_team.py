@@ -132,12 +132,16 @@ def test_registered_models_and_aliases_match_the_registry(stack, team):
     _gramops(repo, env, "promote", gate["candidate"], "-m", "first release of the team")
     assert _show(repo, env, "production")["sha"] == gate["candidate"]
     assert gate["candidate"] in {canonical_sha(repo / "models" / family) for family in FAMILIES}
+    # every entry is a version of the one registered model, its family a version tag
+    versions = client.search_model_versions("name='gramops'")
+    by_sha = {v.tags.get("canonical_sha"): v for v in versions}
+    assert sorted(by_sha) == sorted(canonical_sha(repo / "models" / f) for f in FAMILIES)
+    model = client.get_registered_model("gramops")
     for family in FAMILIES:
-        sha = canonical_sha(repo / "models" / family)
-        versions = client.search_model_versions(f"name='gramops-{family}'")
-        assert [v.tags.get("canonical_sha") for v in versions] == [sha]
-        model = client.get_registered_model(f"gramops-{family}")
-        assert sorted(model.aliases) == _show(repo, env, sha)["aliases"]
+        version = by_sha[canonical_sha(repo / "models" / family)]
+        assert version.tags["family"] == family
+        held = sorted(a for a, v in model.aliases.items() if str(v) == str(version.version))
+        assert held == _show(repo, env, version.tags["canonical_sha"])["aliases"]
 
 
 def _show(repo: Path, env: dict, ref: str) -> dict:
