@@ -1,4 +1,5 @@
-"""Stage mirror (last): stage results and the model registry into MLflow, metrics/mirror.json.
+"""Stage mirror (last): stage results, and registry entries as versions of one loadable MLflow
+Model (`gramops`, with the registry's aliases), into MLflow; metrics/mirror.json.
 
 MLflow is checked first, so an unreachable server fails before anything is logged; every
 stage before this one stays done and the next `dvc repro` re-runs only this one. The
