@@ -26,7 +26,7 @@ def _escape(value: str) -> str:
 
 
 def labels_text(labels: Labels | Mapping[str, str]) -> str:
-    items = labels.items() if isinstance(labels, Mapping) else labels
+    items = sorted(labels.items()) if isinstance(labels, Mapping) else labels
     inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in items)
     return f"{{{inner}}}" if inner else ""
 
