@@ -157,10 +157,8 @@ def test_metrics_are_prometheus_text(app, registry):
     assert typed["gramops_requests_total"] == "counter"
     assert typed["gramops_request_duration_seconds"] == "histogram"
     sha = _sha(registry, "v0.1.0")
-    assert (
-        f'gramops_model_info{{alias="production",family="fp32",model_semver="v0.1.0",model_sha="{sha}"}} 1'
-        in text
-    )
+    info = f'alias="production",family="fp32",model_semver="v0.1.0",model_sha="{sha}"'
+    assert f"gramops_model_info{{{info}}} 1" in text
     assert 'gramops_request_errors_total{code="400",endpoint="/v1/predict"} 1' in text
     buckets = [
         int(line.rsplit(" ", 1)[1])
