@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gramops.cli.common import EXIT_OK, registry_of
-from gramops.core.params import ParamsError, ServeParams, read_params_file, validate_section
+from gramops.core.params import ServeParams, read_params_file, validate_section
 
 # flag destination -> the dotted key of the serve section it overrides
 OVERRIDES = {
@@ -59,7 +59,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def serve_params(args: argparse.Namespace) -> ServeParams:
     """The ``serve:`` section of ``--params`` with the flags given applied, validated."""
-    data = read_params_file(args.params) if args.params.exists() else {}
+    if args.params.exists():
+        data = read_params_file(args.params)
+    else:
+        logging.getLogger(__name__).warning(
+            "%s not found: serving with the serve: defaults and the flags given", args.params
+        )
+        data = {}
     section: dict[str, Any] = dict(data.get("serve") or {})
     for dest, dotted in OVERRIDES.items():
         value = getattr(args, dest, None)
@@ -73,10 +79,7 @@ def serve_params(args: argparse.Namespace) -> ServeParams:
             target[parent] = dict(target.get(parent) or {})
             target = target[parent]
         target[leaf] = value
-    params = validate_section({"serve": section}, "serve")
-    if not isinstance(params, ServeParams):  # pragma: no cover - SECTIONS maps serve to it
-        raise ParamsError("serve: not a serve section")
-    return params
+    return validate_section({"serve": section}, "serve")
 
 
 def serve(args: argparse.Namespace) -> int:
