@@ -182,6 +182,22 @@ PARAM_CASES: dict[str, tuple[Callable[[dict], None], str, str]] = {
         "release.strict",
         "unknown key",
     ),
+    "serve-port": (_set("serve", "port", value=70000), "serve.port", "less than or equal to 65535"),
+    "serve-shadow-fraction": (
+        _set("serve", "shadow", "fraction", value=1.5),
+        "serve.shadow.fraction",
+        "less than or equal to 1",
+    ),
+    "serve-canary-alias": (
+        _set("serve", "canary", "alias", value="Prod!"),
+        "serve.canary.alias",
+        "should match pattern",
+    ),
+    "serve-shadow-is-served": (
+        _set("serve", "shadow", "alias", value="production"),
+        "serve.shadow.alias",
+        "the served alias itself",
+    ),
     "shift-kind": (
         _set("shift", "kind", value="sideways"),
         "shift.kind",

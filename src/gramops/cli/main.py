@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gramops.cli import inspection, registry, release
+from gramops.cli import inspection, registry, release, serve
 from gramops.cli.common import EXIT_PROBLEMS, EXIT_USAGE
 from gramops.core.errors import GramopsError
 from gramops.core.vocab import FAMILIES
@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         "input", nargs="?", default="-", help="JSON, JSON array or JSON lines; - = stdin"
     )
     p.add_argument("--ref", default="production", help="model to use (default: %(default)s)")
+    p = command(
+        "serve",
+        serve.serve,
+        "answer predictions over HTTP with the model an alias names, following it: a "
+        "promotion or rollback is served within 2 s (settings: params.yaml serve:)",
+    )
+    serve.add_arguments(p)
     p = command("gate", release.gate_check, "show the deploy gate's decision (metrics/gate.json)")
     p.add_argument(
         "--check",

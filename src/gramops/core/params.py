@@ -229,6 +229,70 @@ class GateParams(_Section):
     )
 
 
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]*$"
+
+
+class ShadowParams(_Section):
+    alias: str | None = Field(
+        default=None,
+        pattern=ALIAS_PATTERN,
+        description="registry alias that also answers a share of requests, off the response "
+        "path (its answers are logged beside the served ones); null = no shadow",
+    )
+    fraction: float = Field(default=0.1, ge=0, le=1, description="share of requests shadowed")
+
+
+class CanaryParams(_Section):
+    alias: str | None = Field(
+        default=None,
+        pattern=ALIAS_PATTERN,
+        description="registry alias that answers a share of requests instead of the served "
+        "alias, sticky by request id; null = no canary",
+    )
+    fraction: float = Field(default=0.05, ge=0, le=1, description="share of requests it answers")
+
+
+class RequestLogParams(_Section):
+    path: str | None = Field(
+        default="logs/requests.jsonl",
+        min_length=1,
+        description="JSON lines file of every request and its answers; null = no log",
+    )
+    max_bytes: int = Field(
+        default=50 * 2**20, ge=4096, description="rotate when the file would grow past this"
+    )
+    backups: int = Field(default=5, ge=1, le=1000, description="rotated files kept (.1 newest)")
+
+
+class ServeParams(_Section):
+    """Read by `gramops serve` only (no stage): every key can be overridden by a flag."""
+
+    alias: str = Field(default="production", pattern=ALIAS_PATTERN)
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8080, ge=0, le=65535)
+    poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="how often the registry's aliases are read"
+    )
+    retry_seconds: float = Field(
+        default=10, gt=0, le=3600, description="wait before retrying a reload that failed"
+    )
+    max_body_bytes: int = Field(default=2**20, ge=1024, le=2**30)
+    max_batch: int = Field(default=1024, ge=1, le=1_000_000, description="requests per call")
+    shadow: ShadowParams = Field(default_factory=ShadowParams)
+    canary: CanaryParams = Field(default_factory=CanaryParams)
+    request_log: RequestLogParams = Field(default_factory=RequestLogParams)
+
+    @model_validator(mode="after")
+    def _distinct_aliases(self) -> ServeParams:
+        for name, section in (("shadow", self.shadow), ("canary", self.canary)):
+            if section.alias == self.alias:
+                raise ValueError(
+                    f"serve.{name}.alias is {section.alias!r}, the served alias itself; "
+                    f"name another alias or set serve.{name}.alias to null"
+                )
+        return self
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "base": BaseParams,
     "pull_corpus": PullCorpusParams,
@@ -243,6 +307,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "cost": CostParams,
     "gate": GateParams,
     "release": ReleaseParams,
+    "serve": ServeParams,
 }
 
 
