@@ -39,7 +39,7 @@ def main() -> None:
     log.info("model %s; reference: %d train, %d dev records", short(sha), len(train), len(dev))
     weeks = []
     for week in weekly.weekly_reports(
-        reference, traffic, ranks, confidence, shift.weeks, params, base.seed
+        reference, traffic, ranks, confidence, weekly.week_count(traffic), params, base.seed
     ):
         weeks.append(week)
         retrain = " (retrain)" if week.report["retrain"] else ""

@@ -1,10 +1,16 @@
-"""Stage shift: synthetic "live traffic" from the held-out split, shifted by params."""
+"""Stage shift: the live traffic the monitoring stages read (data/shifted/traffic.jsonl).
+
+`shift.source: synthetic` resamples the held-out split, shifted by params
+(gramops.monitoring.shift); `log` reads a captured `gramops serve` request log
+(`shift.log`, under the declared dependency data/requests/; gramops.monitoring.logged_traffic).
+"""
 
 import logging
 from pathlib import Path
 
 from gramops.core.fileio import read_jsonl, write_json, write_jsonl
 from gramops.core.stage import load_params, run
+from gramops.monitoring.logged_traffic import log_traffic, log_week_summaries, read_log
 from gramops.monitoring.shift import make_traffic, verb_domain, week_summaries
 
 CORPUS = Path("data/processed")
@@ -13,16 +19,20 @@ log = logging.getLogger("stages.shift")
 
 def main() -> None:
     (params,) = load_params("shift")
-    reference = verb_domain(read_jsonl(CORPUS / "train.jsonl"))
-    traffic = make_traffic(list(read_jsonl(CORPUS / "test.jsonl")), reference, params)
+    if params.source == "log":
+        lines = read_log(Path(params.log))
+        traffic, refused = log_traffic(lines, params.log)
+        weeks = log_week_summaries(traffic)
+        summary = {"source": "log", "log": params.log, "lines": len(lines), "refused": refused}
+    else:
+        reference = verb_domain(read_jsonl(CORPUS / "train.jsonl"))
+        traffic = make_traffic(list(read_jsonl(CORPUS / "test.jsonl")), reference, params)
+        weeks = week_summaries(traffic, params.weeks)
+        summary = {"kind": params.kind, "intensity": params.intensity}
     write_jsonl(Path("data/shifted/traffic.jsonl"), traffic)
-    weeks = week_summaries(traffic, params.weeks)
-    for week, summary in enumerate(weeks.values(), start=1):
-        log.info("week %d: %s", week, summary)
-    write_json(
-        Path("metrics/shift.json"),
-        {"kind": params.kind, "intensity": params.intensity, "weeks": weeks},
-    )
+    for week, figures in weeks.items():
+        log.info("%s: %s", week, figures)
+    write_json(Path("metrics/shift.json"), {**summary, "weeks": weeks})
 
 
 if __name__ == "__main__":

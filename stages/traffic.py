@@ -2,7 +2,9 @@
 
 Production = the `production` alias; candidate = `traffic.challenger` (a ref, or a family
 name for the bundle of that family this run built, metrics/registry.json:shas). The logic
-is gramops.monitoring.traffic; a candidate that is production is not compared.
+is gramops.monitoring.traffic; a candidate that is production is not compared. On a
+captured request log (shift.source: log) there is no gold: the report is the two models'
+agreement, with the logged answers used where present (gramops.monitoring.traffic_agreement).
 """
 
 import logging
@@ -11,7 +13,6 @@ from pathlib import Path
 
 from gramops.core.fileio import read_json, read_jsonl, write_csv, write_json, write_text
 from gramops.core.stage import load_params, run
-from gramops.core.vocab import short
 from gramops.monitoring import traffic
 from gramops.monitoring.challenger import resolve_challenger
 from gramops.monitoring.shift import latest_week
@@ -41,16 +42,7 @@ def main() -> None:
     write_json(Path("metrics/traffic.json"), metrics)
     write_text(Path("metrics/TRAFFIC.md"), text)
     write_csv(Path("plots/canary.csv"), CANARY_FIELDS, canary_rows(metrics), lineterminator="\n")
-    if "note" in metrics:
-        log.info("%s", metrics["note"])
-    else:
-        log.info(
-            "production %s vs candidate %s: A/B p=%s, canary %s",
-            short(production_sha),
-            short(candidate_sha),
-            metrics["ab"]["test"]["p_value"],
-            "completed" if metrics["canary"]["completed"] else "aborted",
-        )
+    log.info("%s", traffic.summary_line(metrics))
 
 
 if __name__ == "__main__":

@@ -151,6 +151,27 @@ class ShiftParams(_Section):
         ge=1, le=52, description="weekly series, intensity ramping up to `intensity`"
     )
     seed: int = Field(ge=0, le=2**32 - 1)
+    source: Literal["synthetic", "log"] = Field(
+        default="synthetic",
+        description="synthetic: the held-out split resampled by kind and intensity; log: a "
+        "captured `gramops serve` request log (`log`) as the live traffic",
+    )
+    log: str = Field(
+        default="data/requests/requests.jsonl",
+        description="the captured request log read when source is log; it must lie under "
+        "data/requests/, the directory dvc.yaml declares as the shift stage's dependency",
+    )
+
+    @model_validator(mode="after")
+    def _log_declared(self) -> ShiftParams:
+        parts = Path(self.log).parts
+        if len(parts) < 3 or parts[:2] != ("data", "requests") or ".." in parts:
+            raise ValueError(
+                f"shift.log is {self.log!r}; put the captured log under data/requests/ "
+                "(e.g. data/requests/requests.jsonl): that directory is the shift stage's "
+                "declared dependency, so a log elsewhere would change the traffic unseen by DVC"
+            )
+        return self
 
 
 class DriftParams(_Section):

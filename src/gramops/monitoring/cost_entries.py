@@ -103,7 +103,7 @@ def counted_row(
 ) -> CostRow:
     """The row of a costed entry: its work on the reference ``test`` records counted from
     ``shapes``, its CPU time on them measured (reported, never used), its pass rate on this
-    week's traffic (``current``)."""
+    week's traffic (``current``; None on a request log, which has no gold)."""
     tokens = sum(len(r["tokens"]) for r in test)
     load = workload(featurize(test, predictor.features), tokens)
     work = count_work(listed.entry["family"], shapes, load)
@@ -117,7 +117,10 @@ def counted_row(
         calibration=params.calibration,
         usd_per_cpu_hour=params.usd_per_cpu_hour,
         pass_rate=listed.reference_pass_rate,
-        traffic_pass_rate=pass_rate(current, predictor.predict(current).forms),
+        # logged traffic has no gold answers: its pass rate is unknown, not zero
+        traffic_pass_rate=pass_rate(current, predictor.predict(current).forms)
+        if all("acceptable" in r for r in current)
+        else None,
         measured_cpu_s=seconds,
     )
 

@@ -62,20 +62,32 @@ def weekly_reports(
     seed: int,
 ) -> Iterator[Week]:
     """Each week of ``traffic`` (its model ``confidence`` aligned by position) against the
-    reference, one week at a time so a caller can report progress as it goes."""
+    reference, one week at a time so a caller can report progress as it goes. A week
+    without requests (possible in a captured request log) is skipped: it has no
+    distribution to compare."""
     for week in range(1, weeks + 1):
         idx = [i for i, r in enumerate(traffic) if r["week"] == week]
+        if not idx:
+            continue
         current = features([traffic[i] for i in idx], ranks, confidence[idx])
         report = drift_report(reference, current, KINDS, params, seed, categories={"tag": TAGS})
         yield Week(week, len(idx), report)
 
 
+def week_count(traffic: Records) -> int:
+    """The number of weeks ``traffic`` spans: its latest week (``shift.weeks`` for
+    synthetic traffic; for a request log, as many calendar weeks as it covers)."""
+    return max(r["week"] for r in traffic)
+
+
 def week_rows(weeks: Sequence[Week], shift: ShiftParams) -> dict[str, dict[str, Any]]:
-    """``week_NN`` -> the week's intensity, status, retrain decision and deciding statistic
-    per feature (``metrics/drift.json:weeks``)."""
+    """``week_NN`` -> the week's intensity (none for a request log), status, retrain
+    decision and deciding statistic per feature (``metrics/drift.json:weeks``)."""
     return {
         f"week_{week.number:02d}": {
-            "intensity": round(week_intensity(shift.intensity, week.number, shift.weeks), 6),
+            "intensity": round(week_intensity(shift.intensity, week.number, shift.weeks), 6)
+            if shift.source == "synthetic"
+            else None,
             "status": week.report["status"],
             "retrain": week.report["retrain"],
             **{
@@ -113,7 +125,7 @@ def drift_json(
             "dev_records": dev_records,
             "dev_features": list(HELD_OUT),
         },
-        "current": {"week": shift.weeks, "records": last.records},
+        "current": {"week": last.number, "records": last.records},
         "features": report["features"],
         "status": report["status"],
         "retrain": report["retrain"],

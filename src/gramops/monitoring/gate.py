@@ -165,13 +165,22 @@ def _candidate_facts(
     production: str,
 ) -> dict[str, Any]:
     """What the gate compares: the candidate against production, from the metrics files."""
-    current = replay["replay"]
+    if replay.get("gold", True):
+        current = replay["replay"]
+        traffic = {
+            "candidate_traffic": (current["challenger"]["passed"], current["challenger"]["n"]),
+            "production_traffic": (current["champion"]["passed"], current["champion"]["n"]),
+            "candidate_evaluated_on_current": current["challenger"]["n"] > 0,
+        }
+    else:  # a request log: the candidate answered it, but no answer can be scored
+        traffic = {
+            "traffic_gold": False,
+            "candidate_evaluated_on_current": replay["agreement"]["n_requests"] > 0,
+        }
     return {
         "candidate_reference": reference_counts(registry.entry(candidate)),
-        "candidate_traffic": (current["challenger"]["passed"], current["challenger"]["n"]),
-        "production_traffic": (current["champion"]["passed"], current["champion"]["n"]),
+        **traffic,
         "drift_retrain": drift["retrain"],
-        "candidate_evaluated_on_current": current["challenger"]["n"] > 0,
         "candidate_cpqu": cpqu_of(costs, candidate),
         "production_cpqu": cpqu_of(costs, production),
         "candidate_rolled_back": rolled_back(registry.history()).get(candidate),

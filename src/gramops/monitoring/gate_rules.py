@@ -50,6 +50,8 @@ class GateInputs:
     candidate_reference: tuple[int, int] = (0, 0)
     candidate_traffic: tuple[int, int] = (0, 0)
     production_traffic: tuple[int, int] = (0, 0)
+    # False when the current traffic is a request log: no gold, so no pass counts on it
+    traffic_gold: bool = True
     drift_retrain: bool = False
     candidate_evaluated_on_current: bool = False
     candidate_cpqu: float | None = None
@@ -227,6 +229,19 @@ def _noninferiority_rule(
     return Rule(name, test["value"], test["threshold"], passed, detail)
 
 
+def _no_gold_traffic_rule() -> Rule:
+    """The traffic rule on a request log: not judged (no gold), so it cannot block."""
+    return Rule(
+        "noninferiority_traffic",
+        None,
+        None,
+        True,
+        "not judged: the current traffic is a request log, whose gold answers are unknown; "
+        "quality is judged on the labelled reference split (noninferiority_reference, "
+        "slices), and metrics/TRAFFIC.md shows where the two models' answers differ",
+    )
+
+
 def drift_rule(inputs: GateInputs) -> Rule:
     """Value: was the candidate evaluated on the current distribution; threshold: is that
     required (drift demands retraining)."""
@@ -326,7 +341,9 @@ def rules(inputs: GateInputs, params: GateThresholds) -> tuple[list[Rule], list[
             inputs.candidate_traffic,
             inputs.production_traffic,
             params,
-        ),
+        )
+        if inputs.traffic_gold
+        else _no_gold_traffic_rule(),
         slices,
         drift_rule(inputs),
         _cpqu_ceiling(inputs, params.cpqu_ceiling),

@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gramops.core.vocab import short
+from gramops.inference.requests import Answering
 from gramops.monitoring.challenger import load_registered
 from gramops.monitoring.stats import rounded
+from gramops.monitoring.traffic_agreement import (
+    NEEDS_GOLD,
+    agreement,
+    agreement_markdown,
+    answers_of,
+)
 from gramops.monitoring.traffic_replay import Replay, TrafficError, outcomes
 from gramops.monitoring.traffic_report import report_markdown, slices_markdown
 from gramops.monitoring.traffic_slices import slices
@@ -58,6 +65,11 @@ class Model:
         return cls(sha, registry.entry(sha)["family"], registry.semvers_of(sha))
 
 
+def has_gold(current: Sequence[Mapping[str, Any]]) -> bool:
+    """Do the records carry gold answers (synthetic traffic) or not (a request log)."""
+    return all("acceptable" in r and "form" in r for r in current)
+
+
 def compare_registered(
     registry: Registry,
     production_sha: str,
@@ -68,9 +80,14 @@ def compare_registered(
     workdir: Path,
 ) -> dict[str, Any]:
     """:func:`comparison` of two registered models, each loaded into ``workdir`` and asked
-    for its forms on ``current`` (this week's requests) and on ``reference``."""
+    for its forms on ``current`` (this week's requests) and on ``reference``; on logged
+    traffic (no gold) :func:`logged_comparison` instead."""
     _, production = load_registered(registry, production_sha, workdir)
     _, candidate = load_registered(registry, candidate_sha, workdir)
+    if not has_gold(current):
+        return logged_comparison(
+            current, reference, (production_sha, candidate_sha), (production, candidate)
+        )
     forms = {
         name: (predictor.predict(current).forms, predictor.predict(reference).forms)
         for name, predictor in (("production", production), ("candidate", candidate))
@@ -136,6 +153,59 @@ def comparison(
     }
 
 
+def logged_comparison(
+    current: Sequence[Mapping[str, Any]],
+    reference: Sequence[Mapping[str, Any]],
+    shas: tuple[str, str],
+    predictors: tuple[Answering, Answering],
+) -> dict[str, Any]:
+    """Logged traffic (no gold): production's and the candidate's answers side by side
+    (logged where the log has them), their agreement and confidence; the slices of the
+    labelled reference split for quality (:mod:`gramops.monitoring.traffic_agreement`)."""
+    if not current:
+        raise TrafficError("no requests in this week's traffic: nothing to compare")
+    answers, logged = {}, {}
+    for side, sha, predictor in zip(("production", "candidate"), shas, predictors, strict=True):
+        answers[side], logged[side] = answers_of(current, sha, _answering(sha, predictor))
+    return {
+        "requests": len(current),
+        "week": current[0]["week"],
+        "gold": False,
+        "agreement": agreement(current, shas, answers["production"], answers["candidate"], logged),
+        "needs_gold": dict(NEEDS_GOLD),
+        "slices": slices(
+            reference,
+            predictors[1].predict(reference).forms,
+            predictors[0].predict(reference).forms,
+        ),
+    }
+
+
+def _answering(sha: str, predictor: Answering) -> Callable[..., list[dict[str, Any]]]:
+    """``predictor`` as :func:`answers_of` asks it: answers in the log's shape."""
+
+    def predict(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        out = predictor.predict(records)
+        return [
+            {"sha": sha, "form": form, "tag": tag, "confidence": float(confidence)}
+            for form, tag, confidence in zip(out.forms, out.tags, out.confidence, strict=True)
+        ]
+
+    return predict
+
+
+def summary_line(metrics: Mapping[str, Any]) -> str:
+    """The stage's one-line log of ``metrics/traffic.json``."""
+    if "note" in metrics:
+        return str(metrics["note"])
+    head = f"production {short(metrics['production'])} vs candidate {short(metrics['candidate'])}"
+    if "agreement" in metrics:
+        a = metrics["agreement"]
+        return f"{head} on logged traffic: {a['disagreements']}/{a['n_requests']} answers differ"
+    canary_state = "completed" if metrics["canary"]["completed"] else "aborted"
+    return f"{head}: A/B p={metrics['ab']['test']['p_value']}, canary {canary_state}"
+
+
 def report(
     production: Model | None, candidate: Model, compare: Callable[[], Mapping[str, Any]]
 ) -> tuple[dict[str, Any], str]:
@@ -179,7 +249,10 @@ def report(
         "challenger": candidate.summary(),
         **result,
     }
-    text = report_markdown(
-        result["shadow"], result["ab"], result["canary"], production.label, candidate.label
-    )
+    if "agreement" in result:
+        text = agreement_markdown(result, production.label, candidate.label)
+    else:
+        text = report_markdown(
+            result["shadow"], result["ab"], result["canary"], production.label, candidate.label
+        )
     return metrics, text + slices_markdown(result["slices"])
