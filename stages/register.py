@@ -14,7 +14,7 @@ from gramops.core.stage import load_params, run
 from gramops.core.workspace import git_add
 from gramops.models.manifest import pipeline_manifest
 from gramops.models.provenance import environment_manifest
-from gramops.registry.builds import register_builds, registry_metrics
+from gramops.registry.builds import register_builds, registration_records, registry_metrics
 from gramops.registry.store import Registry
 
 UPSTREAM = ("base", "pull_corpus", "prepare", "train", "quantize", "finetune", "evaluate")
@@ -29,7 +29,9 @@ def main() -> None:
     write_json(Path("metrics/registry.json"), registry_metrics(registry, registered.shas))
     write_json(
         Path("models/manifest.json"),
-        pipeline_manifest(params, registered.shas, environment_manifest()),
+        pipeline_manifest(
+            params, registration_records(registry, registered.shas), environment_manifest()
+        ),
     )
 
 

@@ -12,7 +12,14 @@ from gramops.cli import build_parser
 from helpers.paths import ROOT
 
 RUNBOOKS = ROOT / "docs" / "runbooks"
-EXPECTED = {"rollback.md", "reproduce.md", "drift-alarm.md", "verify-failures.md"}
+EXPECTED = {
+    "rollback.md",
+    "reproduce.md",
+    "drift-alarm.md",
+    "verify-failures.md",
+    "server-serves-old-model.md",
+    "reload-failed.md",
+}
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`(gramops [^`]+)`")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")

@@ -138,13 +138,29 @@ def test_lora_fits_only_its_base(fp32) -> None:
     }
 
 
-def test_pipeline_manifest_names_models_params_and_environment() -> None:
+def test_pipeline_manifest_names_models_lineage_params_and_environment() -> None:
     params = {"base": BaseParams(seed=3), "quantize": QuantizeParams()}
     environment = {"libraries": {"numpy": "2.0"}, "hardware": {"cpus": 1}}
-    assert pipeline_manifest(params, {"fp32": "f" * 64, "int8": "e" * 64}, environment) == {
+    corpus = "2b209b2ce91f17cd724a65906eb9b5f9.dir"
+    models = {
+        "fp32": {"sha": "f" * 64, "parent_sha": None, "corpus_dvc_hash": corpus},
+        "int8": {"sha": "e" * 64, "parent_sha": "f" * 64, "corpus_dvc_hash": corpus},
+    }
+    manifest = pipeline_manifest(params, models, environment)
+    assert manifest == {
         "seed": 3,
-        "models": {"fp32": {"sha": "f" * 64}, "int8": {"sha": "e" * 64}},
+        "models": {
+            "fp32": {"sha": "f" * 64, "parent_sha": None, "corpus_dvc_hash": corpus},
+            "int8": {"sha": "e" * 64, "parent_sha": "f" * 64, "corpus_dvc_hash": corpus},
+        },
         "config": {"base": {"seed": 3}, "quantize": {"bits": 8}},
         "libraries": {"numpy": "2.0"},
         "hardware": {"cpus": 1},
     }
+
+
+def test_pipeline_manifest_copies_the_records_it_is_given() -> None:
+    records = {"fp32": {"sha": "f" * 64, "parent_sha": None, "corpus_dvc_hash": "c.dir"}}
+    manifest = pipeline_manifest({"base": BaseParams(seed=3)}, records, {})
+    manifest["models"]["fp32"]["sha"] = "changed"
+    assert records["fp32"]["sha"] == "f" * 64

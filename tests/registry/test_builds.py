@@ -5,16 +5,18 @@ from pathlib import Path
 
 from gramops.core.vocab import FAMILIES, short
 from gramops.models.identity import canonical_sha
-from gramops.registry.builds import register_builds, registry_metrics
+from gramops.registry.builds import register_builds, registration_records, registry_metrics
 from gramops.registry.store import Registry
-from helpers.bundles import tiny_bundle
+from helpers.bundles import CORPUS, tiny_bundle
+
+TUTOR_CORPUS = "0123456789abcdef0123456789abcdef.dir"
 
 
 def _built(models: Path) -> dict[str, str]:
     """A run's three bundles under ``models/<family>``; the SHA of each."""
     fp32 = canonical_sha(tiny_bundle(models / "fp32", "fp32", seed=1))
     tiny_bundle(models / "int8", "int8", parent=fp32, seed=2)
-    tiny_bundle(models / "lora", "lora", parent=fp32, seed=3)
+    tiny_bundle(models / "lora", "lora", parent=fp32, seed=3, corpus=TUTOR_CORPUS)
     return {family: canonical_sha(models / family) for family in FAMILIES}
 
 
@@ -53,3 +55,21 @@ def test_registry_metrics_say_where_and_what(tmp_path: Path, monkeypatch) -> Non
     fp32 = metrics["families"]["fp32"]
     assert fp32["sha"] == short(shas["fp32"]) and "semver" not in fp32
     assert fp32["verb_pass_rate"] == 0.9
+
+
+def test_registration_records_name_each_sha_with_its_parent_and_corpus(tmp_path: Path) -> None:
+    # models/manifest.json's per-family record: lineage read from the entries themselves
+    shas = _built(tmp_path / "models")
+    registry = Registry(tmp_path / "registry", actor="stage:register")
+    registered = register_builds(registry, tmp_path / "models")
+    records = registration_records(registry, registered.shas)
+    assert list(records) == list(FAMILIES)
+    assert records["fp32"] == {"sha": shas["fp32"], "parent_sha": None, "corpus_dvc_hash": CORPUS}
+    assert records["int8"] == {
+        "sha": shas["int8"],
+        "parent_sha": shas["fp32"],
+        "corpus_dvc_hash": CORPUS,
+    }
+    # each entry's own corpus, not the run's: an adapter trained on another split says so
+    assert records["lora"]["corpus_dvc_hash"] == TUTOR_CORPUS
+    assert records["lora"]["corpus_dvc_hash"] == registry.entry(shas["lora"])["corpus_dvc_hash"]

@@ -240,7 +240,7 @@ def test_other_model_registry_errors_are_not_retried(tracker: Tracker, registry_
     assert refusing.conflicts == 1
 
 
-def test_fresh_store_gives_the_same_pointers_and_summary(
+def test_fresh_store_gives_the_same_pointers_and_summary_but_its_own_run_ids(
     tmp_path: Path, migrated_db: Path, registry_data: dict, results: list
 ) -> None:
     summaries = []
@@ -248,7 +248,6 @@ def test_fresh_store_gives_the_same_pointers_and_summary(
         tracker = connect(store_uri(tmp_path, migrated_db, name))
         stages = mirror_stage_results(tracker, results, tmp_path)
         summaries.append(mirror_summary(results, _mirror_models(tracker, registry_data)))
-    assert summaries[0] == summaries[1]
     assert summaries[0]["registered_models"] == {
         MODEL: {
             "versions": {"1": registry_data["fp32"], "2": registry_data["int8"]},
@@ -256,6 +255,36 @@ def test_fresh_store_gives_the_same_pointers_and_summary(
         }
     }
     assert stages.parent_run_id not in repr(summaries[1])
+    # per entry, the same everywhere but the run ids, which are each store's own
+    for summary in summaries:
+        for entry in summary["entries"].values():
+            assert entry.pop("run_id")
+    assert summaries[0] == summaries[1]
+
+
+def test_summary_names_each_entry_with_its_semvers_version_and_run(
+    tracker: Tracker, registry_data: dict, results: list
+) -> None:
+    fp32_sha, int8_sha = registry_data["fp32"], registry_data["int8"]
+    summary = mirror_summary(results, _mirror_models(tracker, registry_data))
+    client = tracker.client
+    for sha, family, semver, version in (
+        (fp32_sha, "fp32", "v0.1.0", "1"),
+        (int8_sha, "int8", "v0.2.0", "2"),
+    ):
+        mv = client.get_model_version(MODEL, version)
+        assert summary["entries"][sha] == {
+            "family": family,
+            "semvers": [semver],
+            "registered_model": MODEL,
+            "version": version,
+            "run_id": mv.run_id,
+        }
+        # the ids are the real ones: the run holds this entry as an MLflow Model
+        assert client.get_run(mv.run_id).data.tags["gramops.canonical_sha"] == sha
+    # a second mirror finds the same version and run, and says so
+    again = mirror_summary(results, _mirror_models(tracker, registry_data))
+    assert again["entries"] == summary["entries"]
 
 
 # -- MLflow follows the registry exactly (issue 11, cases 6 and 7) ----------------------------

@@ -132,13 +132,20 @@ def lora_metadata(
 
 
 def pipeline_manifest(
-    params: Mapping[str, Any], shas: Mapping[str, str], environment: Mapping[str, Any]
+    params: Mapping[str, Any],
+    models: Mapping[str, Mapping[str, Any]],
+    environment: Mapping[str, Any],
 ) -> dict[str, Any]:
     """``models/manifest.json``: the models one run built, every upstream params section
-    and the environment a rebuild must match (``params`` holds ``base`` for the seed)."""
+    and the environment a rebuild must match (``params`` holds ``base`` for the seed).
+
+    ``models`` maps a family to its registration record: the canonical SHA, the parent's
+    SHA and the corpus DVC hash it was trained on, so one file reads a run's SHAs with
+    their lineage (metrics/mirror.json adds the semvers and MLflow ids per SHA).
+    """
     return {
         "seed": params["base"].seed,
-        "models": {family: {"sha": sha} for family, sha in shas.items()},
+        "models": {family: dict(record) for family, record in models.items()},
         "config": {name: section.model_dump(mode="json") for name, section in params.items()},
         **environment,
     }

@@ -50,6 +50,20 @@ def register_builds(registry: Registry, models_dir: Path) -> Registered:
     return Registered(shas, created)
 
 
+# what models/manifest.json records of each entry: identity and lineage, no measurements
+RECORD_FIELDS = ("sha", "parent_sha", "corpus_dvc_hash")
+
+
+def registration_records(registry: Registry, shas: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Per family, the registered entry's SHA, parent SHA and corpus DVC hash, read from the
+    entry itself (the registry's word, which `gramops lineage` also follows)."""
+    records = {}
+    for family, sha in shas.items():
+        entry = registry.entry(sha)
+        records[family] = {field: entry.get(field) for field in RECORD_FIELDS}
+    return records
+
+
 def registry_metrics(registry: Registry, shas: Mapping[str, str]) -> dict[str, Any]:
     """``metrics/registry.json``: where the registry lives, beside what this run put in it.
 

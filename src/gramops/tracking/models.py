@@ -70,6 +70,8 @@ class ModelMirror:
     pointers: dict[str, dict[str, str]]
     created: tuple[str, ...]
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)
+    # per entry SHA: its family, semvers and the MLflow run holding it as an MLflow Model
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def _mirror_models(
 ) -> ModelMirror:
     """One pass of :func:`mirror_model_registry`: read what MLflow has, write differences."""
     pointers: dict[str, dict[str, str]] = {}
+    records: dict[str, dict[str, Any]] = {}
     created: list[str] = []
     client = tracker.client
     name = registered_model_name()
@@ -187,6 +190,7 @@ def _mirror_models(
         else:
             _sync_version(client, model.by_sha[sha], family, wanted)
         pointers[sha] = {"registered_model": name, "version": str(model.by_sha[sha].version)}
+        records[sha] = {"family": family, "semvers": wanted, "run_id": model.by_sha[sha].run_id}
     _unbind_others(client, model, pointers)
     wanted_aliases = {}
     for alias, sha in sorted(aliases.items()):
@@ -203,7 +207,9 @@ def _mirror_models(
         len(created),
         name,
     )
-    return ModelMirror(pointers=pointers, created=tuple(created), aliases={name: mirrored})
+    return ModelMirror(
+        pointers=pointers, created=tuple(created), aliases={name: mirrored}, records=records
+    )
 
 
 def read_models(client: Any, name: str) -> dict[str, MlflowModel]:
@@ -374,21 +380,35 @@ def sync_after_act(registry: Registry, start: Path) -> str:
 
 
 def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[str, Any]:
-    """The mirror stage's DVC output: deterministic, so a fresh clone reproduces it byte for byte.
+    """The mirror stage's DVC output: where each registry entry lives in this MLflow store.
 
-    No run ids, times or paths, and no stage lock hashes either: those come from dvc.lock,
-    which DVC cannot take as a dependency, so a summary holding them would go stale in the
-    workspace and differ in a fresh clone. Counts and the model pointers are what remains;
-    a fresh store recreates them identically.
+    ``entries`` reads, per canonical SHA, what otherwise takes three
+    lookups: the family and semvers (the registry's), the registered model and version
+    (``models:/<name>/<version>``) and the run that holds the entry as an MLflow Model
+    (``runs:/<run_id>/model``); ``models/manifest.json`` holds the same SHAs with their
+    lineage. Version numbers follow registration order, so a fresh store numbers them as
+    before; run ids are the store's own, so this file describes this MLflow store, as
+    mlflow.db does. Still no times, paths or stage lock hashes: nothing that changes when
+    the store does not.
     """
     registered: dict[str, dict[str, Any]] = {}
+    entries: dict[str, dict[str, Any]] = {}
     for sha, pointer in models.pointers.items():
         model = registered.setdefault(pointer["registered_model"], {"versions": {}, "aliases": {}})
         model["versions"][pointer["version"]] = sha
+        record = models.records.get(sha, {})
+        entries[sha] = {
+            "family": record.get("family"),
+            "semvers": list(record.get("semvers", ())),
+            "registered_model": pointer["registered_model"],
+            "version": pointer["version"],
+            "run_id": record.get("run_id"),
+        }
     for name, want in models.aliases.items():
         registered.setdefault(name, {"versions": {}, "aliases": {}})["aliases"] = dict(want)
     return {
         "stage_results": len(results),
         "model_versions": len(models.pointers),
         "registered_models": registered,
+        "entries": entries,
     }
