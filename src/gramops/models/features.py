@@ -9,6 +9,7 @@ per-occurrence work is vectorised numpy arithmetic.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -58,8 +59,18 @@ def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
+@functools.lru_cache(maxsize=256)
 def _template(name: str) -> np.uint64:
     return np.uint64(_crc(name))
+
+
+@functools.lru_cache(maxsize=8)
+def _offset_templates(window: int) -> dict[str, np.ndarray]:
+    """Each positional family's template hash by slot (offset + window), per window size."""
+    return {
+        family: np.array([_template(f"{family}{o:+d}") for o in range(-window, window + 1)])
+        for family in ("w", "s2", "s3", "shape")
+    }
 
 
 def _shape(token: str) -> str:
@@ -138,22 +149,25 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     row_of = np.repeat(np.arange(n, dtype=np.int64), length_arr)
     rel = np.arange(len(flat), dtype=np.int64) - verb_flat[row_of]
 
+    # Every feature is (row, template, value); all are mixed in one pass at the end, so a
+    # call costs a fixed handful of numpy operations however many families there are.
     rows: list[np.ndarray] = []
-    hashes: list[np.ndarray] = []
+    templates: list[np.ndarray] = []
+    values: list[np.ndarray] = []
 
     def emit(row: np.ndarray, template: np.ndarray | np.uint64, value: np.ndarray) -> None:
         rows.append(row)
-        hashes.append(_mix(np.broadcast_to(template, value.shape).astype(np.uint64), value))
+        templates.append(
+            template if isinstance(template, np.ndarray) else np.full(len(value), template)
+        )
+        values.append(value)
 
     # Context words, suffixes and shapes by relative position (pads included).
     near = (np.abs(rel) <= window) & (rel != 0)
     positions = rel[near]
     near_ids = ids[near]
     near_rows = row_of[near]
-    by_offset = {
-        family: np.array([_template(f"{family}{o:+d}") for o in range(-window, window + 1)])
-        for family in ("w", "s2", "s3", "shape")
-    }
+    by_offset = _offset_templates(window)
     slot = positions + window
     emit(near_rows, by_offset["w"][slot], vocab.word[near_ids])
     emit(near_rows, by_offset["s2"][slot], vocab.suffix2[near_ids])
@@ -207,10 +221,17 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     emit(all_rows, _template("lemma-multiword"), multiword)
 
     row = np.concatenate(rows)
-    column = (np.concatenate(hashes) & np.uint64(n_columns - 1)).astype(np.int64)
-    data = np.ones(len(row), dtype=np.float32)
-    matrix = sp.csr_matrix((data, (row, column)), shape=(n, n_columns), dtype=np.float32)
-    matrix.sum_duplicates()
-    # Binary: a word repeated in the sentence (or a hash collision) counts once.
-    matrix.data[:] = 1.0
+    column = (
+        _mix(np.concatenate(templates), np.concatenate(values)) & np.uint64(n_columns - 1)
+    ).astype(np.int64)
+    # Binary, in CSR order: each row's distinct columns, ascending (a word repeated in the
+    # sentence, or a hash collision, counts once), built directly rather than through COO.
+    keys = np.unique(row * n_columns + column)
+    indices = (keys % n_columns).astype(np.int32)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(keys // n_columns, minlength=n), out=indptr[1:])
+    data = np.ones(len(keys), dtype=np.float32)
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(n, n_columns))
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
     return matrix
