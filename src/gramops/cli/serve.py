@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--canary-fraction", type=float, help="share answered by the canary (serve.canary.fraction)"
     )
     p.add_argument("--request-log", help=f"JSON lines file, {OFF!r} = off (serve.request_log.path)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the one port, each loading and following the alias itself "
+        "(default: %(default)s)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -85,7 +93,7 @@ def serve_params(args: argparse.Namespace) -> ServeParams:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gramops.serving.app import create_app
+    from gramops.serving.app import WORKER_CONFIG, create_app, worker_config
     from gramops.serving.service import Service
 
     logging.basicConfig(
@@ -98,15 +106,22 @@ def serve(args: argparse.Namespace) -> int:
     model = service.primary.model
     sys.stderr.write(
         f"gramops serve: {params.alias} = {model.family} {model.semver or '(no semver)'} "
-        f"{model.sha} from {service.registry.url}, on http://{params.host}:{params.port}\n"
+        f"{model.sha} from {service.registry.url}, on http://{params.host}:{params.port}"
+        + (f", {args.workers} workers\n" if args.workers > 1 else "\n")
     )
-    uvicorn.run(
-        create_app(service),
-        host=params.host,
-        port=params.port,
-        log_level=args.log_level,
-        access_log=False,  # every request is in the request log already
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-    )
+    options: dict[str, Any] = {
+        "host": params.host,
+        "port": params.port,
+        "log_level": args.log_level,
+        "access_log": False,  # every request is in the request log already
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 30,
+    }
+    if args.workers > 1:
+        # the model was verified above; each worker loads and follows it on its own
+        service.stop()
+        os.environ[WORKER_CONFIG] = worker_config(str(args.registry), params)
+        uvicorn.run("gramops.serving.app:worker_app", factory=True, workers=args.workers, **options)
+        return EXIT_OK
+    uvicorn.run(create_app(service), **options)
     return EXIT_OK

@@ -17,9 +17,12 @@ cheaper than a hop to a thread.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,7 +30,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gramops.core.params import ServeParams
 from gramops.inference.requests import PredictRequest, RequestError, read_requests
+from gramops.registry.store import Registry
 from gramops.serving.invocations import parse_invocation, predictions
 from gramops.serving.metrics import Gauge
 from gramops.serving.service import Served, Service, model_body, model_header
@@ -35,6 +40,8 @@ from gramops.serving.service import Served, Service, model_body, model_header
 logger = logging.getLogger(__name__)
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WORKER_CONFIG = "GRAMOPS_SERVE_WORKER"
+"""Environment variable carrying the registry and serve params to `--workers` processes."""
 
 
 class TooLarge(Exception):
@@ -298,3 +305,28 @@ def scrape_gauges(service: Service) -> list[Gauge]:
             ),
         ]
     return samples
+
+
+def worker_config(registry: str, params: ServeParams) -> str:
+    """What :func:`worker_app` reads from :data:`WORKER_CONFIG`, as JSON."""
+    return json.dumps({"registry": registry, "params": params.model_dump(mode="json")})
+
+
+def worker_app() -> Starlette:
+    """The app of one `gramops serve --workers N` process (uvicorn's factory).
+
+    Each worker opens its own service: it loads and verifies the model and follows the
+    aliases itself, so every worker switches within the poll interval after a promotion,
+    as N replicas would. Each writes its own request log, ``<name>.<pid><suffix>`` beside
+    the configured path, so no two processes rotate one file; ``/metrics`` is the
+    answering worker's.
+    """
+    config = json.loads(os.environ[WORKER_CONFIG])
+    params = ServeParams.model_validate(config["params"])
+    if params.request_log.path:
+        path = Path(params.request_log.path)
+        own = path.with_name(f"{path.stem}.{os.getpid()}{path.suffix}")
+        params = params.model_copy(
+            update={"request_log": params.request_log.model_copy(update={"path": str(own)})}
+        )
+    return create_app(Service.open(Registry(config["registry"]), params))
