@@ -11,7 +11,8 @@ Every response names the model in headers (``X-Gramops-Model-Sha``, ``-Semver``,
 ``-Alias``) and, for answers, in the body. Bad input is a 400 naming the field; a body
 over ``serve.max_body_bytes`` or a batch over ``serve.max_batch`` a 413; neither is logged
 as a server error. Prediction runs on the event loop: a call is a millisecond of numpy,
-cheaper than a hop to a thread.
+cheaper than a hop to a thread; calls that arrive together are answered in one model call
+(:mod:`gramops.serving.coalesce`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from starlette.routing import Route
 from gramops.core.params import ServeParams
 from gramops.inference.requests import PredictRequest, RequestError, read_requests
 from gramops.registry.store import Registry
+from gramops.serving.coalesce import Coalescer
 from gramops.serving.invocations import parse_invocation, predictions
 from gramops.serving.metrics import Gauge
 from gramops.serving.service import Served, Service, model_body, model_header
@@ -80,6 +82,7 @@ def _predict_body(text: str) -> tuple[list[PredictRequest], bool]:
 def create_app(service: Service) -> Starlette:
     """The ASGI app; its lifespan starts and stops ``service`` (follower, log, shadow)."""
     params, metrics = service.params, service.metrics
+    coalescer = Coalescer(service)
 
     def headers(alias: str | None = None, model: Any = None, request_id: str | None = None):
         holder = service.primary
@@ -130,7 +133,7 @@ def create_app(service: Service) -> Starlette:
             service.record_refusal(endpoint, status, str(exc), request_id, seconds, text)
             return JSONResponse(refusal(str(exc), status), status, headers(request_id=request_id))
         try:
-            served = service.answer(requests, request_id)
+            served = await coalescer.answer(requests, request_id)
         except Exception as exc:  # a model that cannot answer valid input is our fault: 500
             logger.exception("%s: answering failed", endpoint)
             seconds = finish(endpoint, 500, start)
