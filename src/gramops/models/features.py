@@ -85,18 +85,48 @@ def _shape(token: str) -> str:
     return "p"
 
 
+_VIEWS: dict[str, tuple[int, int, int, int, bool, bool, bool]] = {}
+_VIEWS_LIMIT = 50_000
+"""Tokens whose views are kept between calls (a few MB); past it the cache starts over."""
+
+
+def _views(token: str) -> tuple[int, int, int, int, bool, bool, bool]:
+    lower = token if token in (BOS, EOS) else token.lower()
+    return (
+        _crc(lower),
+        _crc("~" + lower[-2:]),
+        _crc("~" + lower[-3:]),
+        _crc(_shape(token)),
+        lower in AUXILIARIES,
+        lower in PRONOUNS,
+        token not in (BOS, EOS),
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _lemma_views(lemma: str) -> tuple[int, int, int, int, bool]:
+    """The lemma's hash, its first word's last 1-3 letters' hashes, and whether it is
+    multiword."""
+    head = lemma.split("_")[0]
+    return (_crc(lemma), _crc(head[-1:]), _crc(head[-2:]), _crc(head[-3:]), "_" in lemma)
+
+
 class _Vocab:
-    """Hashes of each distinct token's views (lowercase, suffixes, shape), computed once."""
+    """Hashes of each distinct token's views (lowercase, suffixes, shape), computed once
+    per token and kept between calls: a served sentence mostly repeats known words."""
 
     def __init__(self, tokens: Sequence[str]) -> None:
-        lower = [t if t in (BOS, EOS) else t.lower() for t in tokens]
-        self.word = np.array([_crc(w) for w in lower], dtype=np.uint64)
-        self.suffix2 = np.array([_crc("~" + w[-2:]) for w in lower], dtype=np.uint64)
-        self.suffix3 = np.array([_crc("~" + w[-3:]) for w in lower], dtype=np.uint64)
-        self.shape = np.array([_crc(_shape(t)) for t in tokens], dtype=np.uint64)
-        self.is_aux = np.array([w in AUXILIARIES for w in lower], dtype=bool)
-        self.is_pronoun = np.array([w in PRONOUNS for w in lower], dtype=bool)
-        self.is_word = np.array([t not in (BOS, EOS) for t in tokens], dtype=bool)
+        views = []
+        for token in tokens:
+            found = _VIEWS.get(token)
+            if found is None:
+                if len(_VIEWS) >= _VIEWS_LIMIT:
+                    _VIEWS.clear()
+                found = _VIEWS[token] = _views(token)
+            views.append(found)
+        table = np.array(views, dtype=np.uint64).reshape(len(views), 7).T
+        self.word, self.suffix2, self.suffix3, self.shape = table[:4]
+        self.is_aux, self.is_pronoun, self.is_word = table[4:].astype(bool)
 
 
 def _validate(record: Mapping[str, Any]) -> tuple[list[str], int, str]:
@@ -212,13 +242,11 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     emit(all_rows, _template("vpos"), position)
 
     # Lemma and its endings: irregular families, and -e/-y spelling classes.
-    lemma_hash = np.array([_crc(x) for x in lemmas], dtype=np.uint64)
-    emit(all_rows, _template("lemma"), lemma_hash)
+    lemma_table = np.array([_lemma_views(x) for x in lemmas], dtype=np.uint64).reshape(n, 5).T
+    emit(all_rows, _template("lemma"), lemma_table[0])
     for k in (1, 2, 3):
-        ends = np.array([_crc(x.split("_")[0][-k:]) for x in lemmas], dtype=np.uint64)
-        emit(all_rows, _template(f"lemma-s{k}"), ends)
-    multiword = np.array(["_" in x for x in lemmas], dtype=np.uint64)
-    emit(all_rows, _template("lemma-multiword"), multiword)
+        emit(all_rows, _template(f"lemma-s{k}"), lemma_table[k])
+    emit(all_rows, _template("lemma-multiword"), lemma_table[4])
 
     row = np.concatenate(rows)
     column = (
