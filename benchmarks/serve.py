@@ -8,12 +8,15 @@ SQLite store that the project's mirror (``mirror_registry``) fills from that cop
 to both servers' ``/invocations`` (MLflow's scoring protocol, which both speak):
 
 - single sentences from ``--clients`` (8) concurrent connections: requests/s, p50, p99;
-- batches of ``--batch`` (64) sentences: sentences/s;
+- batches of ``--batch`` (64) sentences: sentences/s; the two servers alternate in
+  ``--rounds`` (3) runs totalling ``--seconds`` (30) each, so both see the same load;
 - alias switch under load: ``--switches`` (20) promote/rollback moves of the copy's
   ``production`` alias (``Registry.promote(forced=True)``, the gate bypassed as tests do,
   then ``Registry.rollback``) spread over ``--switch-seconds`` (60) of single-sentence
   load: failed requests, the SHAs answered, and how long after each registry write the
   last request answered by the previous model was sent;
+- ``--workers`` N runs both servers with N processes (``mlflow models serve --workers``,
+  ``gramops serve --workers``);
 - a soak of ``--soak-seconds`` (300) of single-sentence load: the server's RSS (its
   process and any workers, from /proc) at the start and the end.
 
@@ -61,6 +64,14 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     # (send time, sha answered), for the switch test
     answered: list[tuple[float, str]] = field(default_factory=list)
+
+    def add(self, other: Load) -> None:
+        self.seconds += other.seconds
+        self.ok += other.ok
+        self.failed += other.failed
+        self.errors += other.errors
+        self.latencies += other.latencies
+        self.answered += other.answered
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -256,13 +267,18 @@ def stop(server: subprocess.Popen) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
-    parser.add_argument("--seconds", type=float, default=20, help="each throughput run")
+    parser.add_argument(
+        "--seconds", type=float, default=30, help="load per server and request size"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the servers")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--switches", type=int, default=20)
     parser.add_argument("--switch-seconds", type=float, default=60)
     parser.add_argument("--soak-seconds", type=float, default=300)
-    parser.add_argument("--workers", type=int, default=1, help="`gramops serve --workers`")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes, for both servers alike"
+    )
     args = parser.parse_args()
 
     from gramops.registry.store import Registry
@@ -299,7 +315,8 @@ def main() -> int:
         mlflow_server = start(
             [sys.executable, "-m", "mlflow", "models", "serve", "-m",
              "models:/gramops@production", "--env-manager", "local",
-             "--host", "127.0.0.1", "--port", str(mlflow_port)],
+             "--host", "127.0.0.1", "--port", str(mlflow_port),
+             "--workers", str(args.workers)],
             tmp / "mlflow.log",
             env,
         )  # fmt: skip
@@ -317,12 +334,16 @@ def main() -> int:
         wait_ready(gramops_port, gramops_server, tmp / "gramops.log")
 
         ports = {"mlflow": mlflow_port, "gramops": gramops_port}
-        single: dict[str, Load] = {}
-        batch: dict[str, Load] = {}
-        for name, port in ports.items():
+        single = {name: Load() for name in ports}
+        batch = {name: Load() for name in ports}
+        for port in ports.values():
             run_load(port, singles, args.clients, 2)  # warm-up
-            single[name] = run_load(port, singles, args.clients, args.seconds)
-            batch[name] = run_load(port, batches, args.clients, args.seconds)
+        # the servers alternate in --rounds short runs, so both see the same machine load
+        share = args.seconds / args.rounds
+        for _ in range(args.rounds):
+            for name, port in ports.items():
+                single[name].add(run_load(port, singles, args.clients, share))
+                batch[name].add(run_load(port, batches, args.clients, share))
 
         def rps(load: Load) -> float:
             return load.ok / load.seconds
@@ -343,8 +364,7 @@ def main() -> int:
     for name, load in single.items():
         rows.append(
             Row(
-                f"{name}: single sentences, {args.clients} clients"
-                + (workers if name == "gramops" else ""),
+                f"{name}: single sentences, {args.clients} clients{workers}",
                 f"{rps(load):,.0f} req/s, p50 {load.percentile(0.5):.1f} ms, "
                 f"p99 {load.percentile(0.99):.1f} ms, {load.failed} failed",
             )
@@ -356,7 +376,7 @@ def main() -> int:
     for name, load in batch.items():
         rows.append(
             Row(
-                f"{name}: batches of {args.batch}, {args.clients} clients",
+                f"{name}: batches of {args.batch}, {args.clients} clients{workers}",
                 f"{rps(load) * args.batch:,.0f} sentences/s, p50 {load.percentile(0.5):.1f} ms, "
                 f"{load.failed} failed",
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,21 @@ def serve_params(args: argparse.Namespace) -> ServeParams:
     return validate_section({"serve": section}, "serve")
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the workers share, made as a TCP socket.
+
+    uvicorn's own multi-worker socket is created without ``IPPROTO_TCP``, so asyncio never
+    sets ``TCP_NODELAY`` on its connections and a response sent in two writes waits for
+    the client's delayed ACK: 40 ms per request on Linux (measured: 182 requests/s).
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -121,7 +137,12 @@ def serve(args: argparse.Namespace) -> int:
         # the model was verified above; each worker loads and follows it on its own
         service.stop()
         os.environ[WORKER_CONFIG] = worker_config(str(args.registry), params)
-        uvicorn.run("gramops.serving.app:worker_app", factory=True, workers=args.workers, **options)
+        from uvicorn.supervisors import Multiprocess
+
+        config = uvicorn.Config(
+            "gramops.serving.app:worker_app", factory=True, workers=args.workers, **options
+        )
+        Multiprocess(config, sockets=[listening_socket(params.host, params.port)]).run()
         return EXIT_OK
     uvicorn.run(create_app(service), **options)
     return EXIT_OK
