@@ -23,7 +23,7 @@ to both servers' ``/invocations`` (MLflow's scoring protocol, which both speak):
 Sentences come from the reference test split (``data/processed/test.jsonl``, verb slot
 masked). The client shares the machine with the servers, as a loopback benchmark must.
 
-    .venv/bin/python benchmarks/serve.py [--seconds 20] [--soak-seconds 300] [--workers 1]
+    .venv/bin/python benchmarks/serve.py [--seconds 30] [--soak-seconds 300] [--workers 1]
 """
 
 from __future__ import annotations
