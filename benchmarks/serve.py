@@ -358,6 +358,7 @@ def main() -> int:
     finally:
         for server in servers:
             stop(server)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     rows = []
@@ -422,7 +423,6 @@ def main() -> int:
         if load.errors:
             print(f"{name}: first errors: {load.errors[:3]}", file=sys.stderr)
     ok = print_table("Serving", rows)
-    shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 
 
