@@ -60,7 +60,7 @@ lint: install
 bench: install
 	$(BIN)/dvc repro
 	@failed=""; \
-	for name in pipeline registry models mirror; do \
+	for name in pipeline registry models mirror serve; do \
 		$(BIN)/python benchmarks/$$name.py || failed="$$failed $$name"; \
 	done; \
 	bash benchmarks/setup_evidently.sh && \

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--canary-fraction", type=float, help="share answered by the canary (serve.canary.fraction)"
     )
     p.add_argument("--request-log", help=f"JSON lines file, {OFF!r} = off (serve.request_log.path)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the one port, each loading and following the alias itself "
+        "(default: %(default)s)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -82,10 +91,25 @@ def serve_params(args: argparse.Namespace) -> ServeParams:
     return validate_section({"serve": section}, "serve")
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the workers share, made as a TCP socket.
+
+    uvicorn's own multi-worker socket is created without ``IPPROTO_TCP``, so asyncio never
+    sets ``TCP_NODELAY`` on its connections and a response sent in two writes waits for
+    the client's delayed ACK: 40 ms per request on Linux (measured: 182 requests/s).
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gramops.serving.app import create_app
+    from gramops.serving.app import WORKER_CONFIG, create_app, worker_config
     from gramops.serving.service import Service
 
     logging.basicConfig(
@@ -98,15 +122,27 @@ def serve(args: argparse.Namespace) -> int:
     model = service.primary.model
     sys.stderr.write(
         f"gramops serve: {params.alias} = {model.family} {model.semver or '(no semver)'} "
-        f"{model.sha} from {service.registry.url}, on http://{params.host}:{params.port}\n"
+        f"{model.sha} from {service.registry.url}, on http://{params.host}:{params.port}"
+        + (f", {args.workers} workers\n" if args.workers > 1 else "\n")
     )
-    uvicorn.run(
-        create_app(service),
-        host=params.host,
-        port=params.port,
-        log_level=args.log_level,
-        access_log=False,  # every request is in the request log already
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-    )
+    options: dict[str, Any] = {
+        "host": params.host,
+        "port": params.port,
+        "log_level": args.log_level,
+        "access_log": False,  # every request is in the request log already
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 30,
+    }
+    if args.workers > 1:
+        # the model was verified above; each worker loads and follows it on its own
+        service.stop()
+        os.environ[WORKER_CONFIG] = worker_config(str(args.registry), params)
+        from uvicorn.supervisors import Multiprocess
+
+        config = uvicorn.Config(
+            "gramops.serving.app:worker_app", factory=True, workers=args.workers, **options
+        )
+        Multiprocess(config, sockets=[listening_socket(params.host, params.port)]).run()
+        return EXIT_OK
+    uvicorn.run(create_app(service), **options)
     return EXIT_OK

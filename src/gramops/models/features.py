@@ -9,6 +9,7 @@ per-occurrence work is vectorised numpy arithmetic.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -58,8 +59,18 @@ def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
+@functools.lru_cache(maxsize=256)
 def _template(name: str) -> np.uint64:
     return np.uint64(_crc(name))
+
+
+@functools.lru_cache(maxsize=8)
+def _offset_templates(window: int) -> dict[str, np.ndarray]:
+    """Each positional family's template hash by slot (offset + window), per window size."""
+    return {
+        family: np.array([_template(f"{family}{o:+d}") for o in range(-window, window + 1)])
+        for family in ("w", "s2", "s3", "shape")
+    }
 
 
 def _shape(token: str) -> str:
@@ -74,18 +85,48 @@ def _shape(token: str) -> str:
     return "p"
 
 
+_VIEWS: dict[str, tuple[int, int, int, int, bool, bool, bool]] = {}
+_VIEWS_LIMIT = 50_000
+"""Tokens whose views are kept between calls (a few MB); past it the cache starts over."""
+
+
+def _views(token: str) -> tuple[int, int, int, int, bool, bool, bool]:
+    lower = token if token in (BOS, EOS) else token.lower()
+    return (
+        _crc(lower),
+        _crc("~" + lower[-2:]),
+        _crc("~" + lower[-3:]),
+        _crc(_shape(token)),
+        lower in AUXILIARIES,
+        lower in PRONOUNS,
+        token not in (BOS, EOS),
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _lemma_views(lemma: str) -> tuple[int, int, int, int, bool]:
+    """The lemma's hash, its first word's last 1-3 letters' hashes, and whether it is
+    multiword."""
+    head = lemma.split("_")[0]
+    return (_crc(lemma), _crc(head[-1:]), _crc(head[-2:]), _crc(head[-3:]), "_" in lemma)
+
+
 class _Vocab:
-    """Hashes of each distinct token's views (lowercase, suffixes, shape), computed once."""
+    """Hashes of each distinct token's views (lowercase, suffixes, shape), computed once
+    per token and kept between calls: a served sentence mostly repeats known words."""
 
     def __init__(self, tokens: Sequence[str]) -> None:
-        lower = [t if t in (BOS, EOS) else t.lower() for t in tokens]
-        self.word = np.array([_crc(w) for w in lower], dtype=np.uint64)
-        self.suffix2 = np.array([_crc("~" + w[-2:]) for w in lower], dtype=np.uint64)
-        self.suffix3 = np.array([_crc("~" + w[-3:]) for w in lower], dtype=np.uint64)
-        self.shape = np.array([_crc(_shape(t)) for t in tokens], dtype=np.uint64)
-        self.is_aux = np.array([w in AUXILIARIES for w in lower], dtype=bool)
-        self.is_pronoun = np.array([w in PRONOUNS for w in lower], dtype=bool)
-        self.is_word = np.array([t not in (BOS, EOS) for t in tokens], dtype=bool)
+        views = []
+        for token in tokens:
+            found = _VIEWS.get(token)
+            if found is None:
+                if len(_VIEWS) >= _VIEWS_LIMIT:
+                    _VIEWS.clear()
+                found = _VIEWS[token] = _views(token)
+            views.append(found)
+        table = np.array(views, dtype=np.uint64).reshape(len(views), 7).T
+        self.word, self.suffix2, self.suffix3, self.shape = table[:4]
+        self.is_aux, self.is_pronoun, self.is_word = table[4:].astype(bool)
 
 
 def _validate(record: Mapping[str, Any]) -> tuple[list[str], int, str]:
@@ -138,22 +179,25 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     row_of = np.repeat(np.arange(n, dtype=np.int64), length_arr)
     rel = np.arange(len(flat), dtype=np.int64) - verb_flat[row_of]
 
+    # Every feature is (row, template, value); all are mixed in one pass at the end, so a
+    # call costs a fixed handful of numpy operations however many families there are.
     rows: list[np.ndarray] = []
-    hashes: list[np.ndarray] = []
+    templates: list[np.ndarray] = []
+    values: list[np.ndarray] = []
 
     def emit(row: np.ndarray, template: np.ndarray | np.uint64, value: np.ndarray) -> None:
         rows.append(row)
-        hashes.append(_mix(np.broadcast_to(template, value.shape).astype(np.uint64), value))
+        templates.append(
+            template if isinstance(template, np.ndarray) else np.full(len(value), template)
+        )
+        values.append(value)
 
     # Context words, suffixes and shapes by relative position (pads included).
     near = (np.abs(rel) <= window) & (rel != 0)
     positions = rel[near]
     near_ids = ids[near]
     near_rows = row_of[near]
-    by_offset = {
-        family: np.array([_template(f"{family}{o:+d}") for o in range(-window, window + 1)])
-        for family in ("w", "s2", "s3", "shape")
-    }
+    by_offset = _offset_templates(window)
     slot = positions + window
     emit(near_rows, by_offset["w"][slot], vocab.word[near_ids])
     emit(near_rows, by_offset["s2"][slot], vocab.suffix2[near_ids])
@@ -198,19 +242,24 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     emit(all_rows, _template("vpos"), position)
 
     # Lemma and its endings: irregular families, and -e/-y spelling classes.
-    lemma_hash = np.array([_crc(x) for x in lemmas], dtype=np.uint64)
-    emit(all_rows, _template("lemma"), lemma_hash)
+    lemma_table = np.array([_lemma_views(x) for x in lemmas], dtype=np.uint64).reshape(n, 5).T
+    emit(all_rows, _template("lemma"), lemma_table[0])
     for k in (1, 2, 3):
-        ends = np.array([_crc(x.split("_")[0][-k:]) for x in lemmas], dtype=np.uint64)
-        emit(all_rows, _template(f"lemma-s{k}"), ends)
-    multiword = np.array(["_" in x for x in lemmas], dtype=np.uint64)
-    emit(all_rows, _template("lemma-multiword"), multiword)
+        emit(all_rows, _template(f"lemma-s{k}"), lemma_table[k])
+    emit(all_rows, _template("lemma-multiword"), lemma_table[4])
 
     row = np.concatenate(rows)
-    column = (np.concatenate(hashes) & np.uint64(n_columns - 1)).astype(np.int64)
-    data = np.ones(len(row), dtype=np.float32)
-    matrix = sp.csr_matrix((data, (row, column)), shape=(n, n_columns), dtype=np.float32)
-    matrix.sum_duplicates()
-    # Binary: a word repeated in the sentence (or a hash collision) counts once.
-    matrix.data[:] = 1.0
+    column = (
+        _mix(np.concatenate(templates), np.concatenate(values)) & np.uint64(n_columns - 1)
+    ).astype(np.int64)
+    # Binary, in CSR order: each row's distinct columns, ascending (a word repeated in the
+    # sentence, or a hash collision, counts once), built directly rather than through COO.
+    keys = np.unique(row * n_columns + column)
+    indices = (keys % n_columns).astype(np.int32)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(keys // n_columns, minlength=n), out=indptr[1:])
+    data = np.ones(len(keys), dtype=np.float32)
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(n, n_columns))
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
     return matrix

@@ -11,15 +11,19 @@ Every response names the model in headers (``X-Gramops-Model-Sha``, ``-Semver``,
 ``-Alias``) and, for answers, in the body. Bad input is a 400 naming the field; a body
 over ``serve.max_body_bytes`` or a batch over ``serve.max_batch`` a 413; neither is logged
 as a server error. Prediction runs on the event loop: a call is a millisecond of numpy,
-cheaper than a hop to a thread.
+cheaper than a hop to a thread; calls that arrive together are answered in one model call
+(:mod:`gramops.serving.coalesce`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,7 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gramops.core.params import ServeParams
 from gramops.inference.requests import PredictRequest, RequestError, read_requests
+from gramops.registry.store import Registry
+from gramops.serving.coalesce import Coalescer
 from gramops.serving.invocations import parse_invocation, predictions
 from gramops.serving.metrics import Gauge
 from gramops.serving.service import Served, Service, model_body, model_header
@@ -35,6 +42,8 @@ from gramops.serving.service import Served, Service, model_body, model_header
 logger = logging.getLogger(__name__)
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WORKER_CONFIG = "GRAMOPS_SERVE_WORKER"
+"""Environment variable carrying the registry and serve params to `--workers` processes."""
 
 
 class TooLarge(Exception):
@@ -73,6 +82,7 @@ def _predict_body(text: str) -> tuple[list[PredictRequest], bool]:
 def create_app(service: Service) -> Starlette:
     """The ASGI app; its lifespan starts and stops ``service`` (follower, log, shadow)."""
     params, metrics = service.params, service.metrics
+    coalescer = Coalescer(service)
 
     def headers(alias: str | None = None, model: Any = None, request_id: str | None = None):
         holder = service.primary
@@ -123,7 +133,7 @@ def create_app(service: Service) -> Starlette:
             service.record_refusal(endpoint, status, str(exc), request_id, seconds, text)
             return JSONResponse(refusal(str(exc), status), status, headers(request_id=request_id))
         try:
-            served = service.answer(requests, request_id)
+            served = await coalescer.answer(requests, request_id)
         except Exception as exc:  # a model that cannot answer valid input is our fault: 500
             logger.exception("%s: answering failed", endpoint)
             seconds = finish(endpoint, 500, start)
@@ -298,3 +308,28 @@ def scrape_gauges(service: Service) -> list[Gauge]:
             ),
         ]
     return samples
+
+
+def worker_config(registry: str, params: ServeParams) -> str:
+    """What :func:`worker_app` reads from :data:`WORKER_CONFIG`, as JSON."""
+    return json.dumps({"registry": registry, "params": params.model_dump(mode="json")})
+
+
+def worker_app() -> Starlette:
+    """The app of one `gramops serve --workers N` process (uvicorn's factory).
+
+    Each worker opens its own service: it loads and verifies the model and follows the
+    aliases itself, so every worker switches within the poll interval after a promotion,
+    as N replicas would. Each writes its own request log, ``<name>.<pid><suffix>`` beside
+    the configured path, so no two processes rotate one file; ``/metrics`` is the
+    answering worker's.
+    """
+    config = json.loads(os.environ[WORKER_CONFIG])
+    params = ServeParams.model_validate(config["params"])
+    if params.request_log.path:
+        path = Path(params.request_log.path)
+        own = path.with_name(f"{path.stem}.{os.getpid()}{path.suffix}")
+        params = params.model_copy(
+            update={"request_log": params.request_log.model_copy(update={"path": str(own)})}
+        )
+    return create_app(Service.open(Registry(config["registry"]), params))

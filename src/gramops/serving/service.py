@@ -161,16 +161,68 @@ class Service:
 
     def answer(self, requests: Sequence[PredictRequest], request_id: str | None) -> Served:
         """Route and answer ``requests`` (one call: one model answers them all)."""
+        return self.answer_calls([(requests, request_id)])[0]
+
+    def answer_calls(
+        self, calls: Sequence[tuple[Sequence[PredictRequest], str | None]]
+    ) -> list[Served | Exception]:
+        """Route and answer several calls, those routed to one alias in one model call.
+
+        A model call has a fixed cost (featurizing, the sparse product) much larger than
+        one sentence's share, so the calls that arrive together are answered together;
+        each call still reads its model once and is answered, logged and counted on its
+        own. When a joint model call fails, each call is answered alone, so one bad call
+        fails only itself (its exception is returned in its place).
+        """
+        routed = [self._route(requests, request_id) for requests, request_id in calls]
+        results: list[Served | Exception | None] = [None] * len(calls)
+        by_alias: dict[str, list[int]] = {}
+        for k, (_, alias, _) in enumerate(routed):
+            by_alias.setdefault(alias, []).append(k)
+        for alias, members in by_alias.items():
+            model = self.holders[alias].model  # read once: these calls finish on this model
+            joint = [r for k in members for r in calls[k][0]]
+            try:
+                answers = predict(joint, model.predictor)
+            except Exception:
+                if len(members) == 1:
+                    raise
+                for k in members:
+                    try:
+                        results[k] = self._served(calls[k][0], routed[k], alias, model)
+                    except Exception as exc:  # this call's own failure, reported to it alone
+                        results[k] = exc
+                continue
+            offset = 0
+            for k in members:
+                n = len(calls[k][0])
+                own = answers[offset : offset + n]
+                offset += n
+                results[k] = self._served(calls[k][0], routed[k], alias, model, own)
+        return results  # type: ignore[return-value]  # every slot is filled above
+
+    def _route(
+        self, requests: Sequence[PredictRequest], request_id: str | None
+    ) -> tuple[str, str, Decision]:
         # the routing key: the caller's X-Request-Id, else the first request's own id, else
         # a fresh id (such a call is routed at random: nothing identifies its caller)
         key = request_id or next((r.id for r in requests if r.id), None)
         request_id = request_id or uuid.uuid4().hex
-        key = key or request_id
-        decision = decide(key, self.routing)
+        decision = decide(key or request_id, self.routing)
         alias = self.routing.canary_alias if decision.canary else self.params.alias
         assert alias is not None
-        model = self.holders[alias].model  # read once: this call finishes on this model
-        answers = predict(requests, model.predictor)
+        return request_id, alias, decision
+
+    def _served(
+        self,
+        requests: Sequence[PredictRequest],
+        routed: tuple[str, str, Decision],
+        alias: str,
+        model: LoadedModel,
+        answers: list[PredictResponse] | None = None,
+    ) -> Served:
+        if answers is None:
+            answers = predict(requests, model.predictor)
         self.metrics.count(
             "gramops_predictions_total",
             "sentences answered, by alias and model",
@@ -179,7 +231,7 @@ class Service:
             model_sha=model.sha,
             model_semver=model.semver or "",
         )
-        return Served(request_id, alias, model, decision, requests, answers)
+        return Served(routed[0], alias, model, routed[2], requests, answers)
 
     def record(self, served: Served, endpoint: str, status: int, seconds: float) -> None:
         """Log an answered call, with the shadow's answers when it is shadowed."""
