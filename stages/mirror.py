@@ -3,7 +3,8 @@ Model (`gramops`, with the registry's aliases), into MLflow; metrics/mirror.json
 
 MLflow is checked first, so an unreachable server fails before anything is logged; every
 stage before this one stays done and the next `dvc repro` re-runs only this one. The
-registry is only read: the MLflow pointers go into metrics/mirror.json, never back into
+registry is only read: the MLflow pointers go into metrics/mirror.json (run ids into
+metrics/mirror_runs.json), never back into
 the registry (a stage writing what it and others depend on never lets the pipeline settle).
 """
 
@@ -14,12 +15,14 @@ from gramops.core.fileio import write_json
 from gramops.core.stage import run
 from gramops.registry.store import Registry
 from gramops.tracking.connect import connect, default_tracking_uri
-from gramops.tracking.models import mirror_registry, mirror_summary
+from gramops.tracking.models import mirror_registry, mirror_run_ids, mirror_summary
 from gramops.tracking.pipeline import collect_stage_results, git_commit
 from gramops.tracking.runs import mirror_stage_results
 
 ROOT = Path(".")
 OUT = Path("metrics/mirror.json")
+# run ids are this MLflow store's own: beside the output, not in it (dvc.lock stays the same)
+RUN_IDS = Path("metrics/mirror_runs.json")
 
 
 def main() -> None:
@@ -33,6 +36,7 @@ def main() -> None:
         dvc_exp=os.environ.get("DVC_EXP_NAME"),
     )
     models = mirror_registry(tracker, Registry(actor="stage:mirror"))
+    write_json(RUN_IDS, mirror_run_ids(models))
     write_json(OUT, mirror_summary(results, models))
 
 

@@ -191,10 +191,20 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
     module = clone / "src/gramops/inference/evaluate.py"
     module.write_text(module.read_text() + "\n# a comment changes the file hash\n")
     ran = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
-    # The stages that use models re-run (a room is one dependency, ADR 0004), but no model
-    # is rebuilt: scoring code is not code that builds a model, so no SHA changes. Their
-    # outputs are byte-identical, so nothing downstream of them re-runs.
-    assert ran == {"evaluate@fp32", "evaluate@int8", "evaluate@lora", "drift", "traffic", "cpqu"}
+    # The stages that use the inference room re-run (a room is one dependency, ADR 0004):
+    # those that use models, and shift, which parses a logged request as the server does
+    # (inference/requests.py). No model is rebuilt: scoring code is not code that builds a
+    # model, so no SHA changes. Their outputs are byte-identical, so nothing downstream of
+    # them re-runs.
+    assert ran == {
+        "evaluate@fp32",
+        "evaluate@int8",
+        "evaluate@lora",
+        "shift",
+        "drift",
+        "traffic",
+        "cpqu",
+    }
 
 
 def test_bad_params_fail_before_any_work(pipeline_repo, tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gramops.core.fileio import dumps_pretty
 from gramops.models.identity import canonical_sha
 from gramops.registry.store import Registry
 from gramops.tracking.aliases import TAG_SUPERSEDED
@@ -20,6 +21,7 @@ from gramops.tracking.models import (
     RegistryView,
     mirror_model_registry,
     mirror_registry,
+    mirror_run_ids,
     mirror_summary,
     registry_view,
 )
@@ -243,11 +245,13 @@ def test_other_model_registry_errors_are_not_retried(tracker: Tracker, registry_
 def test_fresh_store_gives_the_same_pointers_and_summary_but_its_own_run_ids(
     tmp_path: Path, migrated_db: Path, registry_data: dict, results: list
 ) -> None:
-    summaries = []
+    summaries, run_ids = [], []
     for name in ("one", "two"):
         tracker = connect(store_uri(tmp_path, migrated_db, name))
         stages = mirror_stage_results(tracker, results, tmp_path)
-        summaries.append(mirror_summary(results, _mirror_models(tracker, registry_data)))
+        mirrored = _mirror_models(tracker, registry_data)
+        summaries.append(mirror_summary(results, mirrored))
+        run_ids.append(mirror_run_ids(mirrored))
     assert summaries[0]["registered_models"] == {
         MODEL: {
             "versions": {"1": registry_data["fp32"], "2": registry_data["int8"]},
@@ -255,18 +259,21 @@ def test_fresh_store_gives_the_same_pointers_and_summary_but_its_own_run_ids(
         }
     }
     assert stages.parent_run_id not in repr(summaries[1])
-    # per entry, the same everywhere but the run ids, which are each store's own
-    for summary in summaries:
-        for entry in summary["entries"].values():
-            assert entry.pop("run_id")
-    assert summaries[0] == summaries[1]
+    # the summary (a DVC output whose hash dvc.lock records) is the same for every store,
+    # byte for byte; the run ids, each store's own, are kept beside it
+    assert dumps_pretty(summaries[0]) == dumps_pretty(summaries[1])
+    assert "run_id" not in repr(summaries[0])
+    assert run_ids[0]["entries"].keys() == run_ids[1]["entries"].keys()
+    for sha, entry in run_ids[0]["entries"].items():
+        assert entry["run_id"] and entry["run_id"] != run_ids[1]["entries"][sha]["run_id"]
 
 
 def test_summary_names_each_entry_with_its_semvers_version_and_run(
     tracker: Tracker, registry_data: dict, results: list
 ) -> None:
     fp32_sha, int8_sha = registry_data["fp32"], registry_data["int8"]
-    summary = mirror_summary(results, _mirror_models(tracker, registry_data))
+    mirrored = _mirror_models(tracker, registry_data)
+    summary, runs = mirror_summary(results, mirrored), mirror_run_ids(mirrored)
     client = tracker.client
     for sha, family, semver, version in (
         (fp32_sha, "fp32", "v0.1.0", "1"),
@@ -278,13 +285,14 @@ def test_summary_names_each_entry_with_its_semvers_version_and_run(
             "semvers": [semver],
             "registered_model": MODEL,
             "version": version,
-            "run_id": mv.run_id,
         }
+        assert runs["entries"][sha] == {"version": version, "run_id": mv.run_id}
         # the ids are the real ones: the run holds this entry as an MLflow Model
         assert client.get_run(mv.run_id).data.tags["gramops.canonical_sha"] == sha
     # a second mirror finds the same version and run, and says so
-    again = mirror_summary(results, _mirror_models(tracker, registry_data))
-    assert again["entries"] == summary["entries"]
+    again = _mirror_models(tracker, registry_data)
+    assert mirror_summary(results, again)["entries"] == summary["entries"]
+    assert mirror_run_ids(again) == runs
 
 
 # -- MLflow follows the registry exactly (issue 11, cases 6 and 7) ----------------------------
@@ -474,8 +482,10 @@ def test_mirror_stage_declares_the_registry_state_and_is_never_run_cached() -> N
     } <= set(stage["deps"])
     # an ordinary uncached output turns the run-cache off: no replay without the MLflow writes
     assert {"metrics/mirror.json": {"cache": False}} in stage["outs"]
-    ignored = sh(["git", "check-ignore", "metrics/mirror.json"], cwd=ROOT, check=False)
-    assert ignored.returncode == 0
+    for path in ("metrics/mirror.json", "metrics/mirror_runs.json"):
+        assert sh(["git", "check-ignore", path], cwd=ROOT, check=False).returncode == 0
+    # the store's random run ids are never in an output whose hash dvc.lock records
+    assert all("mirror_runs" not in repr(out) for out in stage["outs"])
 
 
 class _RecordingClient:

@@ -380,16 +380,14 @@ def sync_after_act(registry: Registry, start: Path) -> str:
 
 
 def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[str, Any]:
-    """The mirror stage's DVC output: where each registry entry lives in this MLflow store.
+    """The mirror stage's DVC output: where each registry entry lives in MLflow's registry.
 
-    ``entries`` reads, per canonical SHA, what otherwise takes three
-    lookups: the family and semvers (the registry's), the registered model and version
-    (``models:/<name>/<version>``) and the run that holds the entry as an MLflow Model
-    (``runs:/<run_id>/model``); ``models/manifest.json`` holds the same SHAs with their
+    ``entries`` reads, per canonical SHA, what otherwise takes three lookups: the family
+    and semvers (the registry's) and the registered model and version
+    (``models:/<name>/<version>``); ``models/manifest.json`` holds the same SHAs with their
     lineage. Version numbers follow registration order, so a fresh store numbers them as
-    before; run ids are the store's own, so this file describes this MLflow store, as
-    mlflow.db does. Still no times, paths or stage lock hashes: nothing that changes when
-    the store does not.
+    before and this file, whose hash ``dvc.lock`` records, is the same on every clone. The
+    run ids are each store's own (random), so they are not here: see `mirror_run_ids`.
     """
     registered: dict[str, dict[str, Any]] = {}
     entries: dict[str, dict[str, Any]] = {}
@@ -402,7 +400,6 @@ def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[
             "semvers": list(record.get("semvers", ())),
             "registered_model": pointer["registered_model"],
             "version": pointer["version"],
-            "run_id": record.get("run_id"),
         }
     for name, want in models.aliases.items():
         registered.setdefault(name, {"versions": {}, "aliases": {}})["aliases"] = dict(want)
@@ -411,4 +408,19 @@ def mirror_summary(results: Sequence[StageResult], models: ModelMirror) -> dict[
         "model_versions": len(models.pointers),
         "registered_models": registered,
         "entries": entries,
+    }
+
+
+def mirror_run_ids(models: ModelMirror) -> dict[str, Any]:
+    """Per canonical SHA, the run that holds the entry as an MLflow Model (``runs:/<id>/model``).
+
+    The store draws run ids at random, so they describe this MLflow store as ``mlflow.db``
+    does: written beside the summary (``metrics/mirror_runs.json``, gitignored and not a
+    DVC output), never into a file whose hash ``dvc.lock`` records.
+    """
+    return {
+        "entries": {
+            sha: {"version": pointer["version"], "run_id": models.records.get(sha, {}).get("run_id")}
+            for sha, pointer in models.pointers.items()
+        }
     }
