@@ -418,9 +418,8 @@ def mirror_run_ids(models: ModelMirror) -> dict[str, Any]:
     does: written beside the summary (``metrics/mirror_runs.json``, gitignored and not a
     DVC output), never into a file whose hash ``dvc.lock`` records.
     """
-    return {
-        "entries": {
-            sha: {"version": pointer["version"], "run_id": models.records.get(sha, {}).get("run_id")}
-            for sha, pointer in models.pointers.items()
-        }
-    }
+    entries = {}
+    for sha, pointer in models.pointers.items():
+        run_id = models.records.get(sha, {}).get("run_id")
+        entries[sha] = {"version": pointer["version"], "run_id": run_id}
+    return {"entries": entries}
