@@ -11,9 +11,11 @@ registry; queued experiments mirror into the same server.
 import itertools
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -320,3 +322,71 @@ def test_queued_experiments_mirror_into_the_server_and_keep_the_registry_sound(s
     assert verify["missing"] == [] and verify["tampered"] == [] and verify["errors"] == []
     records = _log_records(stack)
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _served_sha(port: int) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/predict",
+        data=json.dumps({"sentence": "She ___ home yesterday.", "lemma": "go"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        return reply.headers["X-Gramops-Model-Sha"]
+
+
+def _serve(repo: Path, env: dict, port: int) -> subprocess.Popen:
+    """docs/team.md's replica command: `gramops serve` on the S3 registry, its own log."""
+    server = subprocess.Popen(
+        [GRAMOPS, "serve", "--port", str(port), "--poll-seconds", "0.5", "--request-log",
+         str(repo / "logs" / f"requests-{port}.jsonl")],
+        cwd=repo, env={**tool_env(), **env}, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"gramops serve exited: {server.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError("gramops serve was not ready within 60 s")
+
+
+def test_two_serve_replicas_on_the_s3_registry_follow_promote_and_rollback(stack, team, second):
+    """Two `gramops serve` processes, one per clone, behind no shared state but the bucket."""
+    env = team["env"]
+    production = _show(team["path"], env, "production")["sha"]
+    other = next(
+        sha
+        for sha in (canonical_sha(team["path"] / "models" / f) for f in FAMILIES)
+        if sha != production
+    )
+    ports = [_free_port(), _free_port()]
+    clones = (team["path"], second["path"])
+    replicas = [_serve(repo, env, port) for repo, port in zip(clones, ports, strict=True)]
+    try:
+        assert [_served_sha(port) for port in ports] == [production, production]
+        moves = (
+            (["promote", other, "--force", "-m", "replicas follow a promotion"], other),
+            (["rollback", "-m", "replicas follow a rollback"], production),
+        )
+        for command, want in moves:
+            _gramops(second["path"], env, *command)
+            written = time.monotonic()  # the registry write is done when the command returns
+            for port in ports:
+                while (served := _served_sha(port)) != want:
+                    # the replica polls every 0.5 s; the S3 round trips are moto's on loopback
+                    assert time.monotonic() - written < 2, f"replica :{port} still serves {served}"
+                    time.sleep(0.05)
+    finally:
+        for replica in replicas:
+            replica.terminate()
+            replica.wait(timeout=30)
