@@ -14,11 +14,14 @@ Identity is computed over the bundle files only, so MLmodel's timestamps, a re-s
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import logging
 import re
 import shutil
 import tomllib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,18 @@ def _copy_identity_files(bundle: Path, dest: Path) -> None:
         shutil.copyfile(bundle / name, dest / name)
 
 
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Only warnings and errors from logger ``name`` while the block runs."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def save_entry_model(
     path: Path, sha: str, family: str, bundle: Path, base: Path | None = None
 ) -> Path:
@@ -118,8 +133,9 @@ def save_entry_model(
         if base is not None:
             _copy_identity_files(base, data / pyfunc.BASE_DIR)
         write_json(data / pyfunc.IDENTITY_FILE, {"canonical_sha": sha, "family": family})
-        with warnings.catch_warnings():
-            # MLflow 3.17 compares DataFrame columns with a range when saving the example
+        with warnings.catch_warnings(), _quiet("mlflow.pyfunc"):
+            # MLflow 3.17 compares DataFrame columns with a range when saving the example,
+            # and says at INFO that it validates the example: one line per entry mirrored
             warnings.filterwarnings("ignore", "Operation with range is deprecated")
             mlflow.pyfunc.save_model(
                 str(path),
