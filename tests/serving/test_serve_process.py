@@ -60,7 +60,7 @@ def _post(port: int, body) -> tuple[int, dict[str, str], dict]:
         return error.code, _lower(error.headers), json.loads(error.read())
 
 
-def _start(tmp_path: Path, registry, port: int) -> subprocess.Popen:
+def _start(tmp_path: Path, registry, port: int, *extra: str) -> subprocess.Popen:
     command = _gramops(
         tmp_path,
         registry,
@@ -73,6 +73,7 @@ def _start(tmp_path: Path, registry, port: int) -> subprocess.Popen:
         "0.2",
         "--request-log",
         str(tmp_path / "logs" / "requests.jsonl"),
+        *extra,
     )
     server = subprocess.Popen(
         command, cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True
@@ -152,9 +153,10 @@ def test_the_server_refuses_to_start_on_a_tampered_production(registry, tmp_path
     assert "alias 'production' points at" in result.stderr and "tampered" in result.stderr
 
 
-def test_sigterm_under_load_logs_every_answered_call(registry, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_under_load_logs_every_answered_call(registry, tmp_path, workers):
     port = _free_port()
-    server = _start(tmp_path, registry, port)
+    server = _start(tmp_path, registry, port, "--workers", str(workers))
     answered: list[str] = []
     stop = threading.Event()
 
@@ -179,9 +181,13 @@ def test_sigterm_under_load_logs_every_answered_call(registry, tmp_path):
     for thread in clients:
         thread.join(10)
     assert "Application shutdown complete" in stderr
+    # with N workers each writes its own log, requests.<pid>.jsonl, beside the path given
+    logs = sorted((tmp_path / "logs").glob("requests*.jsonl"))
+    assert len(logs) == workers
     logged = [
         json.loads(line)["requests"][0]["id"]
-        for line in (tmp_path / "logs" / "requests.jsonl").read_text().splitlines()
+        for path in logs
+        for line in path.read_text().splitlines()
     ]
     assert len(answered) > 50
     assert set(answered) <= set(logged)  # every answer a client got is in the log
