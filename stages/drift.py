@@ -14,6 +14,7 @@ from gramops.monitoring import drift_weekly as weekly
 from gramops.monitoring.challenger import confidence_model, load_registered
 from gramops.monitoring.shift import lemma_ranks, verb_domain
 from gramops.registry.store import Registry
+from gramops.report.plot_data import drift_plot_files
 from gramops.report.plots import drift_histograms_png
 
 CORPUS = Path("data/processed")
@@ -47,13 +48,12 @@ def main() -> None:
     summary = weekly.model_summary(sha, registry.semvers_of(sha), model != "production")
     metrics = weekly.drift_json(weeks, shift, summary, len(train), len(dev))
     write_json(Path("metrics/drift.json"), metrics)
-    current = weeks[-1].report
-    for name, rows in weekly.histogram_rows(current).items():
-        write_csv(Path("plots/drift") / f"{name}.csv", weekly.HISTOGRAM_FIELDS, rows)
-    write_csv(Path("plots/drift_weekly.csv"), *weekly.weekly_table(metrics))
-    drift_histograms_png(current["histograms"], current["features"], Path("plots/drift.png"))
-    for reason in metrics["reasons"]:
-        log.info("%s", reason)
+    files = drift_plot_files(weeks[-1].report, metrics["weeks"], params)
+    files["drift_weekly.csv"] = weekly.weekly_table(metrics)
+    for name, (fields, rows) in files.items():
+        write_csv(Path("plots") / name, fields, rows)
+    drift_histograms_png(weeks[-1].report, params, weeks[-1].number, Path("plots/drift.png"))
+    log.info("%s", "; ".join(metrics["reasons"]))
 
 
 if __name__ == "__main__":

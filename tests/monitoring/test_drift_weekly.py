@@ -111,14 +111,7 @@ def test_a_candidate_standing_in_for_production_is_named_so():
     assert summary == {"sha": "b" * 12, "semvers": [], "note": "no production yet: the candidate"}
 
 
-def test_plot_rows_and_the_csv_bytes():
-    rows = weekly.histogram_rows(WEEKS[-1].report)
-    assert rows == {
-        "length": [
-            {"bin": "< 5", "series": "reference", "share": 0.25},
-            {"bin": "< 5", "series": "current", "share": 0.5},
-        ]
-    }
+def test_weekly_table_rows():
     fields, table = weekly.weekly_table(weekly.drift_json(WEEKS, SHIFT, {}, 1, 1))
     assert fields == ["week", "intensity", "lemma_kl", "length_psi"]
     assert [row["week"] for row in table] == [1, 2]

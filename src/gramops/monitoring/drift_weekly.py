@@ -25,7 +25,6 @@ KINDS: dict[str, Kind] = {
     **dict.fromkeys(CATEGORICAL, "categorical"),
     **dict.fromkeys(NUMERIC, "numeric"),
 }
-HISTOGRAM_FIELDS = ("bin", "series", "share")
 
 Records = Sequence[Mapping[str, Any]]
 
@@ -131,19 +130,6 @@ def drift_json(
         "retrain": report["retrain"],
         "reasons": report["reasons"],
         "weeks": week_rows(weeks, shift),
-    }
-
-
-def histogram_rows(report: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Feature -> the rows of its ``plots/drift/<feature>.csv``: each bin's share in the
-    reference and in the current week (:data:`HISTOGRAM_FIELDS`)."""
-    return {
-        name: [
-            {"bin": row["bin"], "series": series, "share": row[series]}
-            for row in rows
-            for series in ("reference", "current")
-        ]
-        for name, rows in report["histograms"].items()
     }
 
 
