@@ -58,7 +58,7 @@ CANARY_ROW = {"step": "0.05", "arm": "champion", "pass_rate": "0.95"}
         ("drift_trend", TREND_ROW, "week", "value"),
         ("grouped_bars", BAR_ROW, "bin", "share"),
         ("cost_quality", COST_ROW, "usd_per_1b_tokens", "pass_rate"),
-        ("grouped_bars_arm", CANARY_ROW, "step", "pass_rate"),
+        ("canary", CANARY_ROW, "step", "pass_rate"),
     ],
 )
 def test_custom_templates_fill_every_anchor_with_the_rows_written(template, row, x, y):
