@@ -48,12 +48,12 @@ def main() -> None:
     summary = weekly.model_summary(sha, registry.semvers_of(sha), model != "production")
     metrics = weekly.drift_json(weeks, shift, summary, len(train), len(dev))
     write_json(Path("metrics/drift.json"), metrics)
-    files = drift_plot_files(weeks[-1].report, metrics["weeks"], params)
-    files["drift_weekly.csv"] = weekly.weekly_table(metrics)
-    for name, (fields, rows) in files.items():
+    current = weeks[-1].report
+    for name, (fields, rows) in drift_plot_files(current, metrics["weeks"], params).items():
         write_csv(Path("plots") / name, fields, rows)
-    drift_histograms_png(weeks[-1].report, params, weeks[-1].number, Path("plots/drift.png"))
-    log.info("%s", "; ".join(metrics["reasons"]))
+    drift_histograms_png(current, params, weeks[-1].number, Path("plots/drift.png"))
+    for reason in metrics["reasons"]:
+        log.info("%s", reason)
 
 
 if __name__ == "__main__":

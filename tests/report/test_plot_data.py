@@ -3,6 +3,7 @@ thresholds read from the drift params (never fixed numbers), and no bin is dropp
 
 import pytest
 
+from gramops.core.fileio import write_csv
 from gramops.core.params import DriftParams
 from gramops.report.plot_data import (
     HISTOGRAM_FIELDS,
@@ -11,6 +12,7 @@ from gramops.report.plot_data import (
     histogram_caption,
     histogram_rows,
     trend_rows,
+    weekly_table,
 )
 
 # Unusual thresholds, so a number copied from params.yaml into the code would show.
@@ -137,8 +139,23 @@ def test_a_week_without_statistics_gives_no_rows(week):
     assert trend_rows({"week_01": week}, PARAMS) == []
 
 
+def test_the_weekly_table_has_a_row_per_week_and_a_column_per_statistic(tmp_path):
+    fields, rows = weekly_table(WEEKS)
+    assert fields == ["week", "intensity", "lemma_kl", "length_psi"]
+    path = tmp_path / "drift_weekly.csv"
+    write_csv(path, fields, rows)  # the csv module's line ends, as committed
+    assert path.read_bytes() == (
+        b"week,intensity,lemma_kl,length_psi\r\n1,0.0,0.01,0.02\r\n2,0.5,0.09,0.4\r\n"
+    )
+
+
 def test_drift_plot_files_name_every_file_under_plots():
     files = drift_plot_files(REPORT, WEEKS, PARAMS)
-    assert set(files) == {"drift/lemma.csv", "drift/length.csv", "drift_trend.csv"}
+    assert set(files) == {
+        "drift/lemma.csv",
+        "drift/length.csv",
+        "drift_trend.csv",
+        "drift_weekly.csv",
+    }
     fields, rows = files["drift_trend.csv"]
     assert fields == TREND_FIELDS and len(rows) == 4

@@ -131,16 +131,3 @@ def drift_json(
         "reasons": report["reasons"],
         "weeks": week_rows(weeks, shift),
     }
-
-
-def weekly_table(drift: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Field names and rows of ``plots/drift_weekly.csv``: each week's intensity and deciding
-    statistics from ``metrics/drift.json`` (``drift``), for the week-over-week plot."""
-    rows = [
-        {
-            "week": int(key.split("_")[1]),
-            **{k: v for k, v in week.items() if k not in ("status", "retrain")},
-        }
-        for key, week in drift["weeks"].items()
-    ]
-    return list(rows[0]), rows

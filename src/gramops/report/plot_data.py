@@ -116,14 +116,29 @@ def trend_rows(weeks: Mapping[str, Mapping[str, Any]], params: DriftParams) -> l
     return sorted(rows, key=lambda r: (r["statistic"], r["feature"], r["week"]))
 
 
+def weekly_table(weeks: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Field names and rows of ``plots/drift_weekly.csv``, the weekly trend as a table: each
+    week's intensity and deciding statistics from ``metrics/drift.json`` ``weeks``."""
+    rows = [
+        {
+            "week": int(key.rpartition("_")[2]),
+            **{k: v for k, v in week.items() if k not in ("status", "retrain")},
+        }
+        for key, week in weeks.items()
+    ]
+    return list(rows[0]), rows
+
+
 def drift_plot_files(
     report: Mapping[str, Any], weeks: Mapping[str, Mapping[str, Any]], params: DriftParams
 ) -> dict[str, tuple[Sequence[str], list[dict[str, Any]]]]:
-    """Path under plots/ -> (fields, rows) of every drift chart's file: the current week's
-    histograms (``drift/<feature>.csv``) and the weekly trend (``drift_trend.csv``)."""
+    """Path under plots/ -> (fields, rows) of every drift file: the current week's
+    histograms (``drift/<feature>.csv``) and the weekly trend, as a chart's rows
+    (``drift_trend.csv``) and as a table (``drift_weekly.csv``)."""
     files: dict[str, tuple[Sequence[str], list[dict[str, Any]]]] = {
         f"drift/{name}.csv": (HISTOGRAM_FIELDS, rows)
         for name, rows in histogram_rows(report, params).items()
     }
     files["drift_trend.csv"] = (TREND_FIELDS, trend_rows(weeks, params))
+    files["drift_weekly.csv"] = weekly_table(weeks)
     return files
