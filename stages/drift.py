@@ -14,6 +14,7 @@ from gramops.monitoring import drift_weekly as weekly
 from gramops.monitoring.challenger import confidence_model, load_registered
 from gramops.monitoring.shift import lemma_ranks, verb_domain
 from gramops.registry.store import Registry
+from gramops.report.plot_data import drift_plot_files
 from gramops.report.plots import drift_histograms_png
 
 CORPUS = Path("data/processed")
@@ -48,10 +49,9 @@ def main() -> None:
     metrics = weekly.drift_json(weeks, shift, summary, len(train), len(dev))
     write_json(Path("metrics/drift.json"), metrics)
     current = weeks[-1].report
-    for name, rows in weekly.histogram_rows(current).items():
-        write_csv(Path("plots/drift") / f"{name}.csv", weekly.HISTOGRAM_FIELDS, rows)
-    write_csv(Path("plots/drift_weekly.csv"), *weekly.weekly_table(metrics))
-    drift_histograms_png(current["histograms"], current["features"], Path("plots/drift.png"))
+    for name, (fields, rows) in drift_plot_files(current, metrics["weeks"], params).items():
+        write_csv(Path("plots") / name, fields, rows)
+    drift_histograms_png(current, params, weeks[-1].number, Path("plots/drift.png"))
     for reason in metrics["reasons"]:
         log.info("%s", reason)
 

@@ -170,6 +170,12 @@ def test_bins_are_left_closed_and_open_ended():
     assert drift_binning.numeric_labels(edges) == ["< 12", "[12, 15)", "[15, 30)", "≥ 30"]
 
 
+def test_whole_number_edges_read_as_themselves():
+    # a lemma rank edge at 1767 once read "1.77e+03", which is neither exact nor readable
+    labels = drift_binning.numeric_labels([868.0, 1767.0, 4058.0])
+    assert labels == ["< 868", "[868, 1767)", "[1767, 4058)", "≥ 4058"]
+
+
 def test_close_edges_get_distinct_labels():
     labels = drift_binning.numeric_labels([1.0000001, 1.0000002])
     assert len(set(labels)) == 3

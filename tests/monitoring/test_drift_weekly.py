@@ -1,9 +1,8 @@
 """Drift week by week: the reference's held-out features, the week loop, and the rows of
-metrics/drift.json and the plot CSVs, on tiny hand-built records."""
+metrics/drift.json, on tiny hand-built records (the plot files: tests/report/test_plot_data.py)."""
 
 import numpy as np
 
-from gramops.core.fileio import write_csv
 from gramops.core.params import DriftParams, ShiftParams
 from gramops.monitoring import drift_weekly as weekly
 from gramops.monitoring.shift import lemma_ranks
@@ -109,24 +108,3 @@ def test_drift_json_has_the_last_week_in_full_and_every_week_on_the_ramp():
 def test_a_candidate_standing_in_for_production_is_named_so():
     summary = weekly.model_summary("b" * 64, [], stand_in=True)
     assert summary == {"sha": "b" * 12, "semvers": [], "note": "no production yet: the candidate"}
-
-
-def test_plot_rows_and_the_csv_bytes():
-    rows = weekly.histogram_rows(WEEKS[-1].report)
-    assert rows == {
-        "length": [
-            {"bin": "< 5", "series": "reference", "share": 0.25},
-            {"bin": "< 5", "series": "current", "share": 0.5},
-        ]
-    }
-    fields, table = weekly.weekly_table(weekly.drift_json(WEEKS, SHIFT, {}, 1, 1))
-    assert fields == ["week", "intensity", "lemma_kl", "length_psi"]
-    assert [row["week"] for row in table] == [1, 2]
-
-
-def test_csv_files_keep_the_csv_modules_line_ends(tmp_path):
-    path = tmp_path / "drift_weekly.csv"
-    write_csv(path, *weekly.weekly_table(weekly.drift_json(WEEKS, SHIFT, {}, 1, 1)))
-    assert path.read_bytes() == (
-        b"week,intensity,lemma_kl,length_psi\r\n1,0.25,0.01,0.3\r\n2,0.5,0.01,0.3\r\n"
-    )

@@ -1,4 +1,6 @@
 from gramops.report.lineage import (
+    _colors,
+    _columns,
     aliases_metrics,
     build_graph,
     chain_text,
@@ -75,6 +77,29 @@ def test_png_is_written_and_deterministic(tmp_path):
     data = (tmp_path / "a.png").read_bytes()
     assert data.startswith(b"\x89PNG")
     assert data == (tmp_path / "b.png").read_bytes()
+
+
+def test_children_sit_beside_their_parents_so_arrows_do_not_cross():
+    # two FP32 bases, each with an INT8 and a LoRA child; SHAs chosen so that the graph's
+    # own order (by id) would interleave the two families of children
+    a, b, a8, al, b8, bl = "1" * 64, "2" * 64, "9" * 64, "3" * 64, "8" * 64, "4" * 64
+    entries = {
+        a: _entry(a, "fp32"),
+        b: _entry(b, "fp32"),
+        a8: _entry(a8, "int8", a),
+        al: _entry(al, "lora", a),
+        b8: _entry(b8, "int8", b),
+        bl: _entry(bl, "lora", b),
+    }
+    graph = build_graph(entries, lambda sha: [], {"production": a8})
+    parent = {child: source for source, child in graph.edges}
+    columns = _columns(graph)
+    children = [parent[n.id] for n in columns[2]]
+    bases = [n.id for n in columns[1]]
+    assert children == sorted(children, key=bases.index)  # grouped by parent, in its order
+    assert [n.lines[0].split()[0] for n in columns[2]] == ["int8", "lora", "int8", "lora"]
+    colors = {n.id: _colors(n) for n in graph.nodes}
+    assert colors["m_" + a8[:12]] != colors["m_" + b8[:12]]  # production stands out
 
 
 def test_aliases_metrics_name_each_holder_and_the_audit_log_head():

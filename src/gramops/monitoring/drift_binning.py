@@ -74,7 +74,8 @@ def bin_codes(values: ArrayLike, edges: ArrayLike) -> NDArray[np.intp]:
 
 
 def _format_edge(value: float, digits: int) -> str:
-    return f"{value:.{digits}g}"
+    # whole numbers (lengths, ranks) as themselves: 1767, never 1.77e+03
+    return str(int(value)) if value.is_integer() else f"{value:.{digits}g}"
 
 
 def numeric_labels(edges: ArrayLike) -> list[str]:

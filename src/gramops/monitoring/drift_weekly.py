@@ -25,7 +25,6 @@ KINDS: dict[str, Kind] = {
     **dict.fromkeys(CATEGORICAL, "categorical"),
     **dict.fromkeys(NUMERIC, "numeric"),
 }
-HISTOGRAM_FIELDS = ("bin", "series", "share")
 
 Records = Sequence[Mapping[str, Any]]
 
@@ -132,29 +131,3 @@ def drift_json(
         "reasons": report["reasons"],
         "weeks": week_rows(weeks, shift),
     }
-
-
-def histogram_rows(report: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Feature -> the rows of its ``plots/drift/<feature>.csv``: each bin's share in the
-    reference and in the current week (:data:`HISTOGRAM_FIELDS`)."""
-    return {
-        name: [
-            {"bin": row["bin"], "series": series, "share": row[series]}
-            for row in rows
-            for series in ("reference", "current")
-        ]
-        for name, rows in report["histograms"].items()
-    }
-
-
-def weekly_table(drift: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Field names and rows of ``plots/drift_weekly.csv``: each week's intensity and deciding
-    statistics from ``metrics/drift.json`` (``drift``), for the week-over-week plot."""
-    rows = [
-        {
-            "week": int(key.split("_")[1]),
-            **{k: v for k, v in week.items() if k not in ("status", "retrain")},
-        }
-        for key, week in drift["weeks"].items()
-    ]
-    return list(rows[0]), rows

@@ -126,6 +126,29 @@ def aliases_metrics(
     }
 
 
+def _columns(graph: Graph) -> dict[int, list[Node]]:
+    """Nodes per depth, each column ordered by its parents' places in the column before
+    (siblings by name), so arrows run side by side instead of across each other."""
+    columns: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        columns.setdefault(node.depth, []).append(node)
+    parent = {child: source for source, child in graph.edges}
+    place: dict[str, float] = {}
+    for depth in sorted(columns):
+        nodes = columns[depth]
+        nodes.sort(key=lambda n: (place.get(parent.get(n.id, ""), 0.0), n.lines[0], n.id))
+        place.update({n.id: row / len(nodes) for row, n in enumerate(nodes)})
+    return columns
+
+
+def _colors(node: Node) -> tuple[str, str]:
+    if node.kind == "corpus":
+        return "#f3efe0", "#555"
+    if any(line.startswith("alias: ") for line in node.lines):
+        return "#dcf2e0", "#2e7d32"
+    return "#e8f1fb", "#555"
+
+
 def render_png(graph: Graph, path: Path) -> None:
     """A left-to-right drawing of the lineage DAG (matplotlib, Agg; deterministic layout)."""
     import matplotlib
@@ -133,9 +156,7 @@ def render_png(graph: Graph, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns: dict[int, list[Node]] = {}
-    for node in graph.nodes:
-        columns.setdefault(node.depth, []).append(node)
+    columns = _columns(graph)
     rows = max(len(c) for c in columns.values())
     width, height = 3.6 * len(columns), max(2.2, 1.5 * rows)
     fig, ax = plt.subplots(figsize=(width, height), dpi=100)
@@ -147,7 +168,7 @@ def render_png(graph: Graph, path: Path) -> None:
         nodes = columns[depth]
         for row, node in enumerate(nodes):
             x, y = col + 0.5, rows - (row + 0.5) * rows / len(nodes)
-            face = "#e8f1fb" if node.kind == "model" else "#f3efe0"
+            face, edge = _colors(node)
             boxes[node.id] = ax.text(
                 x,
                 y,
@@ -155,7 +176,7 @@ def render_png(graph: Graph, path: Path) -> None:
                 ha="center",
                 va="center",
                 fontsize=8,
-                bbox={"boxstyle": "round,pad=0.5", "facecolor": face, "edgecolor": "#555"},
+                bbox={"boxstyle": "round,pad=0.5", "facecolor": face, "edgecolor": edge},
             )
     for a, b in graph.edges:
         # Anchored at the box centres and clipped by the boxes, so arrows meet the edges.
@@ -172,7 +193,11 @@ def render_png(graph: Graph, path: Path) -> None:
                 "patchB": boxes[b].get_bbox_patch(),
             },
         )
-    ax.set_title("gramops model lineage", fontsize=10)
+    ax.set_title(
+        "Model lineage: each arrow points from what a model was built from to the model\n"
+        "(corpus → FP32 → INT8 and LoRA); green boxes hold an alias",
+        fontsize=10,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata={"Software": None})
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.2, metadata={"Software": None})
     plt.close(fig)
