@@ -1,4 +1,4 @@
-"""The parser and the entry point: every command, its flags and its help, in one place."""
+"""The parser and its dispatch: every command, its flags and its help, in one place."""
 
 from __future__ import annotations
 
@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run its command (:func:`gramops.cli.main` is the entry point)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
