@@ -158,8 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "predict",
         inspection.predict,
-        "correct verb forms: JSON requests in, JSON lines out "
-        '(e.g. {"sentence": "She ___ to school.", "lemma": "go"})',
+        "correct verb forms: JSON requests in, one JSON line out per request, in order "
+        '(e.g. {"id": 1, "sentence": "She ___ to school.", "lemma": "go"}). Lemmas are read '
+        'case-insensitively; a phrasal verb inflects its head ("get up" -> "got up"); a lemma '
+        "that is an inflected form or no verb WordNet knows is answered with `warnings` (also "
+        'on stderr). A bad request is answered in its place ({"line": 3, "error": ...}) and '
+        "the exit code is 1",
     )
     p.add_argument(
         "input", nargs="?", default="-", help="JSON, JSON array or JSON lines; - = stdin"
@@ -169,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="production",
         help="model to use: SHA, semver, alias or family name (fp32, int8, lora: its newest "
         "entry) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="all or nothing: refuse the whole batch, naming every bad request, if any is "
+        "bad (exit 2, nothing answered)",
     )
     p = command(
         "serve",
