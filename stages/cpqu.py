@@ -10,6 +10,7 @@ rate on the reference test split and on this week's traffic. Which entries get a
 gramops.monitoring.cost_entries.
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 import tempfile
 from pathlib import Path

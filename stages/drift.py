@@ -1,8 +1,7 @@
-"""Stage drift: reference vs live traffic, per feature, per week; a retrain decision.
+"""Stage drift: reference vs live traffic, per feature, per week; a retrain decision
+(reference and weeks: gramops.monitoring.drift_weekly; statistics: gramops.monitoring.drift)."""
 
-Reference and weeks: gramops.monitoring.drift_weekly; statistics: gramops.monitoring.drift.
-"""
-
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 import tempfile
 from pathlib import Path

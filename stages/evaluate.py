@@ -1,5 +1,6 @@
 """Stage evaluate (one per model): eval_report.json, metrics and confusion plot data."""
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 import sys
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Stage finetune: a LoRA adapter on the frozen FP32 weights for the tutor domain."""
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

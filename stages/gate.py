@@ -8,6 +8,7 @@ reads the registry but never writes it: `gramops promote` acts on the verdict, a
 metrics/gate.json records the registry state judged so a stale verdict is detectable.
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

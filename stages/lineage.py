@@ -1,6 +1,7 @@
 """Stage lineage: render the registry's lineage DAG (mermaid, markdown, PNG) and write who
 holds each alias (metrics/aliases.json)."""
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

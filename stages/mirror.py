@@ -8,6 +8,7 @@ metrics/mirror_runs.json), never back into
 the registry (a stage writing what it and others depend on never lets the pipeline settle).
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import os
 from pathlib import Path
 

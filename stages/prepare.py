@@ -1,5 +1,6 @@
 """Stage prepare: the labelled verb corpus (train/dev/test JSONL) and its statistics."""
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """Stage pull_corpus: Princeton WordNet 3.0 from a pinned, sha256-verified source."""
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """Stage quantize: INT8 per-row symmetric post-training quantization of the FP32 model."""
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

@@ -7,6 +7,7 @@ below; models/manifest.json is an uncached, gitignored output, so DVC keeps no r
 for this stage and never restores its summaries without the entries they name.
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 from pathlib import Path
 
 from gramops.core.fileio import write_json

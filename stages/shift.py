@@ -5,6 +5,7 @@
 (`shift.log`, under the declared dependency data/requests/; gramops.monitoring.logged_traffic).
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

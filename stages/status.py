@@ -4,6 +4,7 @@ Runs after the gate and lineage, so it shows the aliases the gate just moved. Ev
 is checked before anything is written; the page is replaced atomically.
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

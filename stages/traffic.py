@@ -7,6 +7,7 @@ captured request log (shift.source: log) there is no gold: the report is the two
 agreement, with the logged answers used where present (gramops.monitoring.traffic_agreement).
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 import tempfile
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Stage train: the FP32 base model on the reference (verb) domain, early-stopped on dev."""
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 from pathlib import Path
 

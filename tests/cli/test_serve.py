@@ -2,7 +2,7 @@
 
 import pytest
 
-from gramops.cli.main import build_parser
+from gramops.cli.commands import build_parser
 from gramops.cli.serve import serve_params
 from gramops.core.params import ParamsError
 

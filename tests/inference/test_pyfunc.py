@@ -73,7 +73,7 @@ def test_a_bundle_that_is_not_the_recorded_model_is_refused(tmp_path: Path) -> N
     ("row", "message"),
     [
         ({"sentence": "She to school.", "lemma": "go"}, "row 1: sentence: must mark exactly one"),
-        ({"sentence": "She ___ home.", "lemma": "Go"}, "row 1: lemma: 'Go' is not a single"),
+        ({"sentence": "She ___ home.", "lemma": "Go!"}, "row 1: lemma: 'Go!' is not a verb"),
         ({"sentence": "She ___ home.", "lemma": np.nan}, "row 1: lemma: Field required"),
         ({"sentence": "She ___ home."}, "row 1: lemma: Field required"),
     ],

@@ -14,6 +14,7 @@ from gramops.inference.requests import (
     RequestError,
     parse_request,
     predict,
+    read_items,
     read_requests,
 )
 from helpers.imports import PACKAGE, closure
@@ -63,13 +64,31 @@ def test_stray_underscores_are_refused():
         request(sentence="She ____ home.")
 
 
-@pytest.mark.parametrize("lemma", ["go home", "Go", "", "went!", "3d"])
-def test_lemma_must_be_one_lowercase_word(lemma):
+@pytest.mark.parametrize("lemma", ["", "went!", "3d", "get  up  and away now", "go/up"])
+def test_lemma_must_be_a_verb_in_letters(lemma):
     with pytest.raises(ValidationError) as error:
         request(lemma=lemma)
     (problem,) = error.value.errors()
     assert problem["loc"] == ("lemma",)
-    assert "single lowercase word" in problem["msg"]
+    assert "not a verb's base form" in problem["msg"]
+
+
+@pytest.mark.parametrize(
+    ("given", "read"), [("Go", "go"), ("GET UP", "get up"), (" get_up ", "get up")]
+)
+def test_lemmas_are_read_case_insensitively_and_phrasal_verbs_with_one_space(given, read):
+    assert request(lemma=given).lemma == read
+
+
+@pytest.mark.parametrize(("given", "read"), [(1, "1"), (0, "0"), ("a", "a"), (None, None)])
+def test_numeric_ids_are_accepted_as_text(given, read):
+    assert request(id=given).id == read
+
+
+@pytest.mark.parametrize("given", [True, 1.5, [1]])
+def test_ids_that_are_not_text_or_whole_numbers_are_refused(given):
+    with pytest.raises(ValidationError, match="id"):
+        request(id=given)
 
 
 def test_hyphenated_lemma_and_missing_id_are_accepted():
@@ -124,6 +143,37 @@ def test_predict_batches_once_and_keeps_order():
     ]
 
 
+def test_a_phrasal_verb_inflects_its_head_and_keeps_its_particle_after_the_slot():
+    fake = FakePredictor()
+    (response,) = predict([request("She ___ early.", "Get Up")], fake)
+    assert fake.calls[0][0]["lemma"] == "get"
+    assert fake.calls[0][0]["tokens"] == ["She", SLOT_TOKEN, "up", "early", "."]
+    assert (response.form, response.sentence) == ("gets up", "She gets up early.")
+    assert response.warnings == []  # get_up is a WordNet verb
+
+
+@pytest.mark.parametrize(
+    ("lemma", "expected"),
+    [
+        ("went", "'went' is an inflected form of 'go', not a verb's base form; did you mean 'go'?"),
+        ("walked", "did you mean 'walk'?"),
+        ("went up", "did you mean 'go up'?"),
+        ("xyzzyq", "'xyzzyq' is not a verb WordNet knows"),
+        ("wlak up", "not a verb WordNet knows"),
+        ("walk quickly", "'walk quickly' is not a phrasal verb WordNet lists; its head"),
+    ],
+)
+def test_doubtful_lemmas_are_answered_with_a_warning(lemma, expected):
+    (response,) = predict([request(lemma=lemma)], FakePredictor())
+    assert len(response.warnings) == 1 and expected in response.warnings[0]
+
+
+@pytest.mark.parametrize("lemma", ["go", "Go", "saw", "fine-tune", "put up"])
+def test_verbs_wordnet_knows_get_no_warning(lemma):
+    (response,) = predict([request(lemma=lemma)], FakePredictor())
+    assert response.warnings == []
+
+
 def test_predict_on_no_requests_does_not_call_the_model():
     fake = FakePredictor()
     assert predict([], fake) == [] and fake.calls == []
@@ -137,6 +187,7 @@ def test_response_serialises_to_one_json_line():
         "tag": "VBZ",
         "confidence": 0.5,
         "sentence": "She walks home.",
+        "warnings": [],
     }
 
 
@@ -173,8 +224,30 @@ def test_broken_json_line_names_its_line():
 
 
 def test_invalid_request_in_an_array_names_its_index():
-    with pytest.raises(RequestError, match=r"request at index 1: lemma: 'Run Fast' is not"):
-        read_requests(json.dumps([ONE, {**TWO, "lemma": "Run Fast"}]))
+    with pytest.raises(RequestError, match=r"request at index 1: lemma: 'Run!' is not"):
+        read_requests(json.dumps([ONE, {**TWO, "lemma": "Run!"}]))
+
+
+def test_every_bad_request_of_a_batch_is_named():
+    text = "\n".join([json.dumps({**ONE, "lemma": "?"}), json.dumps(TWO), "{oops"])
+    with pytest.raises(RequestError) as error:
+        read_requests(text)
+    assert "request on line 1: lemma:" in str(error.value)
+    assert "; line 3: invalid JSON" in str(error.value)
+
+
+def test_read_items_answers_bad_lines_in_place_and_keeps_the_good_ones():
+    bad = {"id": 3, "sentence": "no slot", "lemma": "go"}
+    text = "\n".join([json.dumps(ONE), "{oops", json.dumps(bad), "", json.dumps(TWO)])
+    items = read_items(text)
+    assert [i.request.id if i.request else None for i in items] == ["1", None, None, "2"]
+    assert [i.place for i in items] == [{"line": 1}, {"line": 2}, {"line": 3}, {"line": 5}]
+    assert items[1].refusal()["error"].startswith("invalid JSON")
+    refusal = items[2].refusal()
+    assert refusal["line"] == 3 and refusal["id"] == "3"
+    assert refusal["error"].startswith("sentence: must mark exactly one verb slot")
+    array = read_items(json.dumps([ONE, {"lemma": "go"}]))
+    assert array[1].refusal() == {"index": 1, "error": "sentence: Field required"}
 
 
 def test_broken_single_document_names_line_and_column():
@@ -199,3 +272,4 @@ def test_requests_tokenize_with_the_tagging_rules_not_the_corpus_builder():
     }
     assert "corpus/tagging.py" in runs
     assert "corpus/build.py" not in runs and "corpus/wordnet.py" not in runs
+    assert "corpus/lexicon.py" in runs  # the packaged verb lexicon, not the WordNet parser

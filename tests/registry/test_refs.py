@@ -6,6 +6,7 @@ from gramops.registry.refs import (
     alias_target,
     check_alias,
     check_prefix,
+    family_target,
     is_hex,
     next_semver,
     prefix_target,
@@ -41,8 +42,10 @@ def test_hex_refs_are_recognised_in_any_case():
     assert not is_hex("production") and not is_hex("v1.0.0")
 
 
-@pytest.mark.parametrize("name", ["deadbeef", "v1", "v1.2", "Production", "9lives", ""])
-def test_aliases_that_could_read_as_a_sha_or_semver_are_refused(name):
+@pytest.mark.parametrize(
+    "name", ["deadbeef", "v1", "v1.2", "Production", "9lives", "", "fp32", "int8", "lora"]
+)
+def test_aliases_that_could_read_as_a_sha_semver_or_family_are_refused(name):
     with pytest.raises(RegistryError, match="not a valid alias"):
         check_alias(name)
 
@@ -92,3 +95,14 @@ def test_a_family_without_a_semver_starts_at_its_first_version():
         next_semver("lora", [], {}, None)
     with pytest.raises(RegistryError, match="v0.1.0 \\(the first version for lora\\) is a+"):
         next_semver("lora", [], {"v0.1.0": A}, "v0.1.0")
+
+
+def test_a_family_name_is_its_newest_registered_entry():
+    families = {A: "fp32", AB: "int8", "c" * 64: "fp32"}
+    order = [A, AB, "c" * 64]
+    assert family_target("fp32", order, families.get, {}, URL) == "c" * 64
+    assert family_target("int8", order, families.get, {}, URL) == AB
+    with pytest.raises(RegistryError, match="family lora has no registered entry"):
+        family_target("lora", order, families.get, {}, URL)
+    with pytest.raises(RegistryError, match="both a family name and an alias"):
+        family_target("fp32", order, families.get, {"fp32": A}, URL)

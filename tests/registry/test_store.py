@@ -911,3 +911,22 @@ def test_a_torn_tail_left_before_a_mutation_is_dropped_before_it_is_journaled(re
     report = reg.verify()
     assert report.ok and report.repaired[0].startswith("rolled forward"), report.errors
     assert [r["seq"] for r in reg.history()] == [1, 2]
+
+
+def test_family_names_resolve_to_the_newest_entry_of_the_family(tmp_path):
+    from gramops.cli import main
+
+    reg = Registry(tmp_path / "registry", actor="tester")
+    first = reg.register(tiny_bundle(tmp_path / "a"), family="fp32").sha
+    int8 = reg.register(
+        tiny_bundle(tmp_path / "q", "int8", parent=first, seed=2), family="int8"
+    ).sha
+    newest = reg.register(tiny_bundle(tmp_path / "b", seed=5), family="fp32").sha
+    assert reg.resolve("fp32") == newest != first
+    assert reg.resolve("int8") == int8
+    assert reg.lineage("int8")[1]["sha"] == first
+    with pytest.raises(RegistryError, match="family lora has no registered entry"):
+        reg.resolve("lora")
+    # every CLI ref goes through resolve: a family name works as one
+    assert main(["--registry", str(reg.root), "registry", "tag", "fp32", "v1.0.0"]) == 0
+    assert reg.tags()["v1.0.0"] == newest

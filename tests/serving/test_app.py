@@ -50,7 +50,7 @@ def test_one_request_and_a_batch_are_answered_naming_the_model(app, registry):
 @pytest.mark.parametrize(
     ("body", "status", "names"),
     [
-        ({"sentence": "She ___ home.", "lemma": "Go"}, 400, "lemma: 'Go' is not a single"),
+        ({"sentence": "She ___ home.", "lemma": "Go!"}, 400, "lemma: 'Go!' is not a verb"),
         ({"sentence": "She went home.", "lemma": "go"}, 400, "sentence: must mark exactly one"),
         ({"lemma": "go"}, 400, "sentence: Field required"),
         ([ONE, {"sentence": "x ___", "lemma": 3}], 400, "request at index 1: lemma"),
@@ -104,7 +104,7 @@ def test_mlflow_scoring_formats_answer_like_v1(app, body, content_type):
     ("body", "names"),
     [
         ({"data": [ONE]}, "expected exactly one of dataframe_split"),
-        ({"dataframe_records": [ONE, {"sentence": "x ___", "lemma": "Bad"}]}, "index 1: lemma"),
+        ({"dataframe_records": [ONE, {"sentence": "x ___", "lemma": "Bad!"}]}, "index 1: lemma"),
         ({"dataframe_split": {"columns": ["sentence"], "data": [["x ___", "go"]]}}, "data[0]"),
         ({"inputs": {"sentence": ["a ___"], "lemma": ["go", "do"]}}, "equal length"),
     ],
@@ -223,3 +223,14 @@ def test_shadow_answers_are_logged_beside_and_never_delay_or_fail_the_user(regis
     assert ok["shadow"]["disagreements"] in (0, 1)
     assert failed["shadow"]["error"] == "shadow model exploded" and failed["answers"]
     assert service.metrics.value("gramops_shadow_total", result="failed") == 1
+
+
+def test_v1_reads_requests_as_predict_does_numeric_ids_any_case_and_warnings(app):
+    batch = [
+        {"id": 7, "sentence": "She ___ early.", "lemma": "Get Up"},
+        {"id": 8, "sentence": "She ___ home.", "lemma": "went"},
+    ]
+    answers = call_app(app, "POST", "/v1/predict", batch).json()["predictions"]
+    assert [a["id"] for a in answers] == ["7", "8"]
+    assert answers[0]["form"].endswith(" up") and answers[0]["warnings"] == []
+    assert "did you mean 'go'?" in answers[1]["warnings"][0]

@@ -2,6 +2,6 @@
 
 import sys
 
-from gramops.cli.main import main
+from gramops.cli import main
 
 sys.exit(main())

@@ -113,16 +113,38 @@ def history(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    """One JSON line per request, in input order: the answer, or the reason it was refused.
+
+    Warnings and refusals also go to stderr, naming the line. Exit 0 when every request was
+    answered, 1 when some were refused in place; with ``--strict`` a batch with any bad
+    request is refused whole, before a model loads (exit 2).
+    """
+    import json
     import tempfile
 
     from gramops.inference.requests import predict as answer
-    from gramops.inference.requests import read_requests
+    from gramops.inference.requests import read_items, read_requests
     from gramops.monitoring.challenger import load_registered
 
     text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
-    requests = read_requests(text)  # bad input fails before any model is loaded
-    with tempfile.TemporaryDirectory(prefix="gramops-predict-") as tmp:
-        _sha, predictor = load_registered(registry_of(args), args.ref, Path(tmp))
-        for response in answer(requests, predictor):
-            out(response.model_dump_json())
-    return EXIT_OK
+    if args.strict:
+        read_requests(text)  # every bad request named, nothing answered
+    items = read_items(text)  # input that is no batch at all fails before any model loads
+    valid = [item.request for item in items if item.request is not None]
+    answers = iter(())
+    if valid:
+        with tempfile.TemporaryDirectory(prefix="gramops-predict-") as tmp:
+            _sha, predictor = load_registered(registry_of(args), args.ref, Path(tmp))
+            answers = iter(answer(valid, predictor))
+    refused = 0
+    for item in items:
+        if item.request is None:
+            refused += 1
+            sys.stderr.write(f"gramops: {item.where}: refused: {item.error}\n")
+            out(json.dumps(item.refusal(), separators=(",", ":")))
+            continue
+        response = next(answers)
+        for warning in response.warnings:
+            sys.stderr.write(f"gramops: {item.where}: warning: {warning}\n")
+        out(response.model_dump_json())
+    return EXIT_PROBLEMS if refused else EXIT_OK

@@ -16,6 +16,7 @@ from gramops.cli.common import EXIT_OK, EXIT_PROBLEMS, out, registry_of, require
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import read_json
 from gramops.core.params import read_params_file, validate_all
+from gramops.core.stage_outputs import git_tracked
 from gramops.core.vocab import short
 from gramops.registry.store import Registry
 from gramops.release.notify import post_json
@@ -126,12 +127,26 @@ def _notify(
     post_json(url, move_message(event, alias, sha, previous, semvers, who, reason, forced, gate))
 
 
+def _restore_gate_hint(path: Path) -> str:
+    """How to get a missing decision back: git has the committed one when it tracks it
+    (a gate stage that failed under `dvc repro` leaves it deleted), else only a re-run."""
+    if git_tracked([str(path)], Path.cwd()):
+        return (
+            f"{path} not found, but git tracks it: `git checkout -- {path}` restores the "
+            "committed decision (`dvc repro` deletes it before re-running the gate, so a gate "
+            "that failed leaves it missing); `dvc repro gate` decides afresh"
+        )
+    return f"{path} not found: run the pipeline (`dvc repro gate`) to decide"
+
+
 def gate_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     gate = read_json(path) if path.is_file() else None
     if gate is None and not args.check:
-        raise GramopsError(f"{path} not found: run the pipeline (`dvc repro`) first")
-    if gate is not None:
+        raise GramopsError(_restore_gate_hint(path))
+    if gate is None:
+        out(_restore_gate_hint(path))
+    else:
         candidate = gate.get("candidate")
         out(
             f"gate: {gate['decision']} (candidate {short(candidate) if candidate else 'none'}, "

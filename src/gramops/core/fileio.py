@@ -73,8 +73,12 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write bytes to ``path`` through a sibling tmp file and a rename (parents created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C or a full disk: no stray .tmp beside the old file
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,7 +1,8 @@
 """What every stage script shares: params loading, logging, one BLAS thread, clean errors.
 
 Stage scripts stay thin: ``main()`` reads its params through :func:`load_params`, calls
-library functions and writes its declared outputs; :func:`run` wraps it.
+library functions and writes its declared outputs; :func:`run` wraps it. A stage script
+imports :mod:`gramops.core.stage_guard` first, so a Ctrl-C during its imports is quiet too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from gramops.core.errors import GramopsError
+from gramops.core.exits import EXIT_INTERRUPTED
 from gramops.core.params import read_params_file, validate_all
 
 PARAMS_FILE = Path("params.yaml")
@@ -40,4 +42,7 @@ def run(main: Callable[[], None]) -> None:
     except GramopsError as exc:
         log.error("%s", exc)
         sys.exit(2)
+    except KeyboardInterrupt:  # a script without stage_guard: still one line, still 130
+        sys.stderr.write("stage interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
     log.info("done in %.1f s", time.perf_counter() - started)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from gramops.core.errors import GramopsError
+from gramops.corpus.lexicon import VerbLexicon
 
 log = logging.getLogger(__name__)
 
@@ -250,3 +251,15 @@ def read_exceptions(path: Path, malformed: MalformedPolicy = "fail") -> dict[str
             forms.setdefault(lemma.lower(), []).append(fields[0].lower())
     handle_malformed(path, problems, malformed, "exception")
     return {lemma: tuple(dict.fromkeys(values)) for lemma, values in forms.items()}
+
+
+def read_verb_lexicon(wordnet_dir: Path) -> VerbLexicon:
+    """WordNet's verbs (every lemma of ``data.verb``) and irregular verb forms (``verb.exc``)
+    as the lexicon requests are checked against (:mod:`gramops.corpus.lexicon`)."""
+    synsets = read_synsets(require_file(wordnet_dir / "data.verb"))
+    verbs = frozenset(lemma.lower() for synset in synsets for lemma in synset.lemmas)
+    irregular: dict[str, list[str]] = {}
+    for lemma, forms in read_exceptions(require_file(wordnet_dir / "verb.exc")).items():
+        for form in forms:
+            irregular.setdefault(form, []).append(lemma)
+    return VerbLexicon(verbs, {f: tuple(sorted(ls)) for f, ls in sorted(irregular.items())})

@@ -72,16 +72,25 @@ class RegistryReader(Journaled):
         return records
 
     def resolve(self, ref: str) -> str:
-        """The full SHA a ref names: full SHA, unique SHA prefix (>= 8 hex), semver or alias.
+        """The full SHA a ref names: full SHA, unique SHA prefix (>= 8 hex), semver, alias,
+        or family name (that family's newest registered entry).
 
-        Reads the two small binding files and, for a prefix, the entry *file names*; never
-        the entries themselves, so it stays fast with thousands of entries.
+        Reads the two small binding files and, for a prefix, the entry *file names*; a
+        family name reads the audit log and entries newest first until one is the family's.
         """
         text = refs.ref_text(ref)
         if refs.is_hex(text):
             return self._resolve_hex(text)
         if refs.is_semver(text):
             return refs.semver_target(text, self.tags(), self.url)
+        if refs.is_family(text):
+            return refs.family_target(
+                text,
+                auditlog.registration_order(self.history()),
+                lambda sha: self._load_entry(sha).get("family") if self._has_entry(sha) else None,
+                self.aliases(),
+                self.url,
+            )
         return refs.alias_target(text, self.aliases(), self.url)
 
     def _resolve_hex(self, text: str) -> str:

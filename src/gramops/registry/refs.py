@@ -1,17 +1,19 @@
-"""How people name models: semvers, aliases and SHA prefixes, and the rules that keep the
-three apart when a ref is resolved.
+"""How people name models: semvers, aliases, SHA prefixes and family names, and the rules
+that keep them apart when a ref is resolved.
 
 A ref is one string; its shape alone says what it is (all hex: a SHA or a prefix of one;
-``v1.2.3``: a semver; anything else: an alias). Alias names are refused when they could be
-read as one of the others, so resolution never has to guess. These are pure functions of
+``v1.2.3``: a semver; ``fp32``, ``int8``, ``lora``: that family's newest registered entry;
+anything else: an alias). Alias names are refused when they could be read as one of the
+others, so resolution never has to guess. These are pure functions of
 the bindings they are given; :class:`gramops.registry.reader.RegistryReader` reads them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from gramops.core.vocab import FAMILIES
 from gramops.registry.layout import RegistryError
 
 # a shorter prefix would soon be ambiguous as the registry grows
@@ -59,11 +61,12 @@ def check_alias(name: str) -> str:
         or not _ALIAS.fullmatch(name)
         or _HEX.fullmatch(name)
         or _SEMVER_LIKE_ALIAS.fullmatch(name)
+        or name in FAMILIES
     ):
         raise RegistryError(
             f"{name!r} is not a valid alias: use lowercase [a-z][a-z0-9_-]* that is neither all "
-            "hex digits (it would read as a SHA) nor v<digits> (it would read as a semver), "
-            "e.g. production, challenger"
+            "hex digits (it would read as a SHA), v<digits> (a semver) nor a family name "
+            f"({', '.join(FAMILIES)}: the family's newest entry), e.g. production, challenger"
         )
     return name
 
@@ -72,7 +75,9 @@ def ref_text(ref: str) -> str:
     """A ref without surrounding blanks; an empty one is refused with the accepted forms."""
     text = ref.strip() if isinstance(ref, str) else ""
     if not text:
-        raise RegistryError(f"empty ref {ref!r}: give a SHA (8+ hex digits), a semver or an alias")
+        raise RegistryError(
+            f"empty ref {ref!r}: give a SHA (8+ hex digits), a semver, an alias or a family name"
+        )
     return text
 
 
@@ -96,8 +101,41 @@ def alias_target(text: str, aliases: Mapping[str, str], url: str) -> str:
         return aliases[text]
     known = ", ".join(sorted(aliases)) or "none"
     raise RegistryError(
-        f"unknown ref {text!r}: not a SHA (8+ hex digits), a semver (v0.1.0) or an alias "
-        f"of {url} (aliases: {known}); `gramops registry list` shows what exists"
+        f"unknown ref {text!r}: not a SHA (8+ hex digits), a semver (v0.1.0), a family name "
+        f"({', '.join(FAMILIES)}) or an alias of {url} (aliases: {known}); "
+        "`gramops registry list` shows what exists"
+    )
+
+
+def is_family(text: str) -> bool:
+    return text in FAMILIES
+
+
+def family_target(
+    family: str,
+    registered: Sequence[str],
+    family_of: Callable[[str], str | None],
+    aliases: Mapping[str, str],
+    url: str,
+) -> str:
+    """The newest entry of ``family``: of the SHAs in registration order (``registered``,
+    oldest first, as the audit log records them), the last whose entry is of that family.
+
+    Newest means last registered, not highest semver: a family name asks for what was built
+    most recently, released or not. An alias carrying a family's name (one made before
+    family names were refs) would make the name mean two things, so it is refused.
+    """
+    if family in aliases:
+        raise RegistryError(
+            f"ref {family!r} is both a family name and an alias of {url}; point a differently "
+            f"named alias at {aliases[family]} and remove {family!r} from aliases.json"
+        )
+    for sha in reversed(registered):
+        if family_of(sha) == family:
+            return sha
+    raise RegistryError(
+        f"family {family} has no registered entry in {url}; `gramops registry list` shows "
+        "what exists (`dvc repro register` registers the pipeline's bundles)"
     )
 
 

@@ -1,4 +1,4 @@
-"""The parser and the entry point: every command, its flags and its help, in one place."""
+"""The parser and its dispatch: every command, its flags and its help, in one place."""
 
 from __future__ import annotations
 
@@ -14,12 +14,19 @@ from gramops.core.vocab import FAMILIES
 from gramops.registry.store import registry_location
 from gramops.release.policy import ReleaseError
 
+REF_HELP = (
+    "SHA (or 8+ hex prefix), semver (v0.1.0), alias (production, ...) or family name "
+    "(fp32, int8, lora: that family's newest registered entry)"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gramops",
         description="Registry, lineage and reproduction for the gramops pipeline. "
-        "REF is a full SHA, a unique SHA prefix (8+ hex), a semver (v0.1.0) or an alias.",
+        "REF is a full SHA, a unique SHA prefix (8+ hex), a semver (v0.1.0), an alias "
+        "(production, ...) or a family name (fp32, int8, lora: that family's newest "
+        "registered entry).",
         epilog="exit codes: 0 ok, 1 a check found problems, 2 bad input",
     )
     parser.add_argument(
@@ -61,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         True,
     )
     p = command("show", registry.show, "one entry's metadata", rsub)
-    p.add_argument("ref")
+    p.add_argument("ref", help=REF_HELP)
     p = command(
         "register",
         registry.register,
@@ -73,11 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", required=True, choices=FAMILIES)
     p.add_argument("--dry-run", action="store_true", help="show the SHA and semver, write nothing")
     p = command("tag", registry.tag, "bind a new semver to a model (write-once, audited)", rsub)
-    p.add_argument("ref")
+    p.add_argument("ref", help=REF_HELP)
     p.add_argument("semver")
     p.add_argument("-m", "--reason", help="why (recorded in the audit log)")
     p = command("retag", registry.retag, "move an existing semver to another model (logged)", rsub)
-    p.add_argument("ref")
+    p.add_argument("ref", help=REF_HELP)
     p.add_argument("semver")
     p.add_argument("-m", "--reason", help="why (recorded in the audit log)")
     p = command(
@@ -88,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         rsub,
     )
     p.add_argument("name")
-    p.add_argument("ref")
+    p.add_argument("ref", help=REF_HELP)
     p = command(
         "verify",
         registry.verify,
@@ -117,14 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the chain from a model back to its corpus DVC hash",
         json=True,
     )
-    p.add_argument("ref")
+    p.add_argument("ref", help=REF_HELP)
     p = command(
         "promote",
         release.promote,
         "release a model: point production (or --alias staging) at it, as a signed, audited "
         "act; refused unless the gate's fresh decision promotes exactly this model",
     )
-    p.add_argument("ref")
+    p.add_argument("ref", help=REF_HELP)
     p.add_argument("--alias", default="production")
     p.add_argument("-m", "--reason", help="why (required for production and with --force; audited)")
     p.add_argument(
@@ -151,13 +158,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "predict",
         inspection.predict,
-        "correct verb forms: JSON requests in, JSON lines out "
-        '(e.g. {"sentence": "She ___ to school.", "lemma": "go"})',
+        "correct verb forms: JSON requests in, one JSON line out per request, in order "
+        '(e.g. {"id": 1, "sentence": "She ___ to school.", "lemma": "go"}). Lemmas are read '
+        'case-insensitively; a phrasal verb inflects its head ("get up" -> "got up"); a lemma '
+        "that is an inflected form or no verb WordNet knows is answered with `warnings` (also "
+        'on stderr). A bad request is answered in its place ({"line": 3, "error": ...}) and '
+        "the exit code is 1",
     )
     p.add_argument(
         "input", nargs="?", default="-", help="JSON, JSON array or JSON lines; - = stdin"
     )
-    p.add_argument("--ref", default="production", help="model to use (default: %(default)s)")
+    p.add_argument(
+        "--ref",
+        default="production",
+        help="model to use: SHA, semver, alias or family name (fp32, int8, lora: its newest "
+        "entry) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="all or nothing: refuse the whole batch, naming every bad request, if any is "
+        "bad (exit 2, nothing answered)",
+    )
     p = command(
         "serve",
         serve.serve,
@@ -188,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "worktree with `dvc repro` and compare canonical SHAs",
         json=True,
     )
-    p.add_argument("ref")
+    p.add_argument("ref", help=REF_HELP)
     p.add_argument("--repo", default=".", help="git repository to rebuild from")
     p.add_argument("--keep", action="store_true", help="keep the temporary worktree")
     p.add_argument(
@@ -200,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run its command (:func:`gramops.cli.main` is the entry point)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
