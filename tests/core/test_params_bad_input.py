@@ -243,6 +243,11 @@ PARAM_CASES: dict[str, tuple[Callable[[dict], None], str, str]] = {
         "less than or equal to 1",
     ),
     "gate-margin-type": (_set("gate", "margin", value="wide"), "gate.margin", "valid number"),
+    "status-url": (
+        _set("status", "mlflow_url", value="http://127.0.0.1:5000/"),
+        "status.mlflow_url",
+        "without a trailing slash",
+    ),
     "section-not-mapping": (_set("train", value=5), "train", "expected a mapping, got int"),
     "unknown-section": (_set("evalute", value={}), "evalute", "known: base, pull_corpus"),
 }

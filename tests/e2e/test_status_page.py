@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from browser import Dom, dump_dom, screenshot
 from gramops.registry.auditlog import alias_moves
@@ -110,15 +111,35 @@ def test_page_shows_drift_and_gate_as_the_metrics_say(rendered):
         assert "no candidate; production is" in text
 
 
-def test_page_needs_nothing_but_files_of_the_repository(rendered):
+def test_status_directory_stands_alone(rendered):
     repo, dom = rendered["repo"], rendered["dom"]
     assert "script" not in dom.tags
-    assert dom.urls, "the page links its reports and plots"
-    for url in dom.urls:
-        assert ":" not in url and not url.startswith("/"), f"{url} is not a relative link"
-        target = (repo / PAGE).parent / url
-        assert target.resolve().is_file(), f"{url} does not resolve in the clone"
-    assert "../metrics/COSTS.md" in dom.urls and "../plots/lineage.png" in dom.urls
+    mlflow = yaml.safe_load((repo / "params.yaml").read_text())["status"]["mlflow_url"]
+    local = [u for u in dom.urls if not u.startswith("#") and not u.startswith(f"{mlflow}/#/")]
+    assert local, "the page shows its images"
+    for url in local:
+        # a file beside the page: status/ can be published on its own
+        assert "/" not in url and ":" not in url, f"{url} leaves status/"
+        assert (repo / PAGE).parent.joinpath(url).is_file(), f"{url} is not in status/"
+    assert {"lineage.png", "drift.png"} <= set(local)
+    assert (repo / "status/lineage.png").read_bytes() == (repo / "plots/lineage.png").read_bytes()
+    # runs and model versions in the MLflow UI params.yaml names
+    assert f"{mlflow}/#/models/gramops" in dom.urls
+
+
+def test_page_states_the_registry_it_shows_and_the_check_agrees(rendered):
+    repo, dom = rendered["repo"], rendered["dom"]
+    state = _json(repo, "metrics/gate.json")["registry"]
+    assert f"This page shows the registry at audit log record {state['seq']}" in dom.all_text()
+    check = subprocess.run(
+        [sys.executable, "-m", "gramops.cli", "status", "--check"],
+        cwd=repo,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "is current" in check.stdout
 
 
 def test_page_is_rebuilt_byte_for_byte(rendered):
@@ -140,5 +161,5 @@ def test_chromium_draws_the_page(rendered, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1280, 2200)
-    # a blank page compresses to a few kB; tables, badges and two embedded plots do not
+    # a blank page compresses to a few kB; tables, badges, charts and two images do not
     assert len(data) > 100_000

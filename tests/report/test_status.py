@@ -9,7 +9,8 @@ import pytest
 
 import browser
 from browser import Dom, dump_dom
-from gramops.report.status import render_html, status_view
+from gramops.report.status import status_view
+from gramops.report.status_page import Image, render_html
 from helpers.paths import ROOT
 from helpers.processes import tool_env
 
@@ -125,6 +126,9 @@ GATE = {
 }
 
 
+TRAFFIC = {"production": INT8, "candidate": None, "note": "nothing to compare"}
+
+
 def _view(**overrides):
     args = {
         "entries": ENTRIES,
@@ -139,11 +143,7 @@ def _view(**overrides):
 
 
 def _page(**overrides) -> str:
-    return render_html(
-        _view(**overrides),
-        links=[("Costs", "../metrics/COSTS.md")],
-        images=[("Lineage", "../plots/lineage.png")],
-    )
+    return render_html(_view(**overrides), images=(Image("Lineage", Path("p.png"), "lineage.png"),))
 
 
 def test_aliases_show_the_holder_and_the_move_that_put_it_there():
@@ -202,7 +202,11 @@ def test_page_shows_production_entries_drift_and_gate():
     assert drift[0]["no-shift quantile"] == "0.0200"
     rules = {r["rule"]: r for r in dom.rows("gate-rules")}
     assert rules["quality_floor"]["verdict"] == "fail"
-    assert rules["drift"]["threshold"] == "no"
+    # a yes/no rule says what its value and threshold mean
+    assert (rules["drift"]["value"], rules["drift"]["threshold"]) == (
+        "evaluated on this week's traffic",
+        "not required: no retraining demanded",
+    )
     assert {"drift-status", "gate-decision", "production-model"} <= dom.ids
 
 
@@ -212,15 +216,14 @@ def test_text_is_escaped_and_the_page_needs_no_network_or_script():
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
     dom = Dom(page)
     assert "script" not in dom.tags
-    assert dom.urls == ["../metrics/COSTS.md", "../plots/lineage.png"]
+    # in-page anchors and the image beside the page; no MLflow configured, no address
+    assert [u for u in dom.urls if not u.startswith("#")] == ["lineage.png"]
     assert "http" not in page
 
 
-def test_absolute_links_are_refused():
-    with pytest.raises(ValueError, match="relative"):
-        render_html(_view(), links=[("x", "https://example.org/x")])
-    with pytest.raises(ValueError, match="relative"):
-        render_html(_view(), images=[("x", "/etc/passwd")])
+def test_images_must_lie_beside_the_page():
+    with pytest.raises(ValueError, match="file name in status/"):
+        render_html(_view(), images=(Image("x", Path("x.png"), "../plots/x.png"),))
 
 
 def test_same_inputs_give_the_same_bytes():
@@ -255,6 +258,7 @@ def _stage(cwd: Path) -> subprocess.CompletedProcess:
 def test_stage_names_a_missing_input_and_writes_nothing(tmp_path):
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "gate.json").write_text(json.dumps(GATE))
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     result = _stage(tmp_path)
     assert result.returncode == 2
     assert "metrics/drift.json (stage drift)" in result.stderr
@@ -270,15 +274,24 @@ def test_stage_builds_the_page_from_a_registry(tmp_path):
     (registry / "tags.json").write_text(json.dumps(TAGS))
     (registry / "aliases.json").write_text(json.dumps({"production": INT8}))
     (registry / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY))
-    for name, data in (("cpqu", COSTS), ("drift", DRIFT), ("gate", GATE)):
+    for name, data in (("cpqu", COSTS), ("drift", DRIFT), ("gate", GATE), ("traffic", TRAFFIC)):
         (tmp_path / "metrics").mkdir(exist_ok=True)
         (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(data))
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "lineage.png").write_bytes(b"lineage-png")
+    (tmp_path / "plots" / "drift.png").write_bytes(b"drift-png")
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     result = _stage(tmp_path)
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "status" / "index.html").read_text()
     dom = Dom(page)
     assert [r["SHA"] for r in dom.rows("entries")] == [FP32[:12], LORA[:12], INT8[:12]]
-    assert "../metrics/COSTS.md" in dom.urls and "../plots/lineage.png" in dom.urls
+    # status/ stands alone: the images are copies beside the page, nothing links out of it
+    assert "lineage.png" in dom.urls and "drift.png" in dom.urls
+    mlflow = "http://127.0.0.1:5000/#/"  # params.yaml:status.mlflow_url
+    local = [u for u in dom.urls if not u.startswith(mlflow)]
+    assert local and not [u for u in local if u.startswith("..") or "/" in u.split("#")[0]]
+    assert (tmp_path / "status" / "lineage.png").read_bytes() == b"lineage-png"
     assert not list((tmp_path / "status").glob("*.tmp"))
     assert _stage(tmp_path).returncode == 0
     assert (tmp_path / "status" / "index.html").read_text() == page

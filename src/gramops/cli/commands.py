@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gramops.cli import inspection, registry, release, serve
+from gramops.cli import status as status_page
 from gramops.cli.common import EXIT_PROBLEMS, EXIT_USAGE
 from gramops.core.errors import GramopsError
 from gramops.core.vocab import FAMILIES
@@ -197,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--file", default="metrics/gate.json")
     p.add_argument("--params", default="params.yaml", help="gate.quality_floor is read here")
+    p = command(
+        "status",
+        status_page.status,
+        "whether status/index.html still shows the registry: it states the audit log record "
+        "it was built at, compared here with the registry's",
+    )
+    p.add_argument(
+        "--check", action="store_true", help="exit 1 with the reason when the page is stale"
+    )
+    p.add_argument("--page", default="status/index.html", help="the page (default: %(default)s)")
     p = command(
         "rollback", release.rollback, "move an alias back to its previous model, from the log"
     )

@@ -10,9 +10,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gramops.core.errors import GramopsError
 
@@ -250,6 +258,49 @@ class GateParams(_Section):
     )
 
 
+class StatusParams(_Section):
+    """The status page's links into MLflow. A params key rather than an environment
+    variable: the page is a DVC output, and DVC re-runs the stage when a declared param
+    changes, so the links on a committed page always match ``params.yaml``."""
+
+    mlflow_url: str | None = Field(
+        default="http://127.0.0.1:5000",
+        description="the MLflow UI the page links runs and model versions to (http or "
+        "https, no trailing slash); null = no MLflow links",
+    )
+    mlflow_experiment_id: str = Field(
+        default="1",
+        pattern=r"^[0-9]+$",
+        description="id of the `gramops` experiment in that MLflow (1 in a local store)",
+    )
+    mlflow_model: str = Field(
+        default="gramops",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="the registered model every registry entry is a version of",
+    )
+
+    @field_validator("mlflow_url")
+    @classmethod
+    def _plain_base_url(cls, url: str | None) -> str | None:
+        # the page appends MLflow's `/#/...` routes to it
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+            or url.endswith("/")
+            or any(c.isspace() or c in "\"'<>" for c in url)
+        ):
+            raise ValueError(
+                "the MLflow UI's base URL: http(s)://host[:port][/path], without a trailing "
+                "slash, query or fragment (e.g. http://127.0.0.1:5000), or null for no links"
+            )
+        return url
+
+
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
 
@@ -327,6 +378,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "traffic": TrafficParams,
     "cost": CostParams,
     "gate": GateParams,
+    "status": StatusParams,
     "release": ReleaseParams,
     "serve": ServeParams,
 }
