@@ -219,6 +219,20 @@ def test_stage_runs_span_the_stages_own_times(
     assert other.info.start_time > 1_700_000_005_900
 
 
+def test_a_parent_starting_with_its_children_is_found_again(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    # a parent starts when its first stage did: searched by start time alone, a child tied
+    # with it (its children carry the pipeline tag too) would be taken for the parent
+    at = {"start_ms": 1_700_000_000_000, "end_ms": 1_700_000_001_000}
+    same = [dataclasses.replace(r, **at) for r in _many(results, 12)]
+    first = mirror_stage_results(tracker, same, tmp_path)
+    again = mirror_stage_results(tracker, same, tmp_path)
+    assert again.logged == () and again.parent_run_id == first.parent_run_id
+    for run_id in first.run_ids.values():
+        assert "gramops.stage_runs" not in tracker.client.get_run(run_id).data.tags
+
+
 def test_training_history_is_logged_as_step_metrics(
     tracker: Tracker, results: list, tmp_path: Path
 ) -> None:

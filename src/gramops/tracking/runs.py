@@ -82,7 +82,8 @@ def mirror_stage_results(
         env_defaults({**QUIET, **REQUEST_LIMITS}),
     ):
         client = tracker.client
-        parent_id = find_run(tracker, {TAG_PIPELINE: pipeline})
+        # by kind too: its children carry the pipeline tag, and the first may start with it
+        parent_id = find_run(tracker, {TAG_KIND: "pipeline", TAG_PIPELINE: pipeline})
         parent = client.get_run(parent_id) if parent_id is not None else None
         run_ids = _find_stage_runs(tracker, results, parent)
         parent_created = parent_id is None
