@@ -33,6 +33,7 @@ from dataclasses import astuple, dataclass, fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 from common import WEIGHTS, Row, machine, pin_one_core, print_table, verb_test_records  # noqa: E402
 from scipy.optimize import nnls  # noqa: E402
 
@@ -199,7 +200,12 @@ def main() -> int:
     )
     print("\nparams.yaml, section cost:\n\n  calibration:")
     for key, value in calibration.model_dump().items():
-        print(f"    {key}: {value!r}" if isinstance(value, str) else f"    {key}: {value:g}")
+        if isinstance(value, str):
+            # unquoted where YAML allows, as `dvc exp run -S` writes params.yaml
+            plain = yaml.safe_load(f"k: {value}") == {"k": value}
+            print(f"    {key}: {value}" if plain else f"    {key}: {value!r}")
+        else:
+            print(f"    {key}: {value:g}")
     return 0 if ok else 1
 
 

@@ -6,6 +6,8 @@ stage before this one stays done and the next `dvc repro` re-runs only this one.
 registry is only read: the MLflow pointers go into metrics/mirror.json (run ids into
 metrics/mirror_runs.json), never back into
 the registry (a stage writing what it and others depend on never lets the pipeline settle).
+The stage times the runs were given are cleared once logged: a time left there would be
+taken for a later result's, which may come from DVC's run-cache without running.
 """
 
 import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
@@ -13,7 +15,7 @@ import os
 from pathlib import Path
 
 from gramops.core.fileio import write_json
-from gramops.core.stage import run
+from gramops.core.stage import STAGE_TIMES, run
 from gramops.registry.store import Registry
 from gramops.tracking.connect import connect, default_tracking_uri
 from gramops.tracking.models import mirror_registry, mirror_run_ids, mirror_summary
@@ -39,6 +41,7 @@ def main() -> None:
     models = mirror_registry(tracker, Registry(actor="stage:mirror"))
     write_json(RUN_IDS, mirror_run_ids(models))
     write_json(OUT, mirror_summary(results, models))
+    STAGE_TIMES.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

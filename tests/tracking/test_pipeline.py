@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gramops.core.stage import STAGE_TIMES, record_stage_time
 from gramops.tracking.pipeline import (
     ARTIFACT_MAX_BYTES,
     PipelineError,
@@ -84,6 +85,8 @@ FILES = {
     "metrics/mirror.json": {"stage_results": 4},
 }
 
+HISTORY = "epoch,train_loss,dev_accuracy\n1,0.9,0.5\n2,0.4,0.75\n3,0.2,\n"
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
@@ -94,9 +97,10 @@ def workspace(tmp_path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content), encoding="utf-8")
     (tmp_path / "metrics/train_extra.yaml").write_text("loss: 0.25\nphase: done\n", "utf-8")
-    for rel in ("plots/history.csv", "plots/confusion/fp32.csv", "plots/confusion/int8.csv"):
+    for rel in ("plots/confusion/fp32.csv", "plots/confusion/int8.csv"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("a,b\n1,2\n", encoding="utf-8")
+    (tmp_path / "plots/history.csv").write_text(HISTORY, encoding="utf-8")
     (tmp_path / "models/fp32").mkdir(parents=True)
     (tmp_path / "models/fp32/config.json").write_text("{}", encoding="utf-8")
     (tmp_path / "models/fp32/model.safetensors").write_bytes(b"w")
@@ -180,9 +184,71 @@ def test_unresolvable_template_is_refused() -> None:
 def test_foreach_list_instances_are_named_by_value() -> None:
     spec = {"stages": {"s": {"foreach": ["a", "b"], "do": {"plots": ["p/${item}.csv"]}}}}
     assert declared_outputs(spec) == {
-        "s@a": {"metrics": [], "plots": ["p/a.csv"]},
-        "s@b": {"metrics": [], "plots": ["p/b.csv"]},
+        "s@a": {"metrics": [], "plots": ["p/a.csv"], "history": []},
+        "s@b": {"metrics": [], "plots": ["p/b.csv"], "history": []},
     }
+
+
+# -- what makes runs searchable: histories, verdicts, stage times --------------------------------
+
+
+def test_training_history_becomes_step_series(workspace: Path) -> None:
+    results = {r.name: r for r in collect_stage_results(workspace)}
+    # x: epoch is the step; an empty cell (no dev score that epoch) is no point
+    assert results["train"].series == {
+        "train_loss": ((1, 0.9), (2, 0.4), (3, 0.2)),
+        "dev_accuracy": ((1, 0.5), (2, 0.75)),
+    }
+    assert "plots/history.csv" in results["train"].artifacts  # the CSV stays an artifact
+    assert results["evaluate@fp32"].series == {}  # its plot's x is not the epoch
+
+
+def test_history_column_named_like_a_metric_is_refused(workspace: Path) -> None:
+    # train has two metrics files, so its metrics carry the file's path
+    text = "epoch,metrics/train.best_epoch\n1,2\n"
+    (workspace / "plots/history.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"history\.csv: columns metrics/train\.best_epoch"):
+        collect_stage_results(workspace)
+
+
+def test_history_that_is_not_numeric_names_the_file(workspace: Path) -> None:
+    (workspace / "plots/history.csv").write_text("epoch,loss\none,2\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"history\.csv: a training history needs"):
+        collect_stage_results(workspace)
+
+
+@pytest.mark.parametrize(("decision", "score"), [("block", -1.0), ("hold", 0.0), ("promote", 1.0)])
+def test_a_decision_is_a_tag_and_an_ordered_metric(
+    workspace: Path, decision: str, score: float
+) -> None:
+    gate = {"decision": decision, "rules": [{"value": 0.5}]}
+    (workspace / "metrics/eval/int8.json").write_text(json.dumps(gate), encoding="utf-8")
+    results = {r.name: r for r in collect_stage_results(workspace)}
+    # a foreach instance is tagged by its stage's name
+    assert results["evaluate@int8"].tags == {"evaluate_decision": decision}
+    assert results["evaluate@int8"].metrics == {"evaluate_decision": score}
+    assert results["evaluate@fp32"].tags == {}
+
+
+def test_an_unknown_decision_is_tagged_without_a_score(workspace: Path) -> None:
+    (workspace / "metrics/eval/int8.json").write_text('{"decision": "maybe"}', encoding="utf-8")
+    result = {r.name: r for r in collect_stage_results(workspace)}["evaluate@int8"]
+    assert result.tags == {"evaluate_decision": "maybe"} and result.metrics == {}
+
+
+def test_stage_times_come_from_the_runners_records(workspace: Path) -> None:
+    times = workspace / STAGE_TIMES
+    record_stage_time("train", 100.0, 101.5, times)
+    record_stage_time("evaluate@fp32", 102.0, 103.0, times)
+    record_stage_time("train", 200.0, 203.25, times)  # a later run of the same stage wins
+    results = {r.name: r for r in collect_stage_results(workspace)}
+    assert (results["train"].start_ms, results["train"].end_ms) == (200_000, 203_250)
+    assert (results["evaluate@fp32"].start_ms, results["evaluate@fp32"].end_ms) == (
+        102_000,
+        103_000,
+    )
+    # no record (ran before records were kept, or the mirror cleared it): no time is made up
+    assert (results["prepare"].start_ms, results["prepare"].end_ms) == (None, None)
 
 
 def test_helpers_directly() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from gramops.tracking.connect import Tracker
 from gramops.tracking.pipeline import StageResult
-from gramops.tracking.runs import TAG_LOCK, TAG_STAGE, mirror_stage_results
+from gramops.tracking.runs import TAG_LOCK, TAG_STAGE, mirror_stage_results, pipeline_run_name
 
 
 def _runs(tracker: Tracker) -> list:
@@ -168,3 +168,121 @@ def test_runs_logged_under_the_stores_tag_names_are_found(
     assert mirrored.logged == ("evaluate@fp32",) and mirrored.run_ids["train"] == old
     parent = tracker.client.get_run(mirrored.parent_run_id)
     assert parent.data.tags["gramops.pipeline"] == mirrored.pipeline
+
+
+# -- what a person sees and searches -----------------------------------------------------------
+
+
+def _gate(decision: str, score: float, lock: str = "4") -> StageResult:
+    return StageResult(
+        name="gate",
+        lock_hash=lock * 64,
+        params={"gate.margin": "0.02"},
+        metrics={"gate_decision": score},
+        artifacts=(),
+        tags={"gate_decision": decision},
+    )
+
+
+def test_pipeline_run_is_named_by_the_experiment_or_the_commit(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    commit = "c07c8ce8a0a5a6b1d6c0e1f2a3b4c5d6e7f80910"
+    by_exp = mirror_stage_results(
+        tracker, results, tmp_path, git_commit=commit, dvc_exp="lucid-lair"
+    )
+    assert tracker.client.get_run(by_exp.parent_run_id).info.run_name == "lucid-lair"
+    changed = [results[0], dataclasses.replace(results[1], lock_hash="5" * 64)]
+    by_commit = mirror_stage_results(tracker, changed, tmp_path, git_commit=commit)
+    assert tracker.client.get_run(by_commit.parent_run_id).info.run_name == "c07c8ce"
+    assert pipeline_run_name("ab" * 32, None, None) == "pipeline ababababab" + "ab"
+
+
+def test_stage_runs_span_the_stages_own_times(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    timed = [
+        dataclasses.replace(results[0], start_ms=1_700_000_000_000, end_ms=1_700_000_004_250),
+        dataclasses.replace(results[1], start_ms=1_700_000_005_000, end_ms=1_700_000_005_900),
+    ]
+    untimed = dataclasses.replace(results[1], name="evaluate@int8", lock_hash="6" * 64)
+    mirrored = mirror_stage_results(tracker, [*timed, untimed], tmp_path)
+    train = tracker.client.get_run(mirrored.run_ids["train"])
+    assert (train.info.start_time, train.info.end_time) == (1_700_000_000_000, 1_700_000_004_250)
+    assert train.data.tags["gramops.times"] == "stage"
+    # the parent starts with the first stage it ran
+    parent = tracker.client.get_run(mirrored.parent_run_id)
+    assert parent.info.start_time == 1_700_000_000_000
+    # no record: the mirror's own time, and the run says so
+    other = tracker.client.get_run(mirrored.run_ids["evaluate@int8"])
+    assert other.data.tags["gramops.times"] == "mirror"
+    assert other.info.start_time > 1_700_000_005_900
+
+
+def test_a_parent_starting_with_its_children_is_found_again(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    # a parent starts when its first stage did: searched by start time alone, a child tied
+    # with it (its children carry the pipeline tag too) would be taken for the parent
+    at = {"start_ms": 1_700_000_000_000, "end_ms": 1_700_000_001_000}
+    same = [dataclasses.replace(r, **at) for r in _many(results, 12)]
+    first = mirror_stage_results(tracker, same, tmp_path)
+    again = mirror_stage_results(tracker, same, tmp_path)
+    assert again.logged == () and again.parent_run_id == first.parent_run_id
+    for run_id in first.run_ids.values():
+        assert "gramops.stage_runs" not in tracker.client.get_run(run_id).data.tags
+
+
+def test_training_history_is_logged_as_step_metrics(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    curve = {"dev_accuracy": ((1, 0.5), (2, 0.75), (3, 0.8)), "train_loss": ((1, 0.9), (2, 0.4))}
+    train = dataclasses.replace(results[0], series=curve, end_ms=1_700_000_004_250)
+    mirrored = mirror_stage_results(tracker, [train, results[1]], tmp_path)
+    run_id = mirrored.run_ids["train"]
+    history = tracker.client.get_metric_history(run_id, "dev_accuracy")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.5), (2, 0.75), (3, 0.8)]
+    assert {m.timestamp for m in history} == {1_700_000_004_250}
+    run = tracker.client.get_run(run_id)
+    assert run.data.metrics["train_loss"] == 0.4  # the latest step's value
+    assert run.data.metrics["best_epoch"] == 4.0
+
+
+def test_search_by_gate_decision_finds_the_gate_and_pipeline_runs(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    import mlflow
+
+    blocked = mirror_stage_results(tracker, [*results, _gate("block", -1.0)], tmp_path)
+    promoted = mirror_stage_results(tracker, [*results, _gate("promote", 1.0, "7")], tmp_path)
+    # the fluent API a person uses reads the store from MLFLOW_TRACKING_URI, as the fixture sets
+    assert mlflow.get_tracking_uri() == tracker.uri
+    found = mlflow.search_runs(
+        experiment_names=["gramops"], filter_string="tags.gate_decision = 'block'"
+    )
+    assert set(found["run_id"]) == {blocked.parent_run_id, blocked.run_ids["gate"]}
+    pipelines = mlflow.search_runs(
+        experiment_names=["gramops"],
+        filter_string="metrics.gate_decision < 0 and tags.`gramops.kind` = 'pipeline'",
+    )
+    assert list(pipelines["run_id"]) == [blocked.parent_run_id]
+    passed = mlflow.search_runs(
+        experiment_names=["gramops"], filter_string="tags.gate_decision = 'promote'"
+    )
+    assert promoted.parent_run_id in set(passed["run_id"])
+    # the train and evaluate runs both executions share are not tagged with either verdict
+    assert blocked.run_ids["train"] not in set(found["run_id"])
+
+
+def test_a_parent_without_the_verdict_gets_it_on_the_next_mirror(
+    tracker: Tracker, results: list, tmp_path: Path
+) -> None:
+    gated = [*results, _gate("block", -1.0)]
+    first = mirror_stage_results(tracker, gated, tmp_path)
+    # a store written before verdicts were tagged
+    tracker.client.delete_tag(first.parent_run_id, "gate_decision")
+    again = mirror_stage_results(tracker, gated, tmp_path)
+    assert again.logged == () and again.parent_run_id == first.parent_run_id
+    parent = tracker.client.get_run(first.parent_run_id)
+    assert parent.data.tags["gate_decision"] == "block"
+    assert parent.data.metrics["gate_decision"] == -1.0

@@ -9,6 +9,7 @@ when DVC considers the stage's result different.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ import re
 import subprocess
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import yaml
 
 from gramops.core.errors import GramopsError
 from gramops.core.fileio import canonical_bytes
+from gramops.core.stage import STAGE_TIMES, read_stage_times
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,15 @@ PARAMS_FILE = "params.yaml"
 # YAML is read with libyaml's safe loader (PyYAML's wheels have it): dvc.lock is ~45 kB and
 # the pure-Python loader spent a quarter of a second on it, a tenth of the mirror stage.
 _TEMPLATE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+# A plot whose x axis is the epoch is a training history: each row is logged as one step of
+# its columns' metrics, so MLflow charts the curves (the CSV is logged as an artifact too).
+HISTORY_X = "epoch"
+# A metrics file whose top level holds a ``decision`` (the gate's promote | hold | block) is a
+# verdict: the stage's run, and every pipeline run that includes it, get the tag
+# ``<stage>_decision`` (``tags.gate_decision = 'block'``) and a metric of the same name that
+# orders the decisions for searches like ``metrics.gate_decision < 0``.
+DECISION_KEY = "decision"
+DECISION_SCORES = {"block": -1.0, "hold": 0.0, "promote": 1.0}
 
 
 class PipelineError(GramopsError):
@@ -43,13 +54,22 @@ class PipelineError(GramopsError):
 
 @dataclass(frozen=True)
 class StageResult:
-    """One stage's result as the mirror logs it (paths are relative to the workspace)."""
+    """One stage's result as the mirror logs it (paths are relative to the workspace).
+
+    ``series`` maps a metric to its (step, value) history; ``tags`` are the verdicts a
+    search filters on; ``start_ms``/``end_ms`` are when the stage really ran (epoch ms), or
+    None when it left no record (it ran before records were kept, or elsewhere).
+    """
 
     name: str
     lock_hash: str
     params: dict[str, str]
     metrics: dict[str, float]
     artifacts: tuple[str, ...]
+    series: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    start_ms: int | None = None
+    end_ms: int | None = None
 
 
 def lock_hash(lock_entry: Mapping[str, Any]) -> str:
@@ -101,7 +121,8 @@ def lock_params(lock_entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def declared_outputs(dvc_yaml: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
-    """Each concrete stage's declared ``metrics`` and ``plots`` paths, ``foreach`` expanded.
+    """Each concrete stage's declared ``metrics`` and ``plots`` paths, ``foreach`` expanded,
+    and as ``history`` its plots whose x axis is :data:`HISTORY_X`.
 
     DVC names a ``foreach`` instance ``stage@key``, which is the name ``dvc.lock`` uses; only
     ``${key}``, ``${item}`` and ``${item.field}`` are substituted, which is all this pipeline
@@ -134,10 +155,16 @@ def declared_outputs(dvc_yaml: Mapping[str, Any]) -> dict[str, dict[str, list[st
 def _output_paths(
     stage: str, spec: Mapping[str, Any], context: Mapping[str, Any]
 ) -> dict[str, list[str]]:
-    return {
+    paths = {
         kind: [_substitute(stage, _out_path(out), context) for out in spec.get(kind) or []]
         for kind in ("metrics", "plots")
     }
+    paths["history"] = [
+        _substitute(stage, _out_path(out), context)
+        for out in spec.get("plots") or []
+        if isinstance(out, Mapping) and (next(iter(out.values())) or {}).get("x") == HISTORY_X
+    ]
+    return paths
 
 
 def _out_path(out: str | Mapping[str, Any]) -> str:
@@ -149,8 +176,8 @@ def _substitute(stage: str, text: str, context: Mapping[str, Any]) -> str:
     def value(match: re.Match[str]) -> str:
         head, *fields = match.group(1).split(".")
         found: Any = context.get(head)
-        for field in fields:
-            found = found.get(field) if isinstance(found, Mapping) else None
+        for name in fields:
+            found = found.get(name) if isinstance(found, Mapping) else None
         if found is None or isinstance(found, Mapping | list):
             raise PipelineError(
                 f"dvc.yaml: stage {stage!r}: cannot resolve {match.group(0)} in {text!r}; the "
@@ -189,12 +216,15 @@ def collect_stage_results(root: Path, skip: Iterable[str] = ("mirror",)) -> list
     Params come from ``dvc.lock`` (what the stage actually ran with, not the current
     ``params.yaml``), metrics are the numeric leaves of the stage's metrics files (prefixed
     with the file's path without suffix when a stage has several), artifacts are its metrics
-    and plots files plus its small file outputs. Stages never run yet are left out.
+    and plots files plus its small file outputs. Training histories become step series,
+    a decision a tag; times come from the stage times the stage runner recorded. Stages never
+    run yet are left out.
     """
     root = Path(root)
     skipped = set(skip)
     dvc_yaml = _read_yaml(root / "dvc.yaml")
     lock = _read_yaml(root / "dvc.lock").get("stages") or {}
+    times = read_stage_times(root / STAGE_TIMES)
     results = []
     for name, outputs in declared_outputs(dvc_yaml).items():
         if name in skipped or name.split("@")[0] in skipped:
@@ -204,10 +234,17 @@ def collect_stage_results(root: Path, skip: Iterable[str] = ("mirror",)) -> list
             continue
         entry = lock[name]
         metrics: dict[str, float] = {}
+        tags: dict[str, str] = {}
         several = len(outputs["metrics"]) > 1
         for path in outputs["metrics"]:
             prefix = f"{Path(path).with_suffix('').as_posix()}." if several else ""
-            metrics.update(numeric_leaves(read_metrics_file(root / path), prefix))
+            data = read_metrics_file(root / path)
+            metrics.update(numeric_leaves(data, prefix))
+            tags.update(_verdict(name, data, metrics))
+        series: dict[str, tuple[tuple[int, float], ...]] = {}
+        for path in outputs["history"]:
+            series.update(read_history(root / path, taken=metrics.keys() | series.keys()))
+        start_ms, end_ms = times.get(name, (None, None))
         results.append(
             StageResult(
                 name=name,
@@ -215,9 +252,54 @@ def collect_stage_results(root: Path, skip: Iterable[str] = ("mirror",)) -> list
                 params=lock_params(entry),
                 metrics=metrics,
                 artifacts=_artifacts(root, name, outputs, entry),
+                series=series,
+                tags=tags,
+                start_ms=start_ms,
+                end_ms=end_ms,
             )
         )
     return results
+
+
+def _verdict(stage: str, data: Mapping[str, Any], metrics: dict[str, float]) -> dict[str, str]:
+    """The tag of a metrics file's decision, adding its ordered score to ``metrics``."""
+    decision = data.get(DECISION_KEY)
+    if not isinstance(decision, str):
+        return {}
+    key = f"{stage.split('@')[0]}_{DECISION_KEY}"
+    if decision in DECISION_SCORES:
+        metrics[key] = DECISION_SCORES[decision]
+    else:
+        log.warning("stage %s: decision %r has no score; tagged only", stage, decision)
+    return {key: decision}
+
+
+def read_history(path: Path, taken: Iterable[str] = ()) -> dict[str, tuple[tuple[int, float], ...]]:
+    """A training history CSV as step series: ``HISTORY_X`` is the step, each other column a
+    metric. A name the stage already logs as a metric (``taken``) is refused, so a curve
+    never overwrites a summary value."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError as exc:
+        raise PipelineError(f"{path}: declared as plots in dvc.yaml but missing") from exc
+    columns = [c for c in (rows[0] if rows else {}) if c != HISTORY_X]
+    clash = sorted(set(columns) & set(taken))
+    if clash:
+        raise PipelineError(
+            f"{path}: columns {', '.join(clash)} are also metrics of the stage; rename one"
+        )
+    series: dict[str, tuple[tuple[int, float], ...]] = {}
+    try:
+        for column in columns:
+            series[column] = tuple(
+                (int(row[HISTORY_X]), float(row[column])) for row in rows if row[column] != ""
+            )
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(
+            f"{path}: a training history needs an integer {HISTORY_X!r} and numeric columns ({exc})"
+        ) from exc
+    return series
 
 
 def _artifacts(

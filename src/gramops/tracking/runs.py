@@ -4,6 +4,12 @@ Runs live in one experiment, ``gramops``: the parent carries ``gramops.pipeline`
 of all stage lock hashes), each child ``gramops.stage`` and ``gramops.lock_hash``. A stage
 whose ``dvc.lock`` entry did not change keeps its earlier run, and every run is found again
 by its tags before anything is written, so mirroring the same results twice logs nothing.
+
+What a person reads and searches: a parent is named by the DVC experiment (``DVC_EXP_NAME``)
+or the short git commit; a child spans the stage's own start and end when the stage runner
+recorded them (tag ``gramops.times``: ``stage``, else ``mirror``: when it was logged); a
+training history is a step metric per column; the gate's decision is the tag and metric
+``gate_decision`` on the gate's run and on every pipeline run that includes it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ TAG_PIPELINE = "gramops.pipeline"
 TAG_STAGE_RUNS = "gramops.stage_runs"
 TAG_COMMIT = "gramops.git_commit"
 TAG_EXP = "gramops.dvc_exp"
+TAG_TIMES = "gramops.times"
+# git's own abbreviation length, as `git log --oneline` shows a commit
+GIT_SHORT = 7
 # MLflow's per-request limits for log_batch: params, and params + metrics together.
 _MAX_PARAMS, _MAX_ENTITIES = 100, 1000
 _RUN_ID = re.compile(r"[0-9A-Za-z]{1,64}")
@@ -66,30 +75,46 @@ def mirror_stage_results(
     pipeline = pipeline_hash(results)
     context = {TAG_COMMIT: git_commit, "mlflow.source.git.commit": git_commit, TAG_EXP: dvc_exp}
     context = {k: v for k, v in context.items() if v}
+    verdicts = {k: v for r in results for k, v in r.tags.items()}
+    scores = {k: r.metrics[k] for r in results for k in r.tags if k in r.metrics}
     with (
         mlflow_errors(tracker.uri, "mirroring stage results"),
         env_defaults({**QUIET, **REQUEST_LIMITS}),
     ):
         client = tracker.client
-        parent_id = find_run(tracker, {TAG_PIPELINE: pipeline})
+        # by kind too: its children carry the pipeline tag, and the first may start with it
+        parent_id = find_run(tracker, {TAG_KIND: "pipeline", TAG_PIPELINE: pipeline})
         parent = client.get_run(parent_id) if parent_id is not None else None
         run_ids = _find_stage_runs(tracker, results, parent)
         parent_created = parent_id is None
         if parent_id is None:
             parent_id = client.create_run(
                 tracker.experiment_id,
-                run_name=f"pipeline {short(pipeline)}",
+                start_time=_first_start(results, run_ids),
+                run_name=pipeline_run_name(pipeline, git_commit, dvc_exp),
                 tags={
                     **context,
+                    **verdicts,
                     TAG_KIND: "pipeline",
                     TAG_PIPELINE: pipeline,
                     "mlflow.note.content": (
-                        "One gramops pipeline execution. Its child runs are the stage results "
+                        "One gramops pipeline execution "
+                        f"(pipeline hash {pipeline}). Its child runs are the stage results "
                         "it produced; a stage whose dvc.lock entry was unchanged keeps its "
-                        f"earlier run, listed in the {TAG_STAGE_RUNS} tag."
+                        f"earlier run, listed in the {TAG_STAGE_RUNS} tag. It starts when the "
+                        "first stage it ran started and ends when the mirror logged it."
                     ),
                 },
             ).info.run_id
+            log_values(client, parent_id, {}, scores)
+        else:
+            # a parent logged before verdicts were tagged gets them on its next mirror
+            for key, value in verdicts.items():
+                if parent.data.tags.get(key) != value:
+                    client.set_tag(parent_id, key, value)
+            missing = {k: v for k, v in scores.items() if parent.data.metrics.get(k) != v}
+            if missing:
+                log_values(client, parent_id, {}, missing)
         logged = []
         for result in results:
             if run_ids[result.name] is None:
@@ -169,6 +194,21 @@ def _listed_stage_runs(parent: Any | None) -> dict[str, str]:
     }
 
 
+def pipeline_run_name(pipeline: str, git_commit: str | None, dvc_exp: str | None) -> str:
+    """What a person knows an execution by: its DVC experiment, else its commit."""
+    if dvc_exp:
+        return dvc_exp
+    if git_commit:
+        return git_commit[:GIT_SHORT]
+    return f"pipeline {short(pipeline)}"
+
+
+def _first_start(results: Sequence[StageResult], run_ids: Mapping[str, str | None]) -> int | None:
+    """When the first stage this execution ran started (None: now, MLflow's default)."""
+    starts = [r.start_ms for r in results if run_ids[r.name] is None and r.start_ms is not None]
+    return min(starts) if starts else None
+
+
 def find_run(tracker: Tracker, tags: Mapping[str, str]) -> str | None:
     """The oldest active run carrying all these tags (values are hashes and stage names)."""
     query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
@@ -189,34 +229,48 @@ def _log_stage_result(
     context: Mapping[str, str],
 ) -> str:
     client = tracker.client
+    timed = result.start_ms is not None and result.end_ms is not None
     run_id = client.create_run(
         tracker.experiment_id,
+        start_time=result.start_ms if timed else None,
         run_name=result.name,
         tags={
             **context,
+            **result.tags,
             "mlflow.parentRunId": parent_id,
             TAG_KIND: "stage",
             TAG_STAGE: result.name,
+            TAG_TIMES: "stage" if timed else "mirror",
         },
     ).info.run_id
-    log_values(client, run_id, result.params, result.metrics)
+    log_values(client, run_id, result.params, result.metrics, result.series, result.end_ms)
     for path in result.artifacts:
         folder = PurePosixPath(path).parent.as_posix()
         client.log_artifact(run_id, str(root / path), None if folder == "." else folder)
-    client.set_terminated(run_id)
+    client.set_terminated(run_id, end_time=result.end_ms if timed else None)
     client.set_tag(run_id, TAG_LOCK, result.lock_hash)
     return run_id
 
 
 def log_values(
-    client: Any, run_id: str, params: Mapping[str, str], metrics: Mapping[str, float]
+    client: Any,
+    run_id: str,
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+    series: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+    stamp: int | None = None,
 ) -> None:
-    """Params and metrics in as few requests as MLflow's batch limits allow."""
+    """Params, metrics and step series in as few requests as MLflow's batch limits allow."""
     from mlflow.entities import Metric, Param
 
-    stamp = int(time.time() * 1000)
+    stamp = stamp or int(time.time() * 1000)
     param_list = [Param(k, v) for k, v in sorted(params.items())]
     metric_list = [Metric(k, v, stamp, 0) for k, v in sorted(metrics.items())]
+    metric_list += [
+        Metric(k, v, stamp, step)
+        for k, points in sorted((series or {}).items())
+        for step, v in points
+    ]
     # one request for a stage's usual few dozen values, params and metrics together
     while param_list or metric_list:
         params_part, param_list = param_list[:_MAX_PARAMS], param_list[_MAX_PARAMS:]
