@@ -194,8 +194,8 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
     # The stages that use the inference room re-run (a room is one dependency, ADR 0004):
     # those that use models; shift, which parses a logged request as the server does
     # (inference/requests.py); and the mirror, whose MLflow Models load through
-    # inference/pyfunc.py (it finds every run and version already there and logs nothing
-    # new). No model is rebuilt: scoring code is not code that builds a model, so no SHA
+    # inference/pyfunc.py (it logs the re-run stages' results; every model version is
+    # already there). No model is rebuilt: scoring code is not code that builds a model, so no SHA
     # changes. Their outputs are byte-identical, so nothing downstream of them re-runs.
     assert ran == {
         "evaluate@fp32",
