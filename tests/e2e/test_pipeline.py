@@ -192,10 +192,11 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
     module.write_text(module.read_text() + "\n# a comment changes the file hash\n")
     ran = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
     # The stages that use the inference room re-run (a room is one dependency, ADR 0004):
-    # those that use models, and shift, which parses a logged request as the server does
-    # (inference/requests.py). No model is rebuilt: scoring code is not code that builds a
-    # model, so no SHA changes. Their outputs are byte-identical, so nothing downstream of
-    # them re-runs.
+    # those that use models; shift, which parses a logged request as the server does
+    # (inference/requests.py); and the mirror, whose MLflow Models load through
+    # inference/pyfunc.py (it logs the re-run stages' results; every model version is
+    # already there). No model is rebuilt: scoring code is not code that builds a model, so no SHA
+    # changes. Their outputs are byte-identical, so nothing downstream of them re-runs.
     assert ran == {
         "evaluate@fp32",
         "evaluate@int8",
@@ -204,6 +205,7 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
         "drift",
         "traffic",
         "cpqu",
+        "mirror",
     }
 
 
