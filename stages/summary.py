@@ -4,9 +4,10 @@ it. It repeats numbers of the detail files (gramops.report.summary says which); 
 shown with `dvc metrics show metrics/<file>.json`.
 """
 
+import json
 from pathlib import Path
 
-from gramops.core.fileio import read_json, write_json
+from gramops.core.fileio import read_json, write_text
 from gramops.core.stage import run
 from gramops.report.summary import headline
 
@@ -17,7 +18,9 @@ DETAIL = {"built": "registry", "gate": "gate", "drift": "drift", "costs": "cpqu"
 
 def main() -> None:
     detail = {arg: read_json(METRICS / f"{name}.json") for arg, name in DETAIL.items()}
-    write_json(METRICS / "summary.json", headline(**detail))
+    # in headline()'s order, not sorted: DVC shows the keys as the file orders them
+    text = json.dumps(headline(**detail), indent=2, ensure_ascii=False) + "\n"
+    write_text(METRICS / "summary.json", text)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """The headline metrics: each key repeats the right number of the right detail file."""
 
+import json
+
 import pytest
 
 from gramops.report.summary import SummaryError, headline, largest_drift
+from helpers.stages import run_stage
 
 PROD, CAND, OTHER = "a" * 64, "b" * 64, "c" * 64
 BUILT = {
@@ -37,11 +40,18 @@ def test_headline_repeats_the_detail_files():
         "candidate": f"int8 {CAND[:12]}",
         "gate": "block",
         "traffic": "mix 0.5",
-        "pass_rate": {"fp32": {"verb": 0.96, "tutor": 0.93}, "int8": {"verb": 0.95, "tutor": 0.94}},
         # the deciding statistic of each feature, not the larger of PSI and KL
-        "drift": {"max": 0.12, "feature": "length psi", "status": "moderate", "retrain": False},
+        "drift": {"max": 0.12, "feature": "length psi", "retrain": False, "status": "moderate"},
+        "pass_rate": {"fp32": {"verb": 0.96, "tutor": 0.93}, "int8": {"verb": 0.95, "tutor": 0.94}},
         "usd_per_1b_tokens": {"fp32": 0.0342, "int8": 0.0275},
     }
+
+
+def test_keys_come_in_reading_order():
+    """DVC shows keys in the file's order: who and what first, then quality and cost."""
+    summary = headline(BUILT, GATE, DRIFT, COSTS, SHIFT)
+    assert list(summary)[:4] == ["production", "candidate", "gate", "traffic"]
+    assert list(summary)[4:] == ["drift", "pass_rate", "usd_per_1b_tokens"]
 
 
 def test_no_candidate_and_logged_traffic_read_as_words():
@@ -69,3 +79,31 @@ def test_a_detail_file_of_another_version_is_named():
         headline(BUILT, GATE, DRIFT, {"entries": {}}, SHIFT)
     with pytest.raises(SummaryError, match="no features"):
         largest_drift({"features": {}})
+
+
+def test_the_stage_writes_the_headline_in_reading_order(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    for name, data in (
+        ("registry", BUILT),
+        ("gate", GATE),
+        ("drift", DRIFT),
+        ("cpqu", COSTS),
+        ("shift", SHIFT),
+    ):
+        (metrics / f"{name}.json").write_text(json.dumps(data), encoding="utf-8")
+    result = run_stage("summary", tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (metrics / "summary.json").read_text(encoding="utf-8")
+    assert json.loads(text) == headline(BUILT, GATE, DRIFT, COSTS, SHIFT)
+    assert text.index('"production"') < text.index('"candidate"') < text.index('"drift"')
+
+
+def test_the_stage_names_a_detail_file_it_cannot_read(tmp_path):
+    (tmp_path / "metrics").mkdir()
+    for name in ("registry", "drift", "cpqu", "shift"):
+        (tmp_path / "metrics" / f"{name}.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "metrics/gate.json").write_text(json.dumps({"production": PROD}))
+    result = run_stage("summary", tmp_path)
+    assert result.returncode == 2 and "metrics/registry.json has no families" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "metrics/summary.json").exists()

@@ -78,7 +78,9 @@ def headline(
     shift: Mapping[str, Any],
 ) -> dict[str, Any]:
     """``metrics/summary.json`` from ``metrics/registry.json`` (``built``), ``gate.json``,
-    ``drift.json``, ``cpqu.json`` (``costs``) and ``shift.json``."""
+    ``drift.json``, ``cpqu.json`` (``costs``) and ``shift.json``, in reading order: DVC
+    shows keys in the file's order, so the first screen of `dvc exp show` has who is in
+    production, the candidate, the verdict, the traffic and its drift."""
     families = _field(built, "metrics/registry.json", "families")
     shas = _field(built, "metrics/registry.json", "shas")
     largest, feature = largest_drift(drift)
@@ -87,15 +89,15 @@ def headline(
         "candidate": label(costs, gate.get("candidate")),
         "gate": _field(gate, "metrics/gate.json", "decision"),
         "traffic": traffic_label(shift),
-        "pass_rate": {
-            family: {"verb": row["verb_pass_rate"], "tutor": row["tutor_pass_rate"]}
-            for family, row in sorted(families.items())
-        },
         "drift": {
             "max": largest,
             "feature": feature,
-            "status": _field(drift, "metrics/drift.json", "status"),
             "retrain": bool(_field(drift, "metrics/drift.json", "retrain")),
+            "status": _field(drift, "metrics/drift.json", "status"),
+        },
+        "pass_rate": {
+            family: {"verb": row["verb_pass_rate"], "tutor": row["tutor_pass_rate"]}
+            for family, row in sorted(families.items())
         },
         "usd_per_1b_tokens": {
             family: _field(costs, "metrics/cpqu.json", "entries", short(sha))["usd_per_1b_tokens"]
