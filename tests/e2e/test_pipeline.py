@@ -35,7 +35,6 @@ ALL_STAGES = {
     "cost",
     "cpqu",
     "gate",
-    "summary",
     "status",
     "mirror",
 }
@@ -53,7 +52,7 @@ def test_cold_repro_runs_every_stage_and_reproduces_the_committed_lock(pipeline_
     # the monitoring, cost, gate and lineage stages write git-tracked metrics and plots,
     # already right in a clone; every other stage has an output a fresh clone lacks
     # (DVC-cached data and models, the register and mirror summaries).
-    tracked_only = {"drift", "traffic", "cost", "cpqu", "gate", "summary", "lineage", "status"}
+    tracked_only = {"drift", "traffic", "cost", "cpqu", "gate", "lineage", "status"}
     assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - tracked_only
     # Same code, data, params and seed: every stage's dependencies and outputs hash as
     # committed, so dvc.lock is byte for byte the committed one.

@@ -1,4 +1,5 @@
-"""The headline metrics (``metrics/summary.json``): the pipeline's state in ~20 keys.
+"""The headline metrics (``metrics/summary.json``, written by stage gate beside its
+verdict): the pipeline's state in ~20 keys.
 
 `dvc metrics show`, `dvc metrics diff` and `dvc exp show` show the files dvc.yaml declares
 as ``metrics``; this is the only one, so they lead with it and stay narrow. Every number
@@ -18,6 +19,7 @@ with `dvc metrics show <file>`):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -104,3 +106,9 @@ def headline(
             for family, sha in sorted(shas.items())
         },
     }
+
+
+def summary_text(summary: Mapping[str, Any]) -> str:
+    """``metrics/summary.json``'s text: keys in :func:`headline`'s order, not sorted, since
+    DVC shows them in the file's order."""
+    return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
