@@ -9,6 +9,7 @@ from pathlib import Path
 from gramops.core.fileio import read_json, read_jsonl, write_csv, write_json
 from gramops.core.stage import load_params, run
 from gramops.core.vocab import short
+from gramops.models.features import featurize
 from gramops.monitoring import drift_weekly as weekly
 from gramops.monitoring.challenger import confidence_model, load_registered
 from gramops.monitoring.shift import lemma_ranks, verb_domain
@@ -32,8 +33,9 @@ def main() -> None:
         log.info("no production model yet: confidence drift of the candidate %s", short(model))
     with tempfile.TemporaryDirectory(prefix="gramops-drift-") as tmp:
         sha, predictor = load_registered(registry, model, Path(tmp))
+        # confidence alone: predict() also inflects every form, which drift never reads
         on_train, on_dev, confidence = (
-            predictor.predict(r).confidence for r in (train, dev, traffic)
+            predictor.proba(featurize(r, predictor.features)).max(1) for r in (train, dev, traffic)
         )
     reference = weekly.reference_features(train, dev, ranks, on_train, on_dev)
     log.info("model %s; reference: %d train, %d dev records", short(sha), len(train), len(dev))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from gramops.core.fileio import read_jsonl, write_json, write_jsonl
 from gramops.core.stage import load_params, run
-from gramops.monitoring.logged_traffic import log_traffic, log_week_summaries, read_log
 from gramops.monitoring.shift import make_traffic, verb_domain, week_summaries
 
 CORPUS = Path("data/processed")
@@ -21,6 +20,10 @@ log = logging.getLogger("stages.shift")
 def main() -> None:
     (params,) = load_params("shift")
     if params.source == "log":
+        # imported here: parsing a request log (pydantic, the request schema) is what only
+        # this source needs, and a synthetic shift variant should not pay for it
+        from gramops.monitoring.logged_traffic import log_traffic, log_week_summaries, read_log
+
         lines = read_log(Path(params.log))
         traffic, refused = log_traffic(lines, params.log)
         weeks = log_week_summaries(traffic)

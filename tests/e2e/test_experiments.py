@@ -14,8 +14,8 @@ from helpers.processes import sh, stages_run
 pytestmark = pytest.mark.e2e
 
 # everything downstream of shift whose inputs a new week of traffic changes; never prepare,
-# train, quantize, finetune or register. lineage reads the gate's decision, which a shift
-# leaves as it was (no candidate: the gate holds), so DVC skips it.
+# train, quantize, finetune or register, nor cost (counted on the reference split) or
+# lineage (the registry), whose inputs a shift cannot change.
 DOWNSTREAM = {"shift", "drift", "traffic", "cpqu", "gate", "status", "mirror"}
 
 
@@ -48,6 +48,8 @@ def test_shift_variant_reruns_only_downstream_stages(workspace):
     before = json.loads((workspace / "metrics/gate.json").read_text())
     result = sh([DVC, "exp", "run", "-S", "shift.intensity=0.8"], cwd=workspace)
     assert set(stages_run(result.stdout)) == DOWNSTREAM
+    # the counted costs are as committed: cpqu combined them with the new week, no re-count
+    assert sh(["git", "diff", "HEAD", "--", "metrics/cost.json"], cwd=workspace).stdout == ""
     drift = json.loads((workspace / "metrics/drift.json").read_text())
     assert drift["status"] == "major" and drift["retrain"] is True
     # the gate re-decided on the new week against the same registry state; nothing moved

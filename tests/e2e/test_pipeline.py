@@ -32,6 +32,7 @@ ALL_STAGES = {
     "shift",
     "drift",
     "traffic",
+    "cost",
     "cpqu",
     "gate",
     "status",
@@ -51,7 +52,7 @@ def test_cold_repro_runs_every_stage_and_reproduces_the_committed_lock(pipeline_
     # the monitoring, cost, gate and lineage stages write git-tracked metrics and plots,
     # already right in a clone; every other stage has an output a fresh clone lacks
     # (DVC-cached data and models, the register and mirror summaries).
-    tracked_only = {"drift", "traffic", "cpqu", "gate", "lineage", "status"}
+    tracked_only = {"drift", "traffic", "cost", "cpqu", "gate", "lineage", "status"}
     assert set(stages_run(pipeline_repo["output"])) == ALL_STAGES - tracked_only
     # Same code, data, params and seed: every stage's dependencies and outputs hash as
     # committed, so dvc.lock is byte for byte the committed one.
@@ -165,7 +166,17 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
     rerun = set(stages_run(sh([DVC, "repro"], cwd=clone).stdout))
     # the new adapter is a new registry entry, which the cost, gate (the registry state it
     # judges), lineage and status stages see; nothing upstream of finetune re-runs
-    assert {"finetune", "evaluate@lora", "register", "cpqu", "gate", "lineage", "mirror"} <= rerun
+    expected = {
+        "finetune",
+        "evaluate@lora",
+        "register",
+        "cost",
+        "cpqu",
+        "gate",
+        "lineage",
+        "mirror",
+    }
+    assert expected <= rerun
     assert not rerun & {
         "pull_corpus",
         "prepare",
@@ -204,6 +215,7 @@ def test_changes_rerun_only_what_they_affect(pipeline_repo, tmp_path):
         "shift",
         "drift",
         "traffic",
+        "cost",
         "cpqu",
         "mirror",
     }

@@ -99,26 +99,50 @@ def registry(tmp_path):
     return SimpleNamespace(reg=reg, fp32=fp32, lora=lora, other=other)
 
 
-def test_every_entry_gets_a_row_and_only_the_costed_a_cost(registry, tmp_path):
+def test_costed_entries_are_counted_and_the_lora_pays_its_adapter(registry, tmp_path):
     costed = {registry.fp32, registry.lora}
-    rows = cost_entries.cost_rows(registry.reg, costed, RECORDS, RECORDS, PARAMS, tmp_path / "work")
-    assert [row.sha for row in rows] == [registry.fp32, registry.lora, registry.other]
-    assert [row.costed for row in rows] == [True, True, False]
-    assert rows[2].cpu_us_per_1k_tokens is None and rows[2].pass_rate == 0.9
+    results = cost_entries.entry_costs(registry.reg, costed, RECORDS, PARAMS, tmp_path / "w")
+    by_sha = {counted.sha: (counted, measured) for counted, measured in results}
+    assert set(by_sha) == costed
+    fp32, lora = by_sha[registry.fp32][0], by_sha[registry.lora][0]
+    assert (fp32.family, lora.family) == ("fp32", "lora") and fp32.tokens == 7
     # the adapter costs its base's work and its own low-rank products on top
-    assert rows[1].work.macs > rows[0].work.macs
-    assert rows[1].work.weight_bytes > rows[0].work.weight_bytes
+    assert lora.work.macs > fp32.work.macs and lora.work.weight_bytes > fp32.work.weight_bytes
+    assert all(measured > 0 for _, measured in by_sha.values())
 
 
-def test_a_counted_row_has_the_pass_rate_on_this_weeks_traffic(registry, tmp_path):
-    bundle = registry.reg.materialize(registry.fp32, tmp_path / "b")
-    predictor = load_predictor(bundle)
+def test_every_entry_gets_a_row_and_only_the_costed_a_cost(registry, tmp_path):
+    (counted, _), *_ = cost_entries.entry_costs(
+        registry.reg, {registry.fp32}, RECORDS, PARAMS, tmp_path / "w"
+    )
+    rows = cost_entries.cost_rows(registry.reg, {registry.fp32: counted}, RECORDS, tmp_path / "r")
+    assert [row.sha for row in rows] == [registry.fp32, registry.lora, registry.other]
+    assert [row.costed for row in rows] == [True, False, False]
+    assert rows[0].usd_per_1b_tokens == counted.usd_per_1b_tokens
+    assert rows[1].cpu_us_per_1k_tokens is None and rows[2].pass_rate == 0.9
+    # this week's traffic: the costed model is loaded and scored on it
+    predictor = load_predictor(registry.reg.materialize(registry.fp32, tmp_path / "b"))
     forms = predictor.predict(RECORDS).forms
     expected = sum(f in r["acceptable"] for f, r in zip(forms, RECORDS, strict=True)) / 2
-    (listed,) = [x for x in cost_entries.listed_entries(registry.reg, {registry.fp32}) if x.costed]
-    shapes = cost_entries.bundle_shapes(bundle, None)
-    row = cost_entries.counted_row(listed, predictor, shapes, RECORDS, RECORDS, PARAMS)
-    assert row.traffic_pass_rate == expected
-    assert row.pass_rate == 0.9  # the reference pass rate recorded at registration
-    assert row.label == f"fp32 {short(registry.fp32)}"
-    assert set(shapes) == {"W1", "b1", "W2", "b2"}
+    assert rows[0].traffic_pass_rate == expected
+    assert rows[0].pass_rate == 0.9  # the reference pass rate recorded at registration
+    assert rows[0].label == f"fp32 {short(registry.fp32)}"
+
+
+def test_logged_traffic_has_no_pass_rate_and_loads_no_model(registry, tmp_path, monkeypatch):
+    (counted, _), *_ = cost_entries.entry_costs(
+        registry.reg, {registry.fp32}, RECORDS, PARAMS, tmp_path / "w"
+    )
+    logged = [{k: v for k, v in r.items() if k != "acceptable"} for r in RECORDS]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded for traffic without gold answers")
+
+    monkeypatch.setattr(cost_entries, "load_registered", refuse)
+    rows = cost_entries.cost_rows(registry.reg, {registry.fp32: counted}, logged, tmp_path / "r")
+    assert rows[0].costed and rows[0].traffic_pass_rate is None and rows[0].cpqu_traffic is None
+
+
+def test_bundle_shapes_reads_config_only(registry, tmp_path):
+    bundle = registry.reg.materialize(registry.fp32, tmp_path / "b")
+    assert set(cost_entries.bundle_shapes(bundle, None)) == {"W1", "b1", "W2", "b2"}

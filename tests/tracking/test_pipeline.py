@@ -251,6 +251,28 @@ def test_stage_times_come_from_the_runners_records(workspace: Path) -> None:
     assert (results["prepare"].start_ms, results["prepare"].end_ms) == (None, None)
 
 
+def test_outputs_marked_as_metrics_are_mirrored_as_metrics() -> None:
+    """Detail metrics files are plain outputs marked `type: metrics` (only the headline is
+    declared as `metrics`); the mirror logs their numbers all the same."""
+    spec = {
+        "stages": {
+            "drift": {
+                "outs": [
+                    {"metrics/drift.json": {"cache": False, "type": "metrics"}},
+                    {"plots/drift_weekly.csv": {"cache": False}},
+                    "data/x",
+                ],
+                "plots": ["plots/drift.png"],
+            },
+            "summary": {"metrics": [{"metrics/summary.json": {"cache": False}}]},
+        }
+    }
+    assert declared_outputs(spec) == {
+        "drift": {"metrics": ["metrics/drift.json"], "plots": ["plots/drift.png"], "history": []},
+        "summary": {"metrics": ["metrics/summary.json"], "plots": [], "history": []},
+    }
+
+
 def test_helpers_directly() -> None:
     assert numeric_leaves({"a": {"b": 2, "c": False}}, "m.") == {"m.a.b": 2.0}
     assert lock_params({}) == {}

@@ -7,7 +7,12 @@ converted to CPU microseconds with per-machine calibration constants
 (``cost.calibration`` in params, fitted once per machine by
 ``benchmarks/cost_calibration.py``). Two models of the same architecture therefore cost
 the same, bit for bit, in every run: timing noise cannot flap the gate's cost rule.
-CPU time is still measured and reported beside the counted figure, never used by a rule.
+CPU time is still measured and logged beside the counted figure, never used by a rule.
+
+Two stages share this: ``cost`` counts (and measures) each costed entry once per model and
+workload (:class:`EntryCost`, ``metrics/cost.json``); nothing a traffic shift changes is
+among its inputs. ``cpqu`` only combines those costs with each entry's quality
+(:class:`CostRow`, ``metrics/cpqu.json``), so a shift variant never re-counts or re-times.
 
 What is counted is what the numpy implementation in :mod:`gramops.models.mlp` spends its time
 on (the calibration script prints counted against measured per model, so a change of
@@ -247,6 +252,75 @@ def _json_number(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class EntryCost:
+    """The counted cost of one registry entry: what the cost stage writes per entry to
+    ``metrics/cost.json`` and the cpqu stage combines with quality. It depends only on the
+    model's shapes, the reference workload and the calibration, never on live traffic."""
+
+    sha: str
+    family: str
+    tokens: int
+    work: Work
+    cpu_us_per_1k_tokens: float
+    usd_per_1b_tokens: float
+
+    @classmethod
+    def counted(
+        cls,
+        sha: str,
+        family: str,
+        work: Work,
+        load: Workload,
+        *,
+        calibration: CostCalibration,
+        usd_per_cpu_hour: float,
+    ) -> EntryCost:
+        """Price ``work`` done over ``load``; rounded as written, so a cost read back from
+        ``metrics/cost.json`` equals the one computed."""
+        counted_1k = per_1k_tokens(counted_cpu_us(work, calibration), load.tokens)
+        usd = usd_per_1b_tokens(counted_1k, usd_per_cpu_hour)
+        return cls(sha, family, load.tokens, work, _json_number(counted_1k), _json_number(usd))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EntryCost:
+        """An entry of ``metrics/cost.json``; a missing or mistyped field names the entry."""
+        try:
+            return cls(
+                sha=str(data["sha"]),
+                family=str(data["family"]),
+                tokens=int(data["tokens"]),
+                work=Work(**data["work"]),
+                cpu_us_per_1k_tokens=float(data["cpu_us_per_1k_tokens"]),
+                usd_per_1b_tokens=float(data["usd_per_1b_tokens"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CostError(
+                f"metrics/cost.json: entry {data.get('sha', '?')!r} is not a counted cost "
+                f"({exc!r}); run `dvc repro cost`"
+            ) from None
+
+
+def entry_costs_json(
+    costs: Sequence[EntryCost], calibration: CostCalibration, usd_per_cpu_hour: float
+) -> dict[str, Any]:
+    """``metrics/cost.json``: the counted cost of each costed entry, keyed by short SHA."""
+    return {
+        "usd_per_cpu_hour": usd_per_cpu_hour,
+        "calibration": calibration.model_dump(),
+        "entries": {short(c.sha): c.to_dict() for c in costs},
+    }
+
+
+def read_entry_costs(data: Mapping[str, Any]) -> dict[str, EntryCost]:
+    """The costs of ``metrics/cost.json`` by full SHA."""
+    costs = (EntryCost.from_dict(entry) for entry in (data.get("entries") or {}).values())
+    return {c.sha: c for c in costs}
+
+
+@dataclass(frozen=True)
 class CostRow:
     """Cost and quality of one registry entry; cost fields are None for an entry this run
     does not cost (neither built by it nor holding production or staging)."""
@@ -258,7 +332,6 @@ class CostRow:
     pass_rate: float
     traffic_pass_rate: float | None
     cpu_us_per_1k_tokens: float | None
-    measured_cpu_us_per_1k_tokens: float | None
     usd_per_1b_tokens: float | None
     cpqu: float | None
     cpqu_traffic: float | None
@@ -266,40 +339,29 @@ class CostRow:
     costed: bool
 
     @classmethod
-    def counted(
+    def priced(
         cls,
-        sha: str,
         semver: str | None,
         entry: Mapping[str, Any],
-        work: Work,
-        load: Workload,
+        cost: EntryCost,
         *,
-        calibration: CostCalibration,
-        usd_per_cpu_hour: float,
         pass_rate: float,
         traffic_pass_rate: float | None,
-        measured_cpu_s: float | None,
     ) -> CostRow:
-        """A row whose cost comes from ``work``; ``measured_cpu_s`` (one call on the same
-        workload) is carried beside it and enters no other field."""
-        counted_1k = per_1k_tokens(counted_cpu_us(work, calibration), load.tokens)
-        usd = usd_per_1b_tokens(counted_1k, usd_per_cpu_hour)
-        measured_1k = (
-            None if measured_cpu_s is None else per_1k_tokens(measured_cpu_s * 1e6, load.tokens)
-        )
+        """A row whose cost is ``cost`` (from the cost stage), divided by its quality."""
+        usd = cost.usd_per_1b_tokens
         return cls(
-            sha=sha,
+            sha=cost.sha,
             family=entry["family"],
             semver=semver or UNTAGGED,
             size_bytes=int(entry["size_bytes"]),
             pass_rate=pass_rate,
             traffic_pass_rate=traffic_pass_rate,
-            cpu_us_per_1k_tokens=counted_1k,
-            measured_cpu_us_per_1k_tokens=measured_1k,
+            cpu_us_per_1k_tokens=cost.cpu_us_per_1k_tokens,
             usd_per_1b_tokens=usd,
             cpqu=cpqu(usd, pass_rate),
             cpqu_traffic=None if traffic_pass_rate is None else cpqu(usd, traffic_pass_rate),
-            work=work,
+            work=cost.work,
             costed=True,
         )
 
@@ -316,7 +378,6 @@ class CostRow:
             pass_rate=pass_rate,
             traffic_pass_rate=None,
             cpu_us_per_1k_tokens=None,
-            measured_cpu_us_per_1k_tokens=None,
             usd_per_1b_tokens=None,
             cpqu=None,
             cpqu_traffic=None,
@@ -331,11 +392,8 @@ class CostRow:
         return f"{self.family} {tag}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: floats to 6 significant digits, an infinite CpQU as null. The
-        measured time is left out: it is noise of the moment (the stage logs it), and the
-        tracked costs must be the same in every run."""
+        """JSON-ready: floats to 6 significant digits, an infinite CpQU as null."""
         data = asdict(self)
-        data.pop("measured_cpu_us_per_1k_tokens")
         return {
             key: _json_number(value) if isinstance(value, float) else value
             for key, value in data.items()
@@ -396,9 +454,9 @@ def costs_markdown(
         "comparisons) converted to CPU time with this machine's calibration "
         f"(`cost.calibration`: {calibration.machine or 'machine not named'}), priced at "
         f"${usd_per_cpu_hour:g} per CPU hour. Models of the same architecture cost the same "
-        "in every run. The stage logs the CPU time it measures beside it (it differs every "
-        "run, so no file records it and no rule uses it; `benchmarks/cost_calibration.py` "
-        "tables both). CpQU is USD per 1B tokens "
+        "in every run. The cost stage logs the CPU time it measures beside it (it differs "
+        "every run, so no file records it and no rule uses it; "
+        "`benchmarks/cost_calibration.py` tables both). CpQU is USD per 1B tokens "
         "divided by the reference pass rate: a model right half as often costs twice as "
         "much per useful answer. Costed are the models this run built, the gate's candidate "
         "and those holding production or staging.",

@@ -1,4 +1,5 @@
-"""The registry entries the cpqu stage prices: which, in what order, and each one's row.
+"""The registry entries the cost and cpqu stages price: which, in what order, each one's
+counted cost (stage cost) and each one's row (stage cpqu).
 
 Every entry gets a row, in registration order (as the audit log records it, read through
 :mod:`gramops.registry.auditlog`), so the table reads like the registry's history. Costed
@@ -10,7 +11,7 @@ quality and no cost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,10 +25,12 @@ from gramops.models.features import featurize
 from gramops.monitoring.challenger import load_registered
 from gramops.monitoring.cost import (
     CostRow,
+    EntryCost,
     TensorShapes,
     count_work,
     measure_cpu_seconds,
     median,
+    per_1k_tokens,
     workload,
 )
 from gramops.registry.auditlog import registration_order
@@ -93,50 +96,66 @@ def bundle_shapes(bundle: Path, base: Path | None) -> TensorShapes:
     return shapes
 
 
-def counted_row(
-    listed: Listed,
+def counted_cost(
+    sha: str,
+    family: str,
     predictor: Predictor,
     shapes: TensorShapes,
     test: Records,
-    current: Records,
     params: CostParams,
-) -> CostRow:
-    """The row of a costed entry: its work on the reference ``test`` records counted from
-    ``shapes``, its CPU time on them measured (reported, never used), its pass rate on this
-    week's traffic (``current``; None on a request log, which has no gold)."""
+) -> tuple[EntryCost, float]:
+    """The counted cost of one entry on the reference ``test`` records (from ``shapes``),
+    and the CPU µs per 1k tokens measured over the same call (median of ``cost.repeats``;
+    reported, never written or used)."""
     tokens = sum(len(r["tokens"]) for r in test)
     load = workload(featurize(test, predictor.features), tokens)
-    work = count_work(listed.entry["family"], shapes, load)
-    seconds = median(measure_cpu_seconds(lambda: predictor.predict(test), params.repeats))
-    return CostRow.counted(
-        listed.sha,
-        listed.semver,
-        listed.entry,
-        work,
+    counted = EntryCost.counted(
+        sha,
+        family,
+        count_work(family, shapes, load),
         load,
         calibration=params.calibration,
         usd_per_cpu_hour=params.usd_per_cpu_hour,
-        pass_rate=listed.reference_pass_rate,
-        # logged traffic has no gold answers: its pass rate is unknown, not zero
-        traffic_pass_rate=pass_rate(current, predictor.predict(current).forms)
-        if all("acceptable" in r for r in current)
-        else None,
-        measured_cpu_s=seconds,
     )
+    seconds = median(measure_cpu_seconds(lambda: predictor.predict(test), params.repeats))
+    return counted, per_1k_tokens(seconds * 1e6, tokens)
+
+
+def entry_costs(
+    registry: Registry, costed: Iterable[str], test: Records, params: CostParams, workdir: Path
+) -> list[tuple[EntryCost, float]]:
+    """Each costed entry's counted cost and measured CPU µs per 1k tokens, in SHA order;
+    each is loaded (verified) into ``workdir``."""
+    results = []
+    for sha in sorted(costed):
+        bundles = Path(workdir) / short(sha)
+        _, predictor = load_registered(registry, sha, bundles)
+        entry = registry.entry(sha)
+        family = entry["family"]
+        base = bundles / short(entry.get("parent_sha")) if family == "lora" else None
+        shapes = bundle_shapes(bundles / short(sha), base)
+        results.append(counted_cost(sha, family, predictor, shapes, test, params))
+    return results
+
+
+def traffic_pass_rate(predictor: Predictor, current: Records) -> float | None:
+    """The pass rate on this week's traffic; None on logged traffic, which has no gold (its
+    pass rate is unknown, not zero)."""
+    if not current or not all("acceptable" in r for r in current):
+        return None
+    return pass_rate(current, predictor.predict(current).forms)
 
 
 def cost_rows(
-    registry: Registry,
-    costed: set[str],
-    test: Records,
-    current: Records,
-    params: CostParams,
-    workdir: Path,
+    registry: Registry, costs: Mapping[str, EntryCost], current: Records, workdir: Path
 ) -> list[CostRow]:
-    """A row per registry entry (:func:`listed_entries`); each costed one is loaded into
-    ``workdir`` and counted (:func:`counted_row`)."""
+    """A row per registry entry (:func:`listed_entries`): the entries ``costs`` prices get
+    their cost and, when ``current`` has gold answers, their pass rate on it (each loaded
+    into ``workdir`` for that); every other entry its reference quality alone."""
     rows = []
-    for listed in listed_entries(registry, costed):
+    # logged traffic has no gold: no pass rate to compute, so no model to load
+    gold = bool(current) and all("acceptable" in r for r in current)
+    for listed in listed_entries(registry, set(costs)):
         if not listed.costed:
             rows.append(
                 CostRow.not_costed(
@@ -144,10 +163,17 @@ def cost_rows(
                 )
             )
             continue
-        sha, entry = listed.sha, listed.entry
-        bundles = Path(workdir) / short(sha)
-        _, predictor = load_registered(registry, sha, bundles)
-        base = bundles / short(entry.get("parent_sha")) if entry["family"] == "lora" else None
-        shapes = bundle_shapes(bundles / short(sha), base)
-        rows.append(counted_row(listed, predictor, shapes, test, current, params))
+        on_traffic = None
+        if gold:
+            _, predictor = load_registered(registry, listed.sha, Path(workdir) / short(listed.sha))
+            on_traffic = traffic_pass_rate(predictor, current)
+        rows.append(
+            CostRow.priced(
+                listed.semver,
+                listed.entry,
+                costs[listed.sha],
+                pass_rate=listed.reference_pass_rate,
+                traffic_pass_rate=on_traffic,
+            )
+        )
     return rows

@@ -122,7 +122,8 @@ def lock_params(lock_entry: Mapping[str, Any]) -> dict[str, str]:
 
 def declared_outputs(dvc_yaml: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
     """Each concrete stage's declared ``metrics`` and ``plots`` paths, ``foreach`` expanded,
-    and as ``history`` its plots whose x axis is :data:`HISTORY_X`.
+    and as ``history`` its plots whose x axis is :data:`HISTORY_X`; outputs marked
+    ``type: metrics`` count as metrics.
 
     DVC names a ``foreach`` instance ``stage@key``, which is the name ``dvc.lock`` uses; only
     ``${key}``, ``${item}`` and ``${item.field}`` are substituted, which is all this pipeline
@@ -155,9 +156,13 @@ def declared_outputs(dvc_yaml: Mapping[str, Any]) -> dict[str, dict[str, list[st
 def _output_paths(
     stage: str, spec: Mapping[str, Any], context: Mapping[str, Any]
 ) -> dict[str, list[str]]:
+    declared = {kind: list(spec.get(kind) or []) for kind in ("metrics", "plots")}
+    # a detail metrics file is a plain output marked `type: metrics` (dvc.yaml's header says
+    # why): its numbers are the stage's metrics all the same
+    declared["metrics"] += [out for out in spec.get("outs") or [] if _marked_metrics(out)]
     paths = {
-        kind: [_substitute(stage, _out_path(out), context) for out in spec.get(kind) or []]
-        for kind in ("metrics", "plots")
+        kind: [_substitute(stage, _out_path(out), context) for out in outs]
+        for kind, outs in declared.items()
     }
     paths["history"] = [
         _substitute(stage, _out_path(out), context)
@@ -165,6 +170,11 @@ def _output_paths(
         if isinstance(out, Mapping) and (next(iter(out.values())) or {}).get("x") == HISTORY_X
     ]
     return paths
+
+
+def _marked_metrics(out: str | Mapping[str, Any]) -> bool:
+    options = {} if isinstance(out, str) else next(iter(out.values())) or {}
+    return options.get("type") == "metrics"
 
 
 def _out_path(out: str | Mapping[str, Any]) -> str:
