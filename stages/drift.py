@@ -1,5 +1,4 @@
-"""Stage drift: reference vs live traffic, per feature, per week; a retrain decision
-(reference and weeks: gramops.monitoring.drift_weekly; statistics: gramops.monitoring.drift)."""
+"""Stage drift: reference vs live traffic, per feature and week; a retrain decision."""
 
 import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging

@@ -16,7 +16,7 @@ DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 def test_a_stage_and_a_foreach_entry_declare_their_outputs():
     assert declared_outputs(DVC_YAML, "stages/gate.py", []) == (
         "gate",
-        [Output("metrics/gate.json", cached=False)],
+        [Output("metrics/gate.json", cached=False), Output("metrics/summary.json", cached=False)],
     )
     name, outputs = declared_outputs(DVC_YAML, "stages/evaluate.py", ["lora"])
     assert name == "evaluate@lora"
@@ -34,6 +34,7 @@ def _workspace(tmp_path):
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "gate.json").write_text("{}\n")
+    (tmp_path / "metrics" / "summary.json").write_text("{}\n")
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "x")
