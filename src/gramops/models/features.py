@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from gramops.core.params import FeatureParams
+from gramops.models.cues import cue_features
 
 BOS = "<s>"
 EOS = "</s>"
@@ -155,8 +156,10 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     lengths: list[int] = []
     lemmas: list[str] = []
     verb_positions: list[int] = []
+    records_seen: list[tuple[list[str], int]] = []
     for record in records:
         tokens, index, lemma = _validate(record)
+        records_seen.append((tokens, index))
         starts.append(len(flat))
         lengths.append(len(tokens) + 2 * window)
         verb_positions.append(index)
@@ -248,6 +251,9 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
         emit(all_rows, _template(f"lemma-s{k}"), lemma_table[k])
     emit(all_rows, _template("lemma-multiword"), lemma_table[4])
 
+    if spec.cues:
+        _emit_cues(emit, records_seen)
+
     row = np.concatenate(rows)
     column = (
         _mix(np.concatenate(templates), np.concatenate(values)) & np.uint64(n_columns - 1)
@@ -263,3 +269,19 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     matrix.has_sorted_indices = True
     matrix.has_canonical_format = True
     return matrix
+
+
+def _emit_cues(emit: Callable[..., None], sentences: list[tuple[list[str], int]]) -> None:
+    """The named cues of :mod:`gramops.models.cues`, one hashed family for all of them."""
+    cue_rows: list[int] = []
+    cue_values: list[int] = []
+    for k, (tokens, index) in enumerate(sentences):
+        for cue in cue_features(tokens, index):
+            cue_rows.append(k)
+            cue_values.append(_cue_hash(cue))
+    emit(np.asarray(cue_rows, dtype=np.int64), _template("cue"), np.asarray(cue_values, np.uint64))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cue_hash(cue: str) -> int:
+    return _crc(cue)

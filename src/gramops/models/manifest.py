@@ -47,7 +47,10 @@ def fp32_metadata(
             "activation": "relu",
             "tags": list(TAGS),
         },
-        "features": params.features.model_dump(),
+        # a model without the cues says nothing of them, as every model before them did
+        "features": params.features.model_dump(
+            exclude={"cues"} if not params.features.cues else None
+        ),
     }
     manifest = {
         "family": "fp32",
