@@ -123,6 +123,6 @@ def predict(args: argparse.Namespace) -> int:
     requests = read_requests(text)  # bad input fails before any model is loaded
     with tempfile.TemporaryDirectory(prefix="gramops-predict-") as tmp:
         _sha, predictor = load_registered(registry_of(args), args.ref, Path(tmp))
-        for response in answer(requests, predictor):
+        for response in answer(requests, predictor, explain=True):
             out(response.model_dump_json())
     return EXIT_OK

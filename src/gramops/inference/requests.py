@@ -31,7 +31,7 @@ class RequestError(GramopsError):
 
 
 class Answering(Protocol):
-    def predict(self, records: Sequence[dict[str, Any]]) -> Prediction: ...
+    def predict(self, records: Sequence[dict[str, Any]], explain: bool = ...) -> Prediction: ...
 
 
 class PredictRequest(BaseModel):
@@ -68,13 +68,20 @@ class PredictRequest(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    """The answer: the corrected ``form`` (Penn ``tag``) and the sentence with it filled in."""
+    """The answer: the corrected ``form`` (Penn ``tag``) and the sentence with it filled in.
+
+    ``confidence`` is calibrated (the share of answers this sure that were exactly right on
+    dev); ``unsure`` flags one below the model's threshold; ``because`` names the context
+    words that pushed the answer most, when the answer was asked to explain itself.
+    """
 
     id: str | None
     form: str
     tag: str
     confidence: float
     sentence: str
+    unsure: bool = False
+    because: list[str] | None = None
 
 
 def parse_request(request: PredictRequest) -> dict[str, Any]:
@@ -96,11 +103,17 @@ def _fill(sentence: str, form: str) -> str:
     return f"{before}{form}{after}"
 
 
-def predict(requests: Sequence[PredictRequest], predictor: Answering) -> list[PredictResponse]:
-    """Answer ``requests`` in order with one batched call to ``predictor.predict``."""
+def predict(
+    requests: Sequence[PredictRequest], predictor: Answering, explain: bool = False
+) -> list[PredictResponse]:
+    """Answer ``requests`` in order with one batched call to ``predictor.predict``;
+    ``explain`` adds each answer's ``because`` (one more model call per context word)."""
     if not requests:
         return []
-    prediction = predictor.predict([parse_request(r) for r in requests])
+    records = [parse_request(r) for r in requests]
+    prediction = predictor.predict(records, explain=True) if explain else predictor.predict(records)
+    unsure = prediction.unsure if prediction.unsure is not None else [False] * len(requests)
+    because = prediction.because or [None] * len(requests)
     return [
         PredictResponse(
             id=request.id,
@@ -108,9 +121,17 @@ def predict(requests: Sequence[PredictRequest], predictor: Answering) -> list[Pr
             tag=tag,
             confidence=float(confidence),
             sentence=_fill(request.sentence, form),
+            unsure=bool(flag),
+            because=reasons,
         )
-        for request, form, tag, confidence in zip(
-            requests, prediction.forms, prediction.tags, prediction.confidence, strict=True
+        for request, form, tag, confidence, flag, reasons in zip(
+            requests,
+            prediction.forms,
+            prediction.tags,
+            prediction.confidence,
+            unsure,
+            because,
+            strict=True,
         )
     ]
 
