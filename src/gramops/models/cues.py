@@ -205,8 +205,9 @@ def time_cues(tokens: Sequence[str], index: int) -> set[str]:
             continue
         kind = TIME_WORDS.get(word)
         if kind is None and word in TIME_ANCHORS:
-            after = low[k + 1] if k + 1 < len(low) else ""
-            kind = TIME_ANCHORS[word] if after in TIME_NOUNS else None
+            # the time noun right after, or after one word ("every single morning")
+            after = set(low[k + 1 : k + 3])
+            kind = TIME_ANCHORS[word] if after & TIME_NOUNS else None
         if kind is None and word in TIME_NOUNS:
             before = low[k - 1] if k > 0 else ""
             if k + 1 < len(low) and low[k + 1] == "ago":
