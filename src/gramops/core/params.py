@@ -81,6 +81,11 @@ class FeatureParams(_Section):
         description="also the grammatical cues (models/cues.py): time adverbials, subject "
         "number and person, the governing auxiliary",
     )
+    lexicon: bool = Field(
+        default=False,
+        description="also WordNet's verb lexicon (corpus/verbs.py): the lemma's valency and "
+        "semantic class, the tense of the sentence's other verbs",
+    )
 
 
 class TrainParams(_Section):
@@ -120,6 +125,9 @@ class FinetuneParams(_Section):
     batch_size: int = Field(ge=1, le=65536)
     learning_rate: float = Field(gt=0, le=10)
     patience: int = Field(ge=1, le=1000)
+    dropout: float = Field(
+        default=0.0, ge=0, lt=1, description="share of a training example's features dropped"
+    )
 
 
 class EvaluateParams(_Section):

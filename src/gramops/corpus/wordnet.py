@@ -46,6 +46,11 @@ class Synset:
     ss_type: str
     lemmas: tuple[str, ...]
     gloss: str
+    # verb synsets only: (frame number, word number; 0 = every word of the synset) pairs,
+    # the generic sentence frames of wndb(5WN) ("Somebody ----s something" is frame 8)
+    frames: tuple[tuple[int, int], ...] = ()
+    # the lexicographer file (``lexnames``: 42 is verb.stative)
+    lex_filenum: int = 0
 
     @property
     def key(self) -> str:
@@ -90,9 +95,11 @@ def parse_data_line(line: str, path: Path, lineno: int) -> Synset:
     fields = head.split()
     if len(fields) < 6:
         raise _malformed(path, lineno, f"expected at least 6 fields, got {len(fields)}")
-    offset, _lex_filenum, ss_type, w_hex = fields[:4]
+    offset, lex_filenum, ss_type, w_hex = fields[:4]
     if not _OFFSET.fullmatch(offset):
         raise _malformed(path, lineno, f"offset {offset!r} is not 8 digits")
+    if not lex_filenum.isdigit():
+        raise _malformed(path, lineno, f"lexicographer file {lex_filenum!r} is not a number")
     if ss_type not in SS_TYPES:
         raise _malformed(path, lineno, f"unknown synset type {ss_type!r}")
     try:
@@ -109,7 +116,27 @@ def parse_data_line(line: str, path: Path, lineno: int) -> Synset:
     end = pos + 1 + 4 * int(p_cnt)
     if len(fields) < end:
         raise _malformed(path, lineno, f"{p_cnt} pointers announced, fewer present")
-    return Synset(offset=offset, ss_type=ss_type, lemmas=lemmas, gloss=gloss.strip())
+    frames = _frames(fields, end, path, lineno) if ss_type == "v" else ()
+    return Synset(offset, ss_type, lemmas, gloss.strip(), frames, int(lex_filenum))
+
+
+def _frames(fields: list[str], at: int, path: Path, lineno: int) -> tuple[tuple[int, int], ...]:
+    """A verb line's ``f_cnt + f_num w_num ...`` list after its pointers."""
+    if len(fields) <= at:
+        return ()
+    count = fields[at]
+    if not count.isdigit() or len(fields) < at + 1 + 3 * int(count):
+        raise _malformed(path, lineno, f"frame count {count!r} does not match the fields")
+    frames = []
+    for k in range(at + 1, at + 1 + 3 * int(count), 3):
+        plus, number, word = fields[k : k + 3]
+        if plus != "+" or not number.isdigit():
+            raise _malformed(path, lineno, f"frame {plus} {number} {word} is not '+ f_num w_num'")
+        try:
+            frames.append((int(number), int(word, 16)))
+        except ValueError:
+            raise _malformed(path, lineno, f"frame word number {word!r} is not hex") from None
+    return tuple(frames)
 
 
 def _line_list(linenos: list[int]) -> str:
@@ -250,3 +277,19 @@ def read_exceptions(path: Path, malformed: MalformedPolicy = "fail") -> dict[str
             forms.setdefault(lemma.lower(), []).append(fields[0].lower())
     handle_malformed(path, problems, malformed, "exception")
     return {lemma: tuple(dict.fromkeys(values)) for lemma, values in forms.items()}
+
+
+def read_first_senses(path: Path) -> dict[str, str]:
+    """Each lemma of an ``index.POS`` file (lowercase) and the offset of its first sense,
+    the most frequent in WordNet's tagged texts; a malformed line fails, naming it."""
+    first: dict[str, str] = {}
+    problems: list[tuple[int, str]] = []
+    for lineno, line in _content_lines(path, problems):
+        fields = line.split()
+        problem = index_line_problem(fields)
+        if problem is not None:
+            problems.append((lineno, problem))
+            continue
+        first[fields[0].lower()] = fields[-int(fields[2])]
+    handle_malformed(path, problems, "fail", "WordNet index")
+    return first

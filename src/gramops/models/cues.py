@@ -9,6 +9,12 @@ Each cue is a short string such as ``time=past`` that :mod:`gramops.models.featu
 hashes like any other feature, so a class learnt from frequent members (``ago``, years)
 carries over to rare ones.
 
+:func:`lexicon_features` adds what WordNet's verb lexicon (:mod:`gramops.corpus.verbs`)
+says: the lemma's valency beside its auxiliary and the word after the slot (``were ___``
+of an intransitive verb is progressive, never passive), its semantic class (stative verbs
+are described in the present), and the tense of the sentence's other verbs (``walked``,
+``sits``: a past or present form of a lexicon verb, not after an auxiliary).
+
 The rules are deliberately shallow (a few word lists and a leftward scan), so they run per
 sentence in microseconds and read the same in training and serving.
 """
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
+from gramops.corpus.verbs import semantic_class, tense_spellings, valency
 
 # Time adverbials, by the tense they point to. A word listed under "anchor" marks time
 # only before a time noun ("last week", "next year", "every day"), not alone ("the last
@@ -237,6 +245,68 @@ def governing_aux(tokens: Sequence[str], index: int) -> tuple[str, bool]:
     return "none", False
 
 
+# What the word after the slot is, by the classes that tell an object (progressive or
+# active) from a passive's by-phrase or nothing.
+_NEXT_DETERMINERS = frozenset(
+    (
+        *("the", "a", "an", "this", "that", "these", "those", "his", "her", "my", "your"),
+        *("our", "their", "its", "some", "any", "no", "every", "each"),
+    )
+)
+_NEXT_PREPOSITIONS = frozenset(
+    (
+        *("in", "on", "at", "to", "for", "with", "from", "into", "of", "over", "under"),
+        *("about", "through", "across", "as", "onto", "upon", "against", "between"),
+        *("during", "without", "after", "before"),
+    )
+)
+_NEXT_OBJECTS = frozenset(
+    ("me", "him", "us", "them", "it", "you", "himself", "herself", "themselves", "itself")
+)
+_NEXT_PARTICLES = frozenset(("out", "up", "down", "off", "away", "back", "around"))
+
+
+def next_word(low: Sequence[str], index: int) -> str:
+    """The class of the word right after the slot: ``end``, ``punct``, ``by``, ``det``,
+    ``obj``, ``prep``, ``part``, ``adv``, ``num`` or ``word``."""
+    if index + 1 >= len(low):
+        return "end"
+    word = low[index + 1]
+    for name, words in (
+        ("by", ("by",)),
+        ("det", _NEXT_DETERMINERS),
+        ("obj", _NEXT_OBJECTS),
+        ("prep", _NEXT_PREPOSITIONS),
+        ("part", _NEXT_PARTICLES),
+    ):
+        if word in words:
+            return name
+    if _is_punct(word):
+        return "punct"
+    if word.endswith("ly"):
+        return "adv"
+    return "num" if word[:1].isdigit() else "word"
+
+
+def verb_tenses(low: Sequence[str], index: int) -> set[str]:
+    """The tense (``past``, ``pres``) of the sentence's other finite verbs, each with the
+    side of the slot it stands on: a lexicon verb's past-only or third-person-only
+    spelling not after an auxiliary (``had walked`` is a participle) or determiner (``the
+    walks`` is a noun)."""
+    past, present = tense_spellings()
+    found: set[str] = set()
+    for k, word in enumerate(low):
+        before = low[k - 1] if k > 0 else ""
+        if k == index or before in AUX_CLASS:
+            continue
+        side = "<" if k < index else ">"
+        if word in past and not word.endswith("s"):
+            found.add(f"past{side}")
+        elif word in present and k > 0 and before not in _NEXT_DETERMINERS:
+            found.add(f"pres{side}")
+    return found
+
+
 def cue_features(tokens: Sequence[str], index: int) -> list[str]:
     """Every cue of the slot at ``index`` as ``family=value`` strings (the slot's own token
     is never read)."""
@@ -260,3 +330,18 @@ def cue_features(tokens: Sequence[str], index: int) -> list[str]:
     features.append(f"first={'Xx' if tokens and tokens[0][:1].isupper() else 'x'}")
     features.append(f"slot-last={index == len(tokens) - 1}")
     return features
+
+
+def lexicon_features(tokens: Sequence[str], index: int, lemma: str) -> list[str]:
+    """The cues that need the verb lexicon, for the slot at ``index`` holding ``lemma``."""
+    low = [t.lower() for t in tokens]
+    aux, adjacent = governing_aux(tokens, index)
+    kind = valency(lemma)
+    subj, _person = subject(tokens, index)
+    return [
+        f"aux={aux}:{'adjacent' if adjacent else 'near'}:valency={kind}",
+        f"aux={aux}:subj={subj}:valency={kind}",
+        f"valency={kind}:next={next_word(low, index)}",
+        f"class={semantic_class(lemma)}",
+        *(f"verbs={t}" for t in sorted(verb_tenses(low, index)) or ["none"]),
+    ]

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gramops.core.params import FeatureParams
-from gramops.models.cues import cue_features
+from gramops.models.cues import cue_features, lexicon_features
 
 BOS = "<s>"
 EOS = "</s>"
@@ -156,10 +156,10 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     lengths: list[int] = []
     lemmas: list[str] = []
     verb_positions: list[int] = []
-    records_seen: list[tuple[list[str], int]] = []
+    records_seen: list[tuple[list[str], int, str]] = []
     for record in records:
         tokens, index, lemma = _validate(record)
-        records_seen.append((tokens, index))
+        records_seen.append((tokens, index, lemma.lower()))
         starts.append(len(flat))
         lengths.append(len(tokens) + 2 * window)
         verb_positions.append(index)
@@ -252,7 +252,9 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     emit(all_rows, _template("lemma-multiword"), lemma_table[4])
 
     if spec.cues:
-        _emit_cues(emit, records_seen)
+        _emit_named(emit, "cue", [cue_features(t, i) for t, i, _ in records_seen])
+    if spec.lexicon:
+        _emit_named(emit, "lexicon", [lexicon_features(*seen) for seen in records_seen])
 
     row = np.concatenate(rows)
     column = (
@@ -271,15 +273,11 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     return matrix
 
 
-def _emit_cues(emit: Callable[..., None], sentences: list[tuple[list[str], int]]) -> None:
-    """The named cues of :mod:`gramops.models.cues`, one hashed family for all of them."""
-    cue_rows: list[int] = []
-    cue_values: list[int] = []
-    for k, (tokens, index) in enumerate(sentences):
-        for cue in cue_features(tokens, index):
-            cue_rows.append(k)
-            cue_values.append(_cue_hash(cue))
-    emit(np.asarray(cue_rows, dtype=np.int64), _template("cue"), np.asarray(cue_values, np.uint64))
+def _emit_named(emit: Callable[..., None], family: str, named: list[list[str]]) -> None:
+    """Named features (``time=past``), one hashed family, one list per record."""
+    rows = np.repeat(np.arange(len(named), dtype=np.int64), [len(n) for n in named])
+    values = np.fromiter((_cue_hash(c) for n in named for c in n), np.uint64, len(rows))
+    emit(rows, _template(family), values)
 
 
 @functools.lru_cache(maxsize=4096)

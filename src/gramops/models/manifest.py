@@ -47,9 +47,10 @@ def fp32_metadata(
             "activation": "relu",
             "tags": list(TAGS),
         },
-        # a model without the cues says nothing of them, as every model before them did
+        # a model without the cues (or the lexicon) says nothing of them, as every model
+        # before them did, so its features read the same
         "features": params.features.model_dump(
-            exclude={"cues"} if not params.features.cues else None
+            exclude={k for k in ("cues", "lexicon") if not getattr(params.features, k)}
         ),
     }
     manifest = {
