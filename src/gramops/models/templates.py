@@ -132,6 +132,17 @@ INFINITIVE_HEADS = (
 )
 AGENTS = ("our neighbour", "the farmers", "my cousin", "Jacob", "the nurses", "Olivia")
 PERFECT_ADVERBS = ("", "already ", "just ", "never ", "recently ")
+# what interrupted a past progressive ("She was reading when the bell rang")
+INTERRUPTIONS = (
+    "the bell rang",
+    "we arrived",
+    "the lights went out",
+    "it started to rain",
+    "the teacher came in",
+    "I saw them",
+)
+# where or when a passive without its agent happened ("The fence was painted last week")
+PASSIVE_SETTINGS = ("last week", "in the morning", "every Monday", "at the weekend", "twice")
 
 
 PRONOUNS = frozenset(("He", "She", "We", "They", "You"))
@@ -154,7 +165,7 @@ def _sentence(rng: np.random.Generator) -> tuple[str, str, str]:
 
     lemma, rest = pick(VERB_PHRASES)
     subject, person = pick(SUBJECTS)
-    kind = int(rng.integers(9))
+    kind = int(rng.integers(11))
     if kind == 0:  # a past-time adverbial after the verb phrase
         return f"{subject} ___ {rest} {pick(PAST_CUES)}.", lemma, "VBD"
     if kind == 1:  # ... or before the subject
@@ -171,15 +182,20 @@ def _sentence(rng: np.random.Generator) -> tuple[str, str, str]:
     if kind == 5:  # progressive
         aux = {"1sg": "am", "3sg": "is"}.get(person, "are")
         return f"{subject} {aux} ___ {rest} now.", lemma, "VBG"
+    if kind == 9:  # past progressive, interrupted: no time word, only the auxiliary
+        aux = "was" if person in ("1sg", "3sg") else "were"
+        return f"{subject} {aux} ___ {rest} when {pick(INTERRUPTIONS)}.", lemma, "VBG"
     if kind == 6:  # modal
         return f"{subject} {pick(MODALS)} ___ {rest}.", lemma, "VB"
     if kind == 7:  # infinitive
         head = _agree(person, *pick(INFINITIVE_HEADS))
         return f"{subject} {head} ___ {rest}.", lemma, "VB"
-    # passive, on a verb whose object can be its subject; the agent a noun phrase
+    # passive, on a verb whose object can be its subject; the agent a noun phrase, or
+    # (kind 10) no agent but a time or place
     lemma = pick(sorted(TRANSITIVE_OBJECTS))
     aux = pick(("was", "is", "has been", "will be"))
-    return f"{TRANSITIVE_OBJECTS[lemma]} {aux} ___ by {pick(AGENTS)}.", lemma, "VBN"
+    after = f"by {pick(AGENTS)}" if kind == 8 else pick(PASSIVE_SETTINGS)
+    return f"{TRANSITIVE_OBJECTS[lemma]} {aux} ___ {after}.", lemma, "VBN"
 
 
 def template_records(count: int, seed: int) -> list[dict[str, Any]]:
