@@ -34,22 +34,26 @@ TENSE = [
     ("The bus usually ___ late on Mondays.", "arrive", {"arrives"}),
     ("I always ___ my teeth before bed.", "brush", {"brush"}),
 ]
+# Agreement: the verb agrees with its subject in whichever tense the sentence allows. Where
+# nothing in the sentence fixes the tense, the agreeing past is as right as the present
+# ("My sister worked in a hospital"; the corpus's pass rate accepts both too): a wrong
+# answer here is a disagreeing form (work, were after I, is after these shoes), not a tense.
 AGREEMENT = [
     ("The children ___ outside every afternoon.", "play", {"play"}),
-    ("My sister ___ in a hospital.", "work", {"works"}),
-    ("Our dogs ___ at every stranger.", "bark", {"bark"}),
+    ("My sister ___ in a hospital.", "work", {"works", "worked"}),
+    ("Our dogs ___ at every stranger.", "bark", {"bark", "barked"}),
     ("The teacher ___ the homework every Friday.", "check", {"checks"}),
-    ("Anna and Paul ___ in the same street.", "live", {"live"}),
-    ("This machine ___ too much noise.", "make", {"makes"}),
-    ("These shoes ___ too small for me.", "be", {"are"}),
-    ("The book on the shelf ___ to my uncle.", "belong", {"belongs"}),
-    ("It ___ a lot in November.", "rain", {"rains"}),
+    ("Anna and Paul ___ in the same street.", "live", {"live", "lived"}),
+    ("This machine ___ too much noise.", "make", {"makes", "made"}),
+    ("These shoes ___ too small for me.", "be", {"are", "were"}),
+    ("The book on the shelf ___ to my uncle.", "belong", {"belongs", "belonged"}),
+    ("It ___ a lot in November.", "rain", {"rains", "rained"}),
     ("They ___ hungry after the long walk yesterday.", "be", {"were"}),
-    ("I ___ very tired today.", "be", {"am"}),
+    ("I ___ very tired today.", "be", {"am", "was"}),
     ("She ___ at home when I called yesterday.", "be", {"was"}),
     ("My friends ___ late for the concert last night.", "be", {"were"}),
-    ("He ___ a doctor.", "be", {"is"}),
-    ("Everybody ___ the answer.", "know", {"knows"}),
+    ("He ___ a doctor.", "be", {"is", "was"}),
+    ("Everybody ___ the answer.", "know", {"knows", "knew"}),
 ]
 PERFECT = [
     ("She has already ___ her homework.", "finish", {"finished"}),
