@@ -5,7 +5,15 @@ import pytest
 
 from gramops.core.params import FeatureParams
 from gramops.corpus.tagging import tokenize
-from gramops.models.cues import cue_features, governing_aux, subject, time_cues
+from gramops.models.cues import (
+    cue_features,
+    governing_aux,
+    lexicon_features,
+    next_word,
+    subject,
+    time_cues,
+    verb_tenses,
+)
 from gramops.models.features import featurize
 
 
@@ -82,3 +90,58 @@ def test_cues_are_features_only_when_asked():
     cued = featurize([record], FeatureParams(hash_bits=16, window=3, cues=True))
     assert set(plain.indices) < set(cued.indices)
     assert FeatureParams(hash_bits=16, window=3).cues is False  # older configs lack the key
+
+
+def test_valency_beside_the_auxiliary_tells_progressive_from_passive():
+    laugh = lexicon_features(*slot("The children were ___ loudly."), "laugh")
+    deny = lexicon_features(*slot("The prisoners were ___ the right."), "deny")
+    assert "aux=be:adjacent:valency=intr" in laugh
+    assert "aux=be:adjacent:valency=trans" in deny
+    assert "aux=be:subj=noun-the:valency=intr" in laugh
+    assert "valency=trans:next=det" in deny
+    assert "class=verb.stative" in lexicon_features(*slot("The box ___ apples."), "contain")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("It was ___ by the police.", "by"),
+        ("She ___ the letter.", "det"),
+        ("They ___ him.", "obj"),
+        ("He ___ into the room.", "prep"),
+        ("She ___ up.", "part"),
+        ("He ___ quickly.", "adv"),
+        ("She ___.", "punct"),
+        ("She ___", "end"),
+        ("He ___ apples.", "word"),
+    ],
+)
+def test_the_word_after_the_slot_by_class(sentence, expected):
+    tokens, index = slot(sentence)
+    assert next_word([t.lower() for t in tokens], index) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("He walked in and ___ down.", {"past<"}),
+        ("She ___ home and cooked dinner.", {"past>"}),
+        ("She sits there and ___ all day.", {"pres<"}),
+        ("They have walked and ___ .", set()),  # a participle after its auxiliary
+        ("The walks ___ long.", set()),  # a noun after its determiner
+    ],
+)
+def test_the_tense_of_the_other_verbs(sentence, expected):
+    tokens, index = slot(sentence)
+    assert verb_tenses([t.lower() for t in tokens], index) == expected
+
+
+def test_the_lexicon_features_are_hashed_only_when_asked():
+    records = [
+        {"tokens": ["The", "children", "were", "laughing"], "verb_index": 3, "lemma": "laugh"}
+    ]
+    cues = FeatureParams(hash_bits=16, window=3, cues=True)
+    both = FeatureParams(hash_bits=16, window=3, cues=True, lexicon=True)
+    plain, rich = featurize(records, cues), featurize(records, both)
+    assert rich.nnz == plain.nnz + len(lexicon_features(records[0]["tokens"], 3, "laugh"))
+    assert set(plain.indices) < set(rich.indices)

@@ -111,3 +111,18 @@ def test_columns_are_those_the_models_were_trained_on(bits: int, window: int, cu
         ).hexdigest()
         assert digest == GOLDEN[(bits, window, cues)]
         assert m.has_canonical_format and m.indices.dtype == np.int32
+
+
+# The verb lexicon's features (train.features.lexicon, issue 15), pinned when added at the
+# pipeline's setting; the digests above show a model without them keeps its columns.
+GOLDEN_LEXICON = "32ef0f50104dfb9b9808626fd9ec09489c0edaab3c5d4c639e9788f8416eccb6"
+
+
+def test_lexicon_columns_are_those_the_models_were_trained_on() -> None:
+    m = featurize(RECORDS, FeatureParams(hash_bits=16, window=3, cues=True, lexicon=True))
+    digest = hashlib.sha256(
+        m.indptr.astype("<i8").tobytes()
+        + m.indices.astype("<i8").tobytes()
+        + m.data.astype("<f4").tobytes()
+    ).hexdigest()
+    assert digest == GOLDEN_LEXICON

@@ -52,3 +52,19 @@ def test_no_template_is_a_behaviour_suite_sentence():
     made = {text(r).lower().replace(" .", ".") for r in template_records(20000, 20261123)}
     suite = {" ".join(s.lower().split()) for s in ALL_SENTENCES}
     assert not made & suite
+
+
+def test_be_plus_slot_is_taught_without_now_and_by():
+    records = template_records(2000, 3)
+    interrupted = [r for r in records if "when" in r["tokens"]]
+    agentless = [
+        r
+        for r in records
+        if r["tag"] == "VBN"
+        and "by" not in r["tokens"]
+        and r["tokens"][r["verb_index"] - 1] in ("was", "is", "been", "be")
+    ]
+    assert interrupted and all(r["tag"] == "VBG" for r in interrupted)
+    assert all(r["tokens"][r["verb_index"] - 1] in ("was", "were") for r in interrupted)
+    assert "now" not in {t for r in interrupted for t in r["tokens"]}
+    assert agentless
