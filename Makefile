@@ -56,7 +56,8 @@ lint: install
 # PASS/FAIL against its target; all run even when one misses a target, and `make bench`
 # then exits non-zero. The model and mirror benchmarks read this workspace's pipeline
 # outputs, hence `dvc repro` first (a no-op when they are up to date); the drift benchmark
-# runs in its own Evidently environment, set up on first use.
+# runs in its own Evidently environment and the baseline in its own scikit-learn one, each
+# set up on first use.
 bench: install
 	$(BIN)/dvc repro
 	@failed=""; \
@@ -66,6 +67,9 @@ bench: install
 	bash benchmarks/setup_evidently.sh && \
 		PYTHONPATH=src benchmarks/.venv-evidently/bin/python benchmarks/drift.py \
 		|| failed="$$failed drift"; \
+	bash benchmarks/setup_sklearn.sh && \
+		PYTHONPATH=src benchmarks/.venv-sklearn/bin/python benchmarks/baseline.py \
+		|| failed="$$failed baseline"; \
 	test -z "$$failed" || { echo "benchmarks that missed a target or failed:$$failed"; exit 1; }
 
 clean-venv:

@@ -2,7 +2,11 @@
 
   python scripts/verb_lexicon.py [WORDNET_DIR]     # default: data/raw/wordnet
 
-Run it when the pinned corpus changes; tests/data/test_verb_lexicon.py fails until then.
+The one file holds WordNet's verbs and irregular forms (requests are checked against them)
+and each verb's valency and semantic class (the model features read them), so serving and
+training need no WordNet database. Run it when the pinned corpus changes;
+tests/data/test_verb_lexicon.py fails until then. The features read the file: a changed
+file retrains the models (train and finetune declare src/gramops/corpus).
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ def main(argv: list[str]) -> int:
     lexicon = read_verb_lexicon(wordnet)
     LEXICON_FILE.write_text(lexicon_text(lexicon), encoding="utf-8")
     sys.stdout.write(
-        f"{LEXICON_FILE}: {len(lexicon.verbs)} verbs, {len(lexicon.irregular)} irregular forms "
-        f"from {wordnet}\n"
+        f"{LEXICON_FILE}: {len(lexicon.verbs)} verbs ({len(lexicon.valencies)} with a valency, "
+        f"{len(lexicon.classes)} with a semantic class), {len(lexicon.irregular)} irregular "
+        f"forms from {wordnet}\n"
     )
     return 0
 

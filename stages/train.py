@@ -11,6 +11,7 @@ from gramops.models.features import featurize
 from gramops.models.manifest import fp32_metadata
 from gramops.models.mlp import encode_tags, noisy_labels, train_mlp
 from gramops.models.provenance import code_record, corpus_record
+from gramops.models.templates import template_records
 from gramops.models.training import HISTORY_FIELDS, history_rows
 
 CORPUS = Path("data/processed")
@@ -24,8 +25,10 @@ def _split(name: str) -> list[dict]:
 
 def main() -> None:
     base, params = load_params("base", "train")
-    train, dev = _split("train"), _split("dev")
-    log.info("training on %d verb-domain records, early stopping on %d", len(train), len(dev))
+    real, dev = _split("train"), _split("dev")
+    train = real + template_records(params.templates, base.seed)
+    sizes = (len(real), params.templates, len(dev))
+    log.info("training on %d verb-domain records + %d templates, stopping on %d dev", *sizes)
     result = train_mlp(
         featurize(train, params.features),
         noisy_labels(encode_tags(r["tag"] for r in train), params.label_noise, base.seed),
@@ -34,7 +37,8 @@ def main() -> None:
         params,
         base.seed,
     )
-    corpus = corpus_record(CORPUS, "verb", {"train": len(train), "dev": len(dev)})
+    counts = {"train": len(real), "templates": params.templates, "dev": len(dev)}
+    corpus = corpus_record(CORPUS, "verb", counts)
     config, manifest = fp32_metadata(params, base.seed, result, corpus, code_record("train"))
     save_bundle(OUT, "model.safetensors", result.weights, config, manifest)
     write_json(Path("metrics/train.json"), result.metrics())

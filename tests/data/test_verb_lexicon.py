@@ -1,5 +1,6 @@
-"""The verb lexicon shipped with the package is exactly what the pinned WordNet 3.0 gives:
-`scripts/verb_lexicon.py` rewrites it when the corpus changes."""
+"""The verb lexicon shipped with the package (verbs, irregular forms, valency, semantic class:
+what requests are checked against and what the model features read) is exactly what the
+pinned WordNet 3.0 gives: `scripts/verb_lexicon.py` rewrites it when the corpus changes."""
 
 from __future__ import annotations
 

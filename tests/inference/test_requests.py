@@ -187,6 +187,8 @@ def test_response_serialises_to_one_json_line():
         "tag": "VBZ",
         "confidence": 0.5,
         "sentence": "She walks home.",
+        "unsure": False,
+        "because": None,
         "warnings": [],
     }
 

@@ -2,15 +2,29 @@
 pipeline builds, and production as the registry serves it (loaded by alias, its bytes
 verified; `gramops promote` put it there).
 
-Three kinds of check on hand-written sentences the corpus never saw: invariance (a change
-that should not matter does not change the answer), directional (a change that should
-matter moves the answer the right way) and minimum functionality (textbook cases a
-grammar tutor must get right). Thresholds leave room for a single slip, not for a trend.
+Three kinds of check on the hand-written sentences of ``cases.py`` (106 cases; neither the
+corpus nor the training templates hold them): invariance (a change that should not matter
+does not change the answer), directional (a change that should matter moves the answer
+the right way: a past-time cue, a plural subject) and minimum functionality (textbook
+cases a grammar tutor must get right, by kind: tense cues, agreement, perfect,
+progressive, passive, modals and infinitives). Thresholds leave room for a single slip per
+kind, not for a trend.
 """
 
 from pathlib import Path
 
 import pytest
+from tests.model.cases import (
+    AGREEMENT,
+    AGREEMENT_PAIRS,
+    DIRECTIONAL,
+    INVARIANCE,
+    MODAL_INFINITIVE,
+    PASSIVE,
+    PERFECT,
+    PROGRESSIVE,
+    TENSE,
+)
 
 from gramops.inference.predictor import Predictor, load_predictor
 from gramops.inference.requests import PredictRequest, PredictResponse, predict
@@ -36,23 +50,6 @@ def answers(predictor: Predictor, cases: list[tuple[str, str]]) -> list[PredictR
     return predict([PredictRequest(sentence=s, lemma=lemma) for s, lemma in cases], predictor)
 
 
-# (sentence, the same sentence with a proper name or an unrelated noun changed, lemma)
-INVARIANCE = [
-    ("John ___ to work by bus.", "Maria ___ to work by bus.", "go"),
-    ("Anna has ___ the report.", "Peter has ___ the report.", "finish"),
-    ("Tom is ___ a cake.", "Lucy is ___ a cake.", "bake"),
-    ("Mr. Smith ___ his car yesterday.", "Mrs. Jones ___ her car yesterday.", "wash"),
-    ("In Paris we ___ many photos.", "In Berlin we ___ many photos.", "take"),
-    ("She ___ the piano every evening.", "She ___ the guitar every evening.", "play"),
-    ("He wants to ___ a new bike.", "He wants to ___ a new phone.", "buy"),
-    ("The dog has ___ the ball.", "The cat has ___ the ball.", "find"),
-    ("They were ___ in the garden.", "They were ___ in the kitchen.", "sing"),
-    ("My sister ___ tea every morning.", "My sister ___ juice every morning.", "drink"),
-    ("I ___ a letter to David last week.", "I ___ a letter to Sarah last week.", "send"),
-    ("The teacher is ___ the lesson.", "The teacher is ___ the story.", "explain"),
-]
-
-
 def test_names_and_unrelated_nouns_do_not_change_the_answer(model):
     original = answers(model, [(a, lemma) for a, _, lemma in INVARIANCE])
     changed = answers(model, [(b, lemma) for _, b, lemma in INVARIANCE])
@@ -62,27 +59,6 @@ def test_names_and_unrelated_nouns_do_not_change_the_answer(model):
     assert len(flipped) <= 1, flipped
 
 
-# sentences without a time cue; adding "yesterday" should make their answer past
-DIRECTIONAL = [
-    ("She ___ to school.", "go"),
-    ("We ___ our grandparents.", "visit"),
-    ("She ___ a new dress.", "buy"),
-    ("She ___ happy.", "be"),
-    ("My mother ___ dinner.", "cook"),
-    ("I ___ tired.", "feel"),
-    ("It ___ heavily.", "rain"),
-    ("He ___ his homework.", "do"),
-    ("They ___ in the park.", "play"),
-    ("The students ___ for the test.", "study"),
-]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: ~100 of 16,225 training sentences carry a past-time cue, so the "
-    "model has not learned that 'yesterday' means past (1 of 7 present answers moves); "
-    "strict, so this fails as soon as the model learns it and the marker must go",
-)
 def test_adding_yesterday_moves_a_present_answer_to_past(model):
     before = answers(model, DIRECTIONAL)
     after = answers(
@@ -95,28 +71,25 @@ def test_adding_yesterday_moves_a_present_answer_to_past(model):
     assert len(stayed) < len(present) / 2, f"{len(stayed)}/{len(present)} stayed: {stayed}"
 
 
-# (sentence, lemma, acceptable forms)
-MINIMUM = [
-    ("She ___ to school every day.", "go", {"goes"}),
-    ("They have ___ the book.", "read", {"read"}),
-    ("He is ___ a letter.", "write", {"writing"}),
-    ("I want to ___ home.", "go", {"go"}),
-    ("Yesterday we ___ to the beach.", "walk", {"walked"}),
-    ("She has already ___ her homework.", "finish", {"finished"}),
-    ("They are ___ in the park right now.", "play", {"playing"}),
-    ("He can ___ very fast.", "run", {"run"}),
-    ("My brother ___ coffee every morning.", "drink", {"drinks"}),
-    ("Last year they ___ a new house.", "buy", {"bought"}),
-    ("We ___ football on Sundays.", "play", {"play"}),
-    ("The children were ___ loudly.", "laugh", {"laughing"}),
-    ("I have never ___ a ghost.", "see", {"seen"}),
-    ("You should ___ more water.", "drink", {"drink"}),
-    ("The letter was ___ by my aunt.", "write", {"written"}),
-    ("He ___ his keys last night.", "lose", {"lost"}),
-]
+def test_a_plural_subject_takes_the_plural_present(model):
+    singular = answers(model, [(s, lemma) for s, _, lemma in AGREEMENT_PAIRS])
+    plural = answers(model, [(p, lemma) for _, p, lemma in AGREEMENT_PAIRS])
+    agreeing = [
+        s.sentence
+        for s, p in zip(singular, plural, strict=True)
+        if (s.tag, p.tag) == ("VBZ", "VBP")
+    ]
+    assert len(agreeing) >= len(AGREEMENT_PAIRS) - 1, [
+        (s.sentence, p.sentence) for s, p in zip(singular, plural, strict=True)
+    ]
 
 
-def test_minimum_functionality_on_textbook_cases(model):
-    got = answers(model, [(s, lemma) for s, lemma, _ in MINIMUM])
-    wrong = [r.sentence for r, (_, _, ok) in zip(got, MINIMUM, strict=True) if r.form not in ok]
-    assert len(wrong) <= 0.2 * len(MINIMUM), wrong
+@pytest.mark.parametrize(
+    "kind",
+    [TENSE, AGREEMENT, PERFECT, PROGRESSIVE, PASSIVE, MODAL_INFINITIVE],
+    ids=["tense", "agreement", "perfect", "progressive", "passive", "modal-infinitive"],
+)
+def test_minimum_functionality_on_textbook_cases(model, kind):
+    got = answers(model, [(s, lemma) for s, lemma, _ in kind])
+    wrong = [r.sentence for r, (_, _, ok) in zip(got, kind, strict=True) if r.form not in ok]
+    assert len(wrong) <= max(1, 0.2 * len(kind)), wrong

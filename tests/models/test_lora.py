@@ -92,3 +92,18 @@ def test_lora_adapts_to_a_shifted_domain(trained, make_data) -> None:
     assert metrics["dev_tag_accuracy"] == round(lora.best_dev_accuracy, 6)
     assert metrics["adapter_parameters"] == sum(w.size for w in lora.adapter.values())
     assert metrics["epochs_run"] == len(lora.history) and metrics["best_epoch"] == lora.best_epoch
+
+
+def test_input_dropout_changes_the_adapter_and_repeats_exactly(trained, make_data) -> None:
+    shift = {0: 1, 1: 0}  # a domain the base gets wrong, so the adapter learns something
+    X, y = make_data(200, seed=5, remap=shift)
+    X_dev, y_dev = make_data(60, seed=6, remap=shift)
+    base = trained.result.weights
+    plain = train_lora(base, X, y, X_dev, y_dev, FINETUNE, 0)
+    dropped = FinetuneParams(**{**FINETUNE.model_dump(), "dropout": 0.5})
+    first = train_lora(base, X, y, X_dev, y_dev, dropped, 0)
+    again = train_lora(base, X, y, X_dev, y_dev, dropped, 0)
+    assert first.best_epoch > 0 and plain.best_epoch > 0
+    assert any(not np.array_equal(first.adapter[k], plain.adapter[k]) for k in first.adapter)
+    for name, tensor in first.adapter.items():
+        assert tensor.tobytes() == again.adapter[name].tobytes(), name

@@ -135,7 +135,7 @@ def predict(args: argparse.Namespace) -> int:
     if valid:
         with tempfile.TemporaryDirectory(prefix="gramops-predict-") as tmp:
             _sha, predictor = load_registered(registry_of(args), args.ref, Path(tmp))
-            answers = iter(answer(valid, predictor))
+            answers = iter(answer(valid, predictor, explain=True))
     refused = 0
     for item in items:
         if item.request is None:

@@ -82,6 +82,18 @@ class PrepareParams(_Section):
 class FeatureParams(_Section):
     hash_bits: int = Field(ge=8, le=22, description="hashed feature space has 2**hash_bits slots")
     window: int = Field(ge=1, le=8, description="context tokens on each side of the verb")
+    # absent from the config of a model trained before the cues existed: such a model keeps
+    # reading the features it was trained on
+    cues: bool = Field(
+        default=False,
+        description="also the grammatical cues (models/cues.py): time adverbials, subject "
+        "number and person, the governing auxiliary",
+    )
+    lexicon: bool = Field(
+        default=False,
+        description="also WordNet's verb lexicon (corpus/lexicon.py): the lemma's valency and "
+        "semantic class, the tense of the sentence's other verbs",
+    )
 
 
 class TrainParams(_Section):
@@ -97,6 +109,16 @@ class TrainParams(_Section):
     label_noise: float = Field(
         default=0.0, ge=0, le=1, description="share of training labels replaced at random"
     )
+    dropout: float = Field(
+        default=0.0, ge=0, lt=1, description="share of a training example's features dropped"
+    )
+    templates: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="template-built training sentences added to the real training split "
+        "(models/templates.py); never in dev or test",
+    )
 
 
 class QuantizeParams(_Section):
@@ -111,11 +133,24 @@ class FinetuneParams(_Section):
     batch_size: int = Field(ge=1, le=65536)
     learning_rate: float = Field(gt=0, le=10)
     patience: int = Field(ge=1, le=1000)
+    dropout: float = Field(
+        default=0.0, ge=0, lt=1, description="share of a training example's features dropped"
+    )
 
 
 class EvaluateParams(_Section):
     domains: list[Literal["verb", "tutor"]] = Field(
         default_factory=lambda: ["verb", "tutor"], min_length=1
+    )
+    calibration_bins: int = Field(
+        default=15, ge=2, le=100, description="equal-width confidence bins of ECE and the plot"
+    )
+    sure_accuracy: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="answers are flagged unsure below the confidence above which dev answers "
+        "are right this often",
     )
 
 

@@ -13,6 +13,19 @@ server's import closure stays small.
 Base forms of regular inflections follow WordNet's own ``morphy`` detachment rules for verbs
 (``-s``, ``-ies``, ``-es``, ``-ed``, ``-ing``), plus the doubled final consonant
 (``stopped`` -> ``stop``) that morphy leaves to the exception list.
+
+The same file is what the model features know of a verb beyond its sentence
+(:func:`gramops.models.cues.lexicon_features`), so it is part of what builds a model. Valency
+decides the commonest slip after ``be``: ``the children were ___`` (laugh) can only be
+progressive, because ``laugh`` takes no object and has no passive, while ``the prisoners
+were ___`` (deny) is passive. WordNet lists each verb sense's sentence frames ("Somebody
+----s", "Somebody ----s something"); a lemma is ``intr`` when none of its senses has a frame
+with an object, ``trans`` when all have one, ``mostly-intr`` or ``mostly-trans`` in between.
+The semantic class is the lexicographer file of the lemma's first (most frequent) sense:
+``verb.stative`` verbs (``contain``, ``belong``) are mostly described in the present,
+``verb.motion`` ones mostly narrated in the past. The tense spellings are the lemmas' past
+(``walked``, ``sat``) and third-person present (``walks``, ``sits``) forms that are no other
+tense's form: another finite verb of the sentence in one of them sets its time.
 """
 
 from __future__ import annotations
@@ -24,21 +37,27 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from gramops.core.errors import GramopsError
+from gramops.corpus.inflection import forms
 
 LEXICON_FILE = Path(__file__).with_name("verb_lexicon.txt")
 _VERBS, _EXCEPTIONS = "[verbs]", "[exceptions]"
 # morphy(7WN), verbs: (suffix, replacement), tried in this order
 _DETACHMENTS = (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""))
 _DETACHMENTS += (("ing", "e"), ("ing", ""))
+VALENCIES = ("intr", "mostly-intr", "mostly-trans", "trans")
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one per process, cached lookups
 class VerbLexicon:
-    """WordNet's verb lemmas (lowercase, multiword joined by ``_`` as WordNet writes them)
-    and its irregular forms, each mapped to the lemmas it inflects."""
+    """WordNet's verb lemmas (lowercase, multiword joined by ``_`` as WordNet writes them),
+    its irregular forms, each mapped to the lemmas it inflects, and each lemma's valency and
+    semantic class."""
 
     verbs: frozenset[str]
     irregular: Mapping[str, tuple[str, ...]]
+    valencies: Mapping[str, str]
+    classes: Mapping[str, str]
 
     def is_verb(self, word: str) -> bool:
         return word in self.verbs
@@ -59,6 +78,31 @@ class VerbLexicon:
         """The one-word verb spelled most like ``word``, if any is close."""
         return _close(self, word)
 
+    def valency(self, lemma: str) -> str:
+        """The lemma's valency class, or ``unknown`` for a verb WordNet does not list."""
+        return self.valencies.get(lemma.lower(), UNKNOWN)
+
+    def semantic_class(self, lemma: str) -> str:
+        """The lemma's first sense's lexicographer file (``verb.stative``), or ``unknown``."""
+        return self.classes.get(lemma.lower(), UNKNOWN)
+
+    def tense_spellings(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(past-only, present-3sg-only) spellings of the one-word lemmas."""
+        return _tense_spellings(self)
+
+
+@cache
+def _tense_spellings(lexicon: VerbLexicon) -> tuple[frozenset[str], frozenset[str]]:
+    past: set[str] = set()
+    present: set[str] = set()
+    for lemma in sorted(lexicon.verbs):
+        if "_" not in lemma:
+            table = forms(lemma)
+            past.update(table["VBD"])
+            present.update(table["VBZ"])
+    both = past & present
+    return frozenset(past - both), frozenset(present - both)
+
 
 @lru_cache(maxsize=4096)
 def _close(lexicon: VerbLexicon, word: str) -> str | None:
@@ -73,38 +117,50 @@ def _single_words(lexicon: VerbLexicon) -> tuple[str, ...]:
 
 
 def lexicon_text(lexicon: VerbLexicon) -> str:
-    """The lexicon as ``verb_lexicon.txt`` holds it: one verb, then one ``form lemma...``
-    per line, sorted, under a header saying where it came from."""
+    """The lexicon as ``verb_lexicon.txt`` holds it: one ``verb valency class``, then one
+    ``form lemma...`` per line, sorted, under a header saying where it came from."""
     header = (
-        "# Princeton WordNet 3.0: every verb lemma of data.verb, then verb.exc's irregular\n"
-        "# forms (form lemma...). Written by scripts/verb_lexicon.py from data/raw/wordnet;\n"
-        "# WordNet's licence: WORDNET_LICENSE, beside this file.\n"
+        "# Princeton WordNet 3.0: every verb lemma of data.verb with its valency (its senses'\n"
+        "# frames) and semantic class (its first sense's lexicographer file), then verb.exc's\n"
+        "# irregular forms (form lemma...). Written by scripts/verb_lexicon.py from\n"
+        "# data/raw/wordnet; WordNet's licence: WORDNET_LICENSE, beside this file.\n"
     )
+    verbs = [
+        f"{verb} {lexicon.valency(verb)} {lexicon.semantic_class(verb)}"
+        for verb in sorted(lexicon.verbs)
+    ]
     irregular = [f"{form} {' '.join(lemmas)}" for form, lemmas in lexicon.irregular.items()]
-    lines = [_VERBS, *sorted(lexicon.verbs), _EXCEPTIONS, *irregular]
-    return header + "\n".join(lines) + "\n"
+    return header + "\n".join([_VERBS, *verbs, _EXCEPTIONS, *irregular]) + "\n"
 
 
 def parse_lexicon(text: str, where: str) -> VerbLexicon:
     verbs: list[str] = []
     irregular: dict[str, tuple[str, ...]] = {}
+    valencies: dict[str, str] = {}
+    classes: dict[str, str] = {}
     section = None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
+        fields = line.split()
         if line in (_VERBS, _EXCEPTIONS):
             section = line
-        elif section == _VERBS and len(line.split()) == 1:
-            verbs.append(line.strip())
-        elif section == _EXCEPTIONS and len(line.split()) >= 2:
-            form, *lemmas = line.split()
-            irregular[form] = tuple(lemmas)
+        elif section == _VERBS and len(fields) == 3 and fields[1] in (*VALENCIES, UNKNOWN):
+            verb, valency, semantic_class = fields
+            verbs.append(verb)
+            if valency != UNKNOWN:
+                valencies[verb] = valency
+            if semantic_class != UNKNOWN:
+                classes[verb] = semantic_class
+        elif section == _EXCEPTIONS and len(fields) >= 2:
+            irregular[fields[0]] = tuple(fields[1:])
         else:
             raise GramopsError(
-                f"{where}:{number}: expected a verb under {_VERBS} or 'form lemma...' under "
+                f"{where}:{number}: expected 'verb valency class' under {_VERBS} (valency one "
+                f"of {', '.join(VALENCIES)}, {UNKNOWN}) or 'form lemma...' under "
                 f"{_EXCEPTIONS}; rewrite the file with scripts/verb_lexicon.py"
             )
-    return VerbLexicon(frozenset(verbs), irregular)
+    return VerbLexicon(frozenset(verbs), irregular, valencies, classes)
 
 
 @cache

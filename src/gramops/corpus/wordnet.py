@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -47,6 +47,11 @@ class Synset:
     ss_type: str
     lemmas: tuple[str, ...]
     gloss: str
+    # verb synsets only: (frame number, word number; 0 = every word of the synset) pairs,
+    # the generic sentence frames of wndb(5WN) ("Somebody ----s something" is frame 8)
+    frames: tuple[tuple[int, int], ...] = ()
+    # the lexicographer file (``lexnames``: 42 is verb.stative)
+    lex_filenum: int = 0
 
     @property
     def key(self) -> str:
@@ -91,9 +96,11 @@ def parse_data_line(line: str, path: Path, lineno: int) -> Synset:
     fields = head.split()
     if len(fields) < 6:
         raise _malformed(path, lineno, f"expected at least 6 fields, got {len(fields)}")
-    offset, _lex_filenum, ss_type, w_hex = fields[:4]
+    offset, lex_filenum, ss_type, w_hex = fields[:4]
     if not _OFFSET.fullmatch(offset):
         raise _malformed(path, lineno, f"offset {offset!r} is not 8 digits")
+    if not lex_filenum.isdigit():
+        raise _malformed(path, lineno, f"lexicographer file {lex_filenum!r} is not a number")
     if ss_type not in SS_TYPES:
         raise _malformed(path, lineno, f"unknown synset type {ss_type!r}")
     try:
@@ -110,7 +117,27 @@ def parse_data_line(line: str, path: Path, lineno: int) -> Synset:
     end = pos + 1 + 4 * int(p_cnt)
     if len(fields) < end:
         raise _malformed(path, lineno, f"{p_cnt} pointers announced, fewer present")
-    return Synset(offset=offset, ss_type=ss_type, lemmas=lemmas, gloss=gloss.strip())
+    frames = _frames(fields, end, path, lineno) if ss_type == "v" else ()
+    return Synset(offset, ss_type, lemmas, gloss.strip(), frames, int(lex_filenum))
+
+
+def _frames(fields: list[str], at: int, path: Path, lineno: int) -> tuple[tuple[int, int], ...]:
+    """A verb line's ``f_cnt + f_num w_num ...`` list after its pointers."""
+    if len(fields) <= at:
+        return ()
+    count = fields[at]
+    if not count.isdigit() or len(fields) < at + 1 + 3 * int(count):
+        raise _malformed(path, lineno, f"frame count {count!r} does not match the fields")
+    frames = []
+    for k in range(at + 1, at + 1 + 3 * int(count), 3):
+        plus, number, word = fields[k : k + 3]
+        if plus != "+" or not number.isdigit():
+            raise _malformed(path, lineno, f"frame {plus} {number} {word} is not '+ f_num w_num'")
+        try:
+            frames.append((int(number), int(word, 16)))
+        except ValueError:
+            raise _malformed(path, lineno, f"frame word number {word!r} is not hex") from None
+    return tuple(frames)
 
 
 def _line_list(linenos: list[int]) -> str:
@@ -253,13 +280,82 @@ def read_exceptions(path: Path, malformed: MalformedPolicy = "fail") -> dict[str
     return {lemma: tuple(dict.fromkeys(values)) for lemma, values in forms.items()}
 
 
+def read_first_senses(path: Path) -> dict[str, str]:
+    """Each lemma of an ``index.POS`` file (lowercase) and the offset of its first sense,
+    the most frequent in WordNet's tagged texts; a malformed line fails, naming it."""
+    first: dict[str, str] = {}
+    problems: list[tuple[int, str]] = []
+    for lineno, line in _content_lines(path, problems):
+        fields = line.split()
+        problem = index_line_problem(fields)
+        if problem is not None:
+            problems.append((lineno, problem))
+            continue
+        first[fields[0].lower()] = fields[-int(fields[2])]
+    handle_malformed(path, problems, "fail", "WordNet index")
+    return first
+
+
+def read_lexnames(path: Path) -> dict[int, str]:
+    """``lexnames``: lexicographer file number -> name (``42`` -> ``verb.stative``)."""
+    names = {}
+    for lineno, line in enumerate(require_file(path).read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if len(fields) != 3 or not fields[0].isdigit():
+            raise _malformed(path, lineno, f"expected 'number name category', got {line!r}")
+        names[int(fields[0])] = fields[1]
+    return names
+
+
+# wndb(5WN) frames whose verb takes an object (something, somebody, a clause, or both)
+TRANSITIVE_FRAMES = frozenset(
+    (8, 9, 10, 11, 14, 15, 16, 17, 18, 19, 20, 21, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35)
+)
+
+
+def valency_classes(synsets: Iterable[Synset]) -> dict[str, str]:
+    """Each verb lemma's valency from the sentence frames of its senses: ``intr`` when no
+    sense has a frame with an object, ``trans`` when all have one, ``mostly-intr`` or
+    ``mostly-trans`` in between; a lemma none of whose senses lists a frame has none."""
+    senses: dict[str, list[bool]] = {}
+    for synset in synsets:
+        for position, lemma in enumerate(synset.lemmas, start=1):
+            own = {f for f, word in synset.frames if word in (0, position)}
+            if own:
+                senses.setdefault(lemma.lower(), []).append(bool(own & TRANSITIVE_FRAMES))
+    classes = {}
+    for lemma, transitive in sorted(senses.items()):
+        share = sum(transitive) / len(transitive)
+        classes[lemma] = (
+            "intr" if share == 0 else "trans" if share == 1 else
+            "mostly-intr" if share < 0.5 else "mostly-trans"
+        )  # fmt: skip
+    return classes
+
+
+def semantic_classes(
+    synsets: Iterable[Synset], first_senses: dict[str, str], lexnames: dict[int, str]
+) -> dict[str, str]:
+    """Each lemma's first sense's lexicographer file name (``verb.stative``)."""
+    files = {s.offset: lexnames.get(s.lex_filenum, str(s.lex_filenum)) for s in synsets}
+    return {lemma: files[offset] for lemma, offset in first_senses.items() if offset in files}
+
+
 def read_verb_lexicon(wordnet_dir: Path) -> VerbLexicon:
-    """WordNet's verbs (every lemma of ``data.verb``) and irregular verb forms (``verb.exc``)
-    as the lexicon requests are checked against (:mod:`gramops.corpus.lexicon`)."""
+    """WordNet's verb lexicon (:mod:`gramops.corpus.lexicon`): every lemma of ``data.verb``,
+    its valency (its senses' frames) and semantic class (its first sense's lexicographer
+    file: ``index.verb``, ``lexnames``), and the irregular verb forms (``verb.exc``)."""
     synsets = read_synsets(require_file(wordnet_dir / "data.verb"))
     verbs = frozenset(lemma.lower() for synset in synsets for lemma in synset.lemmas)
     irregular: dict[str, list[str]] = {}
     for lemma, forms in read_exceptions(require_file(wordnet_dir / "verb.exc")).items():
         for form in forms:
             irregular.setdefault(form, []).append(lemma)
-    return VerbLexicon(verbs, {f: tuple(sorted(ls)) for f, ls in sorted(irregular.items())})
+    first_senses = read_first_senses(require_file(wordnet_dir / "index.verb"))
+    classes = semantic_classes(synsets, first_senses, read_lexnames(wordnet_dir / "lexnames"))
+    return VerbLexicon(
+        verbs,
+        {f: tuple(sorted(ls)) for f, ls in sorted(irregular.items())},
+        valency_classes(synsets),
+        {lemma: cls for lemma, cls in sorted(classes.items()) if lemma in verbs},
+    )

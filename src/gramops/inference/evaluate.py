@@ -1,4 +1,5 @@
-"""Evaluation reports: strict form accuracy, pass rate, per-class accuracy, confusion.
+"""Evaluation reports: strict form accuracy, pass rate, per-class accuracy, confusion,
+and calibration (a temperature fitted on dev; ECE before and after on test).
 
 Strict accuracy asks for the exact gold form; the pass rate accepts any form grammatical
 in the slot (the record's ``acceptable`` set), because most disagreements are past vs
@@ -9,7 +10,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+from gramops.core.params import EvaluateParams
+from gramops.core.vocab import TAGS
+from gramops.inference.calibration import (
+    answers,
+    expected_calibration_error,
+    fit_temperature,
+    reliability,
+    unsure_threshold,
+)
+from gramops.inference.predictor import Calibration, Predictor, tempered
 
 
 def _ratio(num: int, den: int) -> float:
@@ -66,10 +79,13 @@ def score(
 
 def summary_metrics(report: dict[str, Any]) -> dict[str, Any]:
     """The numbers worth diffing across commits (`dvc metrics diff`), without the matrix."""
-    return {
+    summary: dict[str, Any] = {
         domain: {key: value for key, value in result.items() if key != "confusion"}
         for domain, result in report["domains"].items()
     }
+    if "calibration" in report:
+        summary["calibration"] = report["calibration"]
+    return summary
 
 
 def confusion_rows(
@@ -80,3 +96,59 @@ def confusion_rows(
         {"domain": r["domain"], "actual": r["tag"], "predicted": t}
         for r, t in zip(records, pred_tags, strict=True)
     ]
+
+
+class Evaluation(NamedTuple):
+    sections: dict[str, Any]
+    confusion: list[dict[str, str]]
+    reliability: list[dict[str, Any]]
+
+
+def evaluate_model(
+    predictor: Predictor,
+    dev: Sequence[dict[str, Any]],
+    test: Mapping[str, Sequence[dict[str, Any]]],
+    params: EvaluateParams,
+) -> Evaluation:
+    """Calibrate ``predictor`` on ``dev`` (its own domain), then score it on each domain's
+    test records: the report's ``calibration`` and ``domains`` sections (each domain with
+    its calibration error before and after), and the confusion and reliability rows of
+    every domain for the plots."""
+    raw = replace(predictor, calibration=Calibration())
+    dev_proba = raw.tag_proba(dev)
+    temperature = fit_temperature(dev_proba, dev)
+    dev_conf, dev_correct = answers(tempered(dev_proba, temperature), dev)
+    threshold = unsure_threshold(dev_conf, dev_correct, params.sure_accuracy)
+    calibrated = replace(predictor, calibration=Calibration(temperature, threshold))
+    bins = params.calibration_bins
+    report: dict[str, Any] = {
+        "calibration": {
+            "temperature": temperature,
+            "unsure_below": threshold,
+            "dev_records": len(dev),
+            "dev_ece_before": expected_calibration_error(*answers(dev_proba, dev), bins),
+            "dev_ece_after": expected_calibration_error(dev_conf, dev_correct, bins),
+        },
+        "domains": {},
+    }
+    confusion: list[dict[str, str]] = []
+    plot_rows: list[dict[str, Any]] = []
+    for domain, records in test.items():
+        proba = raw.tag_proba(records)
+        before = answers(proba, records)
+        confidence, correct = answers(tempered(proba, temperature), records)
+        prediction = calibrated.predict(records)
+        result = score(records, prediction.tags, prediction.forms, TAGS)
+        sure = confidence >= threshold
+        result["calibration"] = {
+            "ece": expected_calibration_error(confidence, correct, bins),
+            "ece_uncalibrated": expected_calibration_error(*before, bins),
+            "unsure_share": _ratio(int((~sure).sum()), len(records)),
+            "sure_strict_accuracy": _ratio(int(correct[sure].sum()), int(sure.sum())),
+        }
+        report["domains"][domain] = result
+        confusion.extend(confusion_rows(records, prediction.tags))
+        plot_rows.extend(
+            {"domain": domain, **row} for row in reliability(confidence, correct, bins)
+        )
+    return Evaluation(report, confusion, plot_rows)

@@ -45,7 +45,7 @@ class RequestError(GramopsError):
 
 
 class Answering(Protocol):
-    def predict(self, records: Sequence[dict[str, Any]]) -> Prediction: ...
+    def predict(self, records: Sequence[dict[str, Any]], explain: bool = ...) -> Prediction: ...
 
 
 class PredictRequest(BaseModel):
@@ -93,14 +93,21 @@ class PredictRequest(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    """The answer: the corrected ``form`` (Penn ``tag``) and the sentence with it filled in;
-    ``warnings`` say what about the request is doubtful (empty when nothing is)."""
+    """The answer: the corrected ``form`` (Penn ``tag``) and the sentence with it filled in.
+
+    ``confidence`` is calibrated (the share of answers this sure that were exactly right on
+    dev); ``unsure`` flags one below the model's threshold; ``because`` names the context
+    words that pushed the answer most, when the answer was asked to explain itself;
+    ``warnings`` say what about the request is doubtful (empty when nothing is).
+    """
 
     id: str | None
     form: str
     tag: str
     confidence: float
     sentence: str
+    unsure: bool = False
+    because: list[str] | None = None
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -157,14 +164,26 @@ def _fill(sentence: str, form: str) -> str:
     return f"{before}{form}{after}"
 
 
-def predict(requests: Sequence[PredictRequest], predictor: Answering) -> list[PredictResponse]:
-    """Answer ``requests`` in order with one batched call to ``predictor.predict``."""
+def predict(
+    requests: Sequence[PredictRequest], predictor: Answering, explain: bool = False
+) -> list[PredictResponse]:
+    """Answer ``requests`` in order with one batched call to ``predictor.predict``;
+    ``explain`` adds each answer's ``because`` (one more model call per context word)."""
     if not requests:
         return []
-    prediction = predictor.predict([parse_request(r) for r in requests])
+    records = [parse_request(r) for r in requests]
+    prediction = predictor.predict(records, explain=True) if explain else predictor.predict(records)
+    unsure = prediction.unsure if prediction.unsure is not None else [False] * len(requests)
+    because = prediction.because or [None] * len(requests)
     answers = []
-    for request, head_form, tag, confidence in zip(
-        requests, prediction.forms, prediction.tags, prediction.confidence, strict=True
+    for request, head_form, tag, confidence, flag, reasons in zip(
+        requests,
+        prediction.forms,
+        prediction.tags,
+        prediction.confidence,
+        unsure,
+        because,
+        strict=True,
     ):
         form = " ".join([head_form, *request.lemma.split(" ")[1:]])  # got + up
         answers.append(
@@ -174,6 +193,8 @@ def predict(requests: Sequence[PredictRequest], predictor: Answering) -> list[Pr
                 tag=tag,
                 confidence=float(confidence),
                 sentence=_fill(request.sentence, form),
+                unsure=bool(flag),
+                because=reasons,
                 warnings=list(lemma_warnings(request.lemma)),
             )
         )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from gramops.core.params import FeatureParams
+from gramops.models.cues import cue_features, lexicon_features
 
 BOS = "<s>"
 EOS = "</s>"
@@ -155,8 +156,10 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     lengths: list[int] = []
     lemmas: list[str] = []
     verb_positions: list[int] = []
+    records_seen: list[tuple[list[str], int, str]] = []
     for record in records:
         tokens, index, lemma = _validate(record)
+        records_seen.append((tokens, index, lemma.lower()))
         starts.append(len(flat))
         lengths.append(len(tokens) + 2 * window)
         verb_positions.append(index)
@@ -248,6 +251,11 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
         emit(all_rows, _template(f"lemma-s{k}"), lemma_table[k])
     emit(all_rows, _template("lemma-multiword"), lemma_table[4])
 
+    if spec.cues:
+        _emit_named(emit, "cue", [cue_features(t, i) for t, i, _ in records_seen])
+    if spec.lexicon:
+        _emit_named(emit, "lexicon", [lexicon_features(*seen) for seen in records_seen])
+
     row = np.concatenate(rows)
     column = (
         _mix(np.concatenate(templates), np.concatenate(values)) & np.uint64(n_columns - 1)
@@ -263,3 +271,15 @@ def featurize(records: Iterable[Mapping[str, Any]], spec: FeatureParams) -> sp.c
     matrix.has_sorted_indices = True
     matrix.has_canonical_format = True
     return matrix
+
+
+def _emit_named(emit: Callable[..., None], family: str, named: list[list[str]]) -> None:
+    """Named features (``time=past``), one hashed family, one list per record."""
+    rows = np.repeat(np.arange(len(named), dtype=np.int64), [len(n) for n in named])
+    values = np.fromiter((_cue_hash(c) for n in named for c in n), np.uint64, len(rows))
+    emit(rows, _template(family), values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cue_hash(cue: str) -> int:
+    return _crc(cue)

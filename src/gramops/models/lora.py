@@ -160,9 +160,17 @@ def train_lora(
     def as_adapter(t: Weights) -> Weights:
         return {**t, a1_name: t[a1_name].T}
 
+    # input dropout as the base was trained with (models/mlp.py), on its own generator
+    dropout_rng = np.random.default_rng([seed, 0xD2029])
+    keep = 1.0 - params.dropout
+
     def step(
         sub: Weights, columns: np.ndarray, X: sp.csr_matrix, y: np.ndarray
     ) -> tuple[float, Weights]:
+        if keep < 1.0:
+            kept = dropout_rng.random(X.nnz) < keep
+            data = (X.data * kept / np.float32(keep)).astype(np.float32)
+            X = sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
         base = {**base_weights, "W1": base_w1t[columns].T}
         sub_adapter = as_adapter(sub)
         fwd = forward_lora(base, sub_adapter, X, scaling)

@@ -47,7 +47,11 @@ def fp32_metadata(
             "activation": "relu",
             "tags": list(TAGS),
         },
-        "features": params.features.model_dump(),
+        # a model without the cues (or the lexicon) says nothing of them, as every model
+        # before them did, so its features read the same
+        "features": params.features.model_dump(
+            exclude={k for k in ("cues", "lexicon") if not getattr(params.features, k)}
+        ),
     }
     manifest = {
         "family": "fp32",

@@ -171,10 +171,20 @@ def train_mlp(
     def as_weights(t: Weights) -> Weights:
         return {**t, "W1": t["W1"].T}
 
+    # Input dropout: each step hides a random share of an example's features, so no single
+    # hashed word carries a decision the cues around it should share. Its own generator,
+    # so the minibatch order is the same with and without it.
+    dropout_rng = np.random.default_rng([seed, 0xD2029])
+    keep = 1.0 - params.dropout
+
     def step(
         sub: Weights, _columns: np.ndarray, X: sp.csr_matrix, y: np.ndarray
     ) -> tuple[float, Weights]:
         weights = as_weights(sub)
+        if keep < 1.0:
+            kept = dropout_rng.random(X.nnz) < keep
+            data = X.data * kept / np.float32(keep)
+            X = sp.csr_matrix((data.astype(np.float32), X.indices, X.indptr), shape=X.shape)
         fwd = forward(weights, X)
         grads = backward(weights, X, y, fwd)
         return cross_entropy(fwd.proba, y), {**grads, "W1": grads["W1"].T}
