@@ -1,5 +1,6 @@
 """Serving: request validation, slot parsing, batched answers in order, and input formats."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -172,6 +173,29 @@ def test_doubtful_lemmas_are_answered_with_a_warning(lemma, expected):
 def test_verbs_wordnet_knows_get_no_warning(lemma):
     (response,) = predict([request(lemma=lemma)], FakePredictor())
     assert response.warnings == []
+
+
+class ExplainingPredictor(FakePredictor):
+    """Also flags every other answer unsure and, asked to explain, names the first token."""
+
+    def predict(self, records, explain=False):
+        return dataclasses.replace(
+            super().predict(records),
+            unsure=np.array([i % 2 == 1 for i in range(len(records))]),
+            because=[[r["tokens"][0]] for r in records] if explain else None,
+        )
+
+
+def test_an_explained_answer_keeps_its_warnings_unsure_flag_and_phrasal_particle():
+    requests = [request("Yesterday she ___ home.", "went"), request("They ___ early.", "get up")]
+    first, second = predict(requests, ExplainingPredictor(), explain=True)
+    assert (first.form, first.unsure, first.because) == ("wents", False, ["Yesterday"])
+    assert len(first.warnings) == 1 and "did you mean 'go'?" in first.warnings[0]
+    assert (second.form, second.unsure, second.because) == ("gets up", True, ["They"])
+    assert second.warnings == []
+    # not asked to explain: no reasons, the model is called without them
+    plain = predict(requests, ExplainingPredictor())
+    assert [r.because for r in plain] == [None, None] and plain[1].unsure
 
 
 def test_predict_on_no_requests_does_not_call_the_model():
