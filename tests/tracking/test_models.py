@@ -118,12 +118,17 @@ def test_remirroring_adds_no_version(tracker: Tracker, registry_data: dict) -> N
 
 
 def test_entry_without_local_objects_still_gets_a_version(
-    tracker: Tracker, registry_data: dict
+    tracker: Tracker, registry_data: dict, caplog: pytest.LogCaptureFixture
 ) -> None:
     int8_sha = registry_data["int8"]
     # An entry registered on another machine: its bytes are not in this object store.
     registry_data["materialize"] = lambda sha, dest: None
-    mirrored = _mirror_models(tracker, registry_data)
+    with caplog.at_level(logging.WARNING, logger="gramops.tracking.models"):
+        mirrored = _mirror_models(tracker, registry_data)
+    # one line for all of them (a fresh clone has many), naming each
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("2 registry entries have no bytes")
+    assert f"int8 {int8_sha[:12]}" in warnings[0]
     assert mirrored.pointers[int8_sha] == {"registered_model": MODEL, "version": "2"}
     version = tracker.client.get_model_version(MODEL, "2")
     assert version.tags["canonical_sha"] == int8_sha

@@ -164,6 +164,7 @@ def _mirror_models(
     pointers: dict[str, dict[str, str]] = {}
     records: dict[str, dict[str, Any]] = {}
     created: list[str] = []
+    metadata_only: list[str] = []
     client = tracker.client
     name = registered_model_name()
     model = read_models(client, name).get(name) or _create_model(client, name)
@@ -173,7 +174,7 @@ def _mirror_models(
         if sha not in model.by_sha:
             run_id = find_run(tracker, {TAG_KIND: RUN_KIND, TAG_SHA: sha})
             if run_id is None:
-                run_id = _log_model(tracker, entry, materialize)
+                run_id = _log_model(tracker, entry, materialize, metadata_only)
             tags, description = _version_metadata(family, sha, wanted)
             # OSS registries create versions READY at once; waiting only logs noise.
             mv = client.create_model_version(
@@ -198,6 +199,16 @@ def _mirror_models(
             log.warning("alias %s points at %s, which is not a registry entry; skipped", alias, sha)
             continue
         wanted_aliases[alias] = pointers[sha]["version"]
+    if metadata_only:
+        # Registered on another machine (objects are not in git): each version still records
+        # identity and metadata; one line says so, not one per entry
+        log.warning(
+            "%d registry entries have no bytes in this object store (registered elsewhere); "
+            "their MLflow versions hold the entry metadata only and cannot be loaded: %s. "
+            "`gramops reproduce --restore REF` rebuilds one into it",
+            len(metadata_only),
+            ", ".join(metadata_only),
+        )
     mirrored = sync_aliases(client, tracker.uri, model, wanted_aliases)
     retire_legacy(client, name)
     log.info(
@@ -249,9 +260,13 @@ def _create_model(client: Any, name: str) -> MlflowModel:
 
 
 def _log_model(
-    tracker: Tracker, entry: Mapping[str, Any], materialize: Callable[[str, Path], Path | None]
+    tracker: Tracker,
+    entry: Mapping[str, Any],
+    materialize: Callable[[str, Path], Path | None],
+    metadata_only: list[str],
 ) -> str:
-    """A run holding an entry as an MLflow Model: the source of its model version."""
+    """A run holding an entry as an MLflow Model: the source of its model version (its
+    metadata alone, named in ``metadata_only``, when its bytes are not in the object store)."""
     client = tracker.client
     sha, family = entry["sha"], entry["family"]
     run_id = client.create_run(
@@ -268,14 +283,7 @@ def _log_model(
     with tempfile.TemporaryDirectory(prefix="gramops-model-") as tmp:
         model = _model_files(Path(tmp), entry, materialize)
         if model is None:
-            # Registered on another machine (objects are not in git): the version still
-            # records identity and metadata; `gramops reproduce` rebuilds the bytes.
-            log.warning(
-                "objects of %s %s are not in this object store; its MLflow version "
-                "holds the entry metadata only (no MLmodel: it cannot be loaded)",
-                family,
-                short(sha),
-            )
+            metadata_only.append(f"{family} {short(sha)}")
             model = Path(tmp) / "metadata"
             model.mkdir()
             (model / "entry.json").write_text(dumps_pretty(dict(entry)), encoding="utf-8")
