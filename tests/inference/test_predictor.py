@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from tests.helpers.bundles import tiny_bundle
 
-from gramops.inference.predictor import Calibration, load_predictor
+from gramops.inference.predictor import Calibration, load_predictor, pooled
 from gramops.models.bundle import BundleError
 
 RECORDS = [
@@ -66,3 +66,11 @@ def test_a_bad_calibration_is_refused_naming_the_key(tmp_path, calibration, mess
     path = with_calibration(tiny_bundle(tmp_path / "m"), calibration)
     with pytest.raises(BundleError, match=message):
         load_predictor(path)
+
+
+def test_pooled_confidence_never_passes_one():
+    # six float32 probabilities that sum past 1 by rounding, every tag spelling one form
+    proba = np.full(6, np.float32(1 / 6), dtype=np.float32)
+    assert float(proba.astype(np.float64).sum()) > 1
+    form, confidence = pooled(proba, ["put"] * 6)
+    assert form == "put" and confidence == 1.0

@@ -78,7 +78,8 @@ def pooled(proba: np.ndarray, forms: Sequence[str]) -> tuple[str, float]:
     for form, p in zip(forms, proba, strict=True):
         total[form] = total.get(form, 0.0) + float(p)
     best = max(total, key=lambda f: total[f])  # first of equals: tag order decides ties
-    return best, total[best]
+    # a sum of float32 probabilities can pass 1 by rounding (every tag spelling one form)
+    return best, min(total[best], 1.0)
 
 
 def tempered(proba: np.ndarray, temperature: float) -> np.ndarray:
