@@ -7,6 +7,10 @@ the service themselves.
 
 import asyncio
 import json
+import socket
+import subprocess
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,3 +92,25 @@ def tamper(reg: Registry, ref: str) -> None:
 
 def log_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_serving(server: subprocess.Popen, port: int, path: str, seconds: float) -> None:
+    """Return once ``GET path`` answers on ``port``; fail naming the exit (stderr) or the wait."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"gramops serve exited: {server.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise AssertionError(f"gramops serve did not answer {path} within {seconds:g} s")

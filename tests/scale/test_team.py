@@ -11,7 +11,6 @@ registry; queued experiments mirror into the same server.
 import itertools
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import yaml
 from gramops.models.identity import canonical_sha
 from helpers.paths import BIN, DVC, ROOT
 from helpers.processes import sh, stages_run, team_stack_module, tool_env
+from helpers.serving import free_port, wait_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -324,12 +324,6 @@ def test_queued_experiments_mirror_into_the_server_and_keep_the_registry_sound(s
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _served_sha(port: int) -> str:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/predict",
@@ -347,17 +341,8 @@ def _serve(repo: Path, env: dict, port: int) -> subprocess.Popen:
          str(repo / "logs" / f"requests-{port}.jsonl")],
         cwd=repo, env={**tool_env(), **env}, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"gramops serve exited: {server.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError("gramops serve was not ready within 60 s")
+    wait_serving(server, port, "/readyz", 60)
+    return server
 
 
 def test_two_serve_replicas_on_the_s3_registry_follow_promote_and_rollback(stack, team, second):
@@ -369,7 +354,7 @@ def test_two_serve_replicas_on_the_s3_registry_follow_promote_and_rollback(stack
         for sha in (canonical_sha(team["path"] / "models" / f) for f in FAMILIES)
         if sha != production
     )
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     clones = (team["path"], second["path"])
     replicas = [_serve(repo, env, port) for repo, port in zip(clones, ports, strict=True)]
     try:

@@ -4,7 +4,6 @@ on tampered bytes, and a SIGTERM drains and flushes the request log (nothing los
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,18 +15,12 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import ROOT
-from helpers.serving import tamper
+from helpers.serving import free_port, tamper, wait_serving
 
 # a real process, ports and signals: the reliability tier
 pytestmark = pytest.mark.reliability
 
 ONE = {"sentence": "She ___ to school yesterday.", "lemma": "go"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -78,17 +71,8 @@ def _start(tmp_path: Path, registry, port: int, *extra: str) -> subprocess.Popen
     server = subprocess.Popen(
         command, cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"gramops serve exited: {server.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise AssertionError("gramops serve did not answer /healthz within 30 s")
+    wait_serving(server, port, "/healthz", 30)
+    return server
 
 
 def _switch(port: int, sha: str) -> float:
@@ -103,7 +87,7 @@ def _switch(port: int, sha: str) -> float:
 
 
 def test_the_server_follows_promote_and_rollback_and_flushes_on_sigterm(registry, tmp_path):
-    port = _free_port()
+    port = free_port()
     server = _start(tmp_path, registry, port)
     try:
         status, headers, body = _post(port, ONE)
@@ -142,7 +126,7 @@ def test_the_server_follows_promote_and_rollback_and_flushes_on_sigterm(registry
 def test_the_server_refuses_to_start_on_a_tampered_production(registry, tmp_path):
     tamper(registry, "production")
     result = subprocess.run(
-        _gramops(tmp_path, registry, "serve", "--port", str(_free_port())),
+        _gramops(tmp_path, registry, "serve", "--port", str(free_port())),
         cwd=tmp_path,
         env=_env(tmp_path),
         capture_output=True,
@@ -155,7 +139,7 @@ def test_the_server_refuses_to_start_on_a_tampered_production(registry, tmp_path
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_under_load_logs_every_answered_call(registry, tmp_path, workers):
-    port = _free_port()
+    port = free_port()
     server = _start(tmp_path, registry, port, "--workers", str(workers))
     answered: list[str] = []
     stop = threading.Event()
