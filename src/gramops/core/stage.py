@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from gramops.core.errors import GramopsError
 from gramops.core.exits import EXIT_INTERRUPTED
+from gramops.core.kernels import check_cpu_kernels
 from gramops.core.params import read_params_file, validate_all
 
 PARAMS_FILE = Path("params.yaml")
@@ -39,12 +40,13 @@ def load_params(*sections: str, path: Path = PARAMS_FILE) -> tuple[Any, ...]:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage: INFO logging, single-threaded BLAS (bit-for-bit reproducible sums)."""
+    """Run a stage: INFO logging, one BLAS thread on pinned kernels (the same sums anywhere)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     started = time.perf_counter()
     try:
+        check_cpu_kernels()
         with threadpool_limits(limits=1):
             main()
     except GramopsError as exc:

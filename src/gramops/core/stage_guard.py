@@ -5,8 +5,9 @@ Ctrl-C that lands while pydantic, MLflow or matplotlib load would otherwise prin
 lines of import machinery. From here on Ctrl-C exits 130 with one line
 (:mod:`gramops.core.exits`), and whenever the stage exits, for whatever reason, with any of
 its declared outputs missing (``dvc repro`` deletes them before running it), stderr names
-them and how to restore them (:mod:`gramops.core.stage_outputs`). Library code never
-imports this module; only ``stages/*.py`` do.
+them and how to restore them (:mod:`gramops.core.stage_outputs`). It also pins the CPU
+kernels numpy and OpenBLAS will load (:mod:`gramops.core.kernels`), which only works before
+numpy is imported. Library code never imports this module; only ``stages/*.py`` do.
 """
 
 import atexit
@@ -17,6 +18,10 @@ from gramops.core.exits import quiet_interrupts
 # plain string work, not pathlib: nothing that takes time to import loads before the handler is in
 STAGE = sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py")
 quiet_interrupts(f"stage {STAGE}")
+
+from gramops.core.kernels import pin_cpu_kernels  # noqa: E402  (after the handler, before numpy)
+
+pin_cpu_kernels()
 
 
 def _missing_report() -> str | None:
