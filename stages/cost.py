@@ -9,6 +9,7 @@ input here: a shift variant never re-counts or re-times (stage cpqu combines the
 with quality). Which entries are costed: gramops.monitoring.cost_entries.
 """
 
+import gramops.core.stage_guard  # noqa: F401, I001  (first of all: see its docstring)
 import logging
 import tempfile
 from pathlib import Path

@@ -94,6 +94,19 @@ def test_every_stage_script_is_wiring():
     assert not long, f"stage scripts over 60 lines: {long}"
 
 
+def test_every_stage_script_imports_the_stage_guard_first():
+    # it installs the Ctrl-C handler and pins the CPU kernels, which only works before numpy
+    # loads (gramops.core.kernels); the cost stage once went without it and ran unpinned
+    late = {}
+    for path in sorted((ROOT / "stages").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        first = next(node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom))
+        names = [alias.name for alias in first.names] if isinstance(first, ast.Import) else []
+        if names != ["gramops.core.stage_guard"]:
+            late[path.name] = ast.unparse(first)
+    assert not late, f"stage scripts whose first import is not gramops.core.stage_guard: {late}"
+
+
 def _documented_map() -> dict[str, set[str]]:
     """The package map: lines `room/  module, module, ...` in the doc's first code block
     under '## Package map'."""

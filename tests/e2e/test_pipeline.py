@@ -108,9 +108,16 @@ def test_quality_and_size_targets(pipeline_repo):
         assert row["cpqu"] == pytest.approx(row["usd_per_1b_tokens"] / row["pass_rate"], rel=1e-4)
     for short in set(costs) - costed:
         assert costs[short]["cpqu"] is None and costs[short]["usd_per_1b_tokens"] is None
-    # the quantized model reads a quarter of the weight bytes: it is the cheapest per token
+    # the quantized model reads only the int8 codes of the columns a call activates, a small
+    # share of FP32's weight bytes. Since issue 15's 32 hidden units that no longer makes a
+    # whole-split call cheaper than FP32's (benchmarks/cost_calibration.py measures it about
+    # as fast there, 2-3x faster on 40-sentence batches), so the count is held to that
+    work = {
+        row["family"]: row["work"] for row in _json(repo, "metrics/cost.json")["entries"].values()
+    }
+    assert work["int8"]["weight_bytes"] < 0.25 * work["fp32"]["weight_bytes"]
     by_family = {costs[sha[:12]]["family"]: costs[sha[:12]] for sha in built}
-    assert by_family["int8"]["usd_per_1b_tokens"] < by_family["fp32"]["usd_per_1b_tokens"]
+    assert by_family["int8"]["usd_per_1b_tokens"] < 1.1 * by_family["fp32"]["usd_per_1b_tokens"]
     # COSTS.md: one row per entry, named "family semver" (or "family short-SHA" untagged)
     table = [
         line
