@@ -40,6 +40,7 @@ def lineage(args: argparse.Namespace) -> int:
 def reproduce(args: argparse.Namespace) -> int:
     # imported per command, as the heavier ones below: `gramops` starts fast for the others
     from gramops.registry.reproduce import reproduce as rebuild
+    from gramops.registry.reproduce import why_different
 
     result = rebuild(
         registry_of(args), args.ref, Path(args.repo), keep=args.keep, restore=args.restore
@@ -57,6 +58,8 @@ def reproduce(args: argparse.Namespace) -> int:
             if result["reproduced"]
             else "DIFFERENT: the rebuilt bundle does not match the registered SHA"
         )
+        if reason := why_different(result):
+            out(f"why      {reason}")
     return EXIT_OK if result["reproduced"] else EXIT_PROBLEMS
 
 

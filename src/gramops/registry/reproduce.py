@@ -45,6 +45,29 @@ def registration_commit(repo: Path, entry_path: Path) -> str:
     return commits.splitlines()[-1]
 
 
+KERNELS_MODULE = "src/gramops/core/kernels.py"
+
+
+def pins_kernels(repo: Path, commit: str) -> bool:
+    """Whether ``commit``'s stages pin the CPU kernels (ADR 0005): before that, a model
+    rebuilds bit for bit only on a CPU like the one that built it."""
+    result = subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}:{KERNELS_MODULE}"], cwd=repo, capture_output=True
+    )
+    return result.returncode == 0
+
+
+def why_different(result: dict[str, Any]) -> str | None:
+    """A likely reason a rebuild differs, for the reader of ``gramops reproduce``."""
+    if result["reproduced"] or result.get("kernels_pinned", True):
+        return None
+    return (
+        f"commit {short(result['commit'])} predates the pinned CPU kernels (ADR 0005): its "
+        "stages used whatever OpenBLAS kernels the CPU offered, so it rebuilds bit for bit "
+        "only on a CPU like the one that built it"
+    )
+
+
 def reproduce(
     registry: Registry, ref: str, repo: Path, keep: bool = False, restore: bool = False
 ) -> dict[str, Any]:
@@ -94,6 +117,7 @@ def reproduce(
             "restored": restored,
             "corpus_dvc_hash": corpus,
             "corpus_matches": corpus == entry.get("corpus_dvc_hash"),
+            "kernels_pinned": pins_kernels(repo, commit),
             "worktree": str(tree) if keep else None,
         }
     finally:
